@@ -1,0 +1,55 @@
+package modbus
+
+import "time"
+
+// Config is the `modbus` section.
+type Config struct {
+	Links []LinkConfig `yaml:"links"`
+}
+
+// LinkConfig is one TCP endpoint or one serial bus. Requests on a link are serialised.
+type LinkConfig struct {
+	Name    string        `yaml:"name"`    // required, unique
+	URL     string        `yaml:"url"`     // tcp://host:port or rtu:///dev/ttyUSB0
+	Serial  *SerialConfig `yaml:"serial"`  // required for rtu://
+	Timeout time.Duration `yaml:"timeout"` // per request, default 1s
+	// MaxGap is the largest run of unused registers (or bits) bridged to
+	// merge two reads into one request. Default 16; 0 after defaults is
+	// allowed only via an explicit negative? No: a zero means default.
+	MaxGap int `yaml:"max_gap"`
+	// Backoff caps the reconnect delay after connection errors. Default 30s.
+	MaxBackoff time.Duration  `yaml:"max_backoff"`
+	Devices    []DeviceConfig `yaml:"devices"`
+}
+
+// SerialConfig is the serial line of an RTU link.
+type SerialConfig struct {
+	Baud     int    `yaml:"baud"`      // default 9600
+	DataBits int    `yaml:"data_bits"` // default 8
+	Parity   string `yaml:"parity"`    // N | E (default) | O
+	StopBits int    `yaml:"stop_bits"` // default 1
+}
+
+// DeviceConfig is one Modbus unit.
+type DeviceConfig struct {
+	ID       string            `yaml:"id"`    // required, unique across the config
+	Label    string            `yaml:"label"` // shown to duty officers
+	UnitID   int               `yaml:"unit_id"`
+	Kind     string            `yaml:"kind"`     // measurement name
+	Interval time.Duration     `yaml:"interval"` // default 1s
+	Tags     map[string]string `yaml:"tags"`
+	Points   []PointConfig     `yaml:"points"`
+}
+
+// PointConfig is one value read from a device.
+type PointConfig struct {
+	Name    string   `yaml:"name"`    // field name
+	Area    string   `yaml:"area"`    // holding | input | coil | discrete
+	Address int      `yaml:"address"` // zero-based
+	Type    string   `yaml:"type"`    // int16 uint16 int32 uint32 int64 uint64 float32 float64 bool
+	Order   string   `yaml:"order"`   // ABCD (default) | CDAB | BADC | DCBA
+	Scale   *float64 `yaml:"scale"`   // default 1
+	Offset  float64  `yaml:"offset"`
+	Unit    string   `yaml:"unit"`
+	Bit     *int     `yaml:"bit"` // for bool out of a register, 0..15
+}

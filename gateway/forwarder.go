@@ -1,0 +1,209 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/hazardgw/hazardgw/gateway/spool"
+)
+
+// ForwarderOptions configure a Forwarder. Zero values mean defaults.
+type ForwarderOptions struct {
+	BatchSize     int           // points per Sink.Write; default 5000
+	FlushInterval time.Duration // longest a point waits for a fuller batch; default 1s
+	MinBackoff    time.Duration // first retry delay; default 500ms
+	MaxBackoff    time.Duration // retry delay cap; default 30s
+	Now           func() time.Time
+}
+
+// ForwarderStats are counters since start.
+type ForwarderStats struct {
+	Written      int64 // points stored by the sink
+	Batches      int64 // successful writes
+	Retries      int64 // failed writes that will be retried
+	DeadLettered int64 // points the sink rejected for good
+	Failing      bool  // the last write failed
+}
+
+// Forwarder drains the spool into a Sink, oldest first, deleting entries
+// only after the sink stored them. Transient failures are retried with
+// capped exponential backoff (or the delay the sink asked for); batches the
+// sink rejects for good are dead-lettered so they never block newer points.
+// Replays after a crash rewrite the same points with the same timestamps,
+// which InfluxDB treats as the same points: no duplicates.
+//
+// One goroutine runs a Forwarder (Run, then optionally Drain).
+type Forwarder struct {
+	spool  *spool.Spool
+	sink   Sink
+	notify <-chan struct{}
+	log    *slog.Logger
+	opts   ForwarderOptions
+
+	written, batches, retries, dead atomic.Int64
+	failing                         atomic.Bool
+	lines                           [][]byte
+}
+
+// NewForwarder returns a forwarder from sp to sink that wakes on notify
+// (Pipeline.Notify). It does no I/O.
+func NewForwarder(sp *spool.Spool, sink Sink, notify <-chan struct{}, opts ForwarderOptions, logger *slog.Logger) *Forwarder {
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 5000
+	}
+	if opts.FlushInterval <= 0 {
+		opts.FlushInterval = time.Second
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = 500 * time.Millisecond
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 30 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Forwarder{spool: sp, sink: sink, notify: notify, log: logger, opts: opts}
+}
+
+// Run forwards until ctx ends. Points still in the spool then stay there
+// (see Drain); nothing is lost either way.
+func (f *Forwarder) Run(ctx context.Context) error {
+	failures := 0
+	for {
+		wait, ok := f.due()
+		if !ok {
+			if !sleep(ctx, f.notify, wait) {
+				return nil
+			}
+			continue
+		}
+		n, err := f.writeBatch(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			if failures > 0 {
+				f.log.Info("sink recovered", "after_failures", failures)
+			}
+			failures = 0
+			continue
+		}
+		failures++
+		f.retries.Add(1)
+		delay := Backoff(failures, f.opts.MinBackoff, f.opts.MaxBackoff, rand.Float64())
+		if ra, ok := RetryAfter(err); ok {
+			// The server knows its load better than our backoff does; the
+			// ceiling only guards against an absurd header.
+			delay = min(max(ra, delay), maxRetryAfter)
+		}
+		if failures == 1 || failures%20 == 0 { // log on change, then rarely
+			f.log.Warn("sink write failed; will retry", "points", n, "failures", failures, "retry_in", delay, "err", err)
+		}
+		if !sleep(ctx, nil, delay) {
+			return nil
+		}
+	}
+}
+
+// Drain writes batches until the spool is empty, ctx ends, or a write fails.
+// It is meant for shutdown, with a ctx that bounds how long it may take.
+func (f *Forwarder) Drain(ctx context.Context) error {
+	for f.spool.Stats().Count > 0 {
+		if _, err := f.writeBatch(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// due says whether a batch should be written now, or how long to wait.
+func (f *Forwarder) due() (time.Duration, bool) {
+	st := f.spool.Stats()
+	if st.Count == 0 {
+		return f.opts.FlushInterval, false
+	}
+	if st.Count >= int64(f.opts.BatchSize) {
+		return 0, true
+	}
+	age := f.opts.Now().Sub(st.Oldest)
+	if age >= f.opts.FlushInterval {
+		return 0, true
+	}
+	return f.opts.FlushInterval - age, false
+}
+
+// writeBatch writes the oldest batch and settles it: deleted on success,
+// dead-lettered on a permanent error, kept on a transient one.
+func (f *Forwarder) writeBatch(ctx context.Context) (int, error) {
+	entries, err := f.spool.Read(f.opts.BatchSize)
+	if err != nil || len(entries) == 0 {
+		return 0, err
+	}
+	f.lines = f.lines[:0]
+	for _, e := range entries {
+		f.lines = append(f.lines, e.Line)
+	}
+	last := entries[len(entries)-1].Seq
+	err = f.sink.Write(ctx, f.lines)
+	switch {
+	case err == nil:
+		f.failing.Store(false)
+		f.written.Add(int64(len(entries)))
+		f.batches.Add(1)
+		return len(entries), f.spool.Delete(last)
+	case IsPermanent(err):
+		f.failing.Store(false)
+		f.dead.Add(int64(len(entries)))
+		f.log.Error("sink rejected batch; dead-lettered", "points", len(entries), "err", err)
+		return len(entries), f.spool.DeadLetter(last)
+	default:
+		f.failing.Store(true)
+		return len(entries), err
+	}
+}
+
+// Stats returns counters since start.
+func (f *Forwarder) Stats() ForwarderStats {
+	return ForwarderStats{
+		Written: f.written.Load(), Batches: f.batches.Load(), Retries: f.retries.Load(),
+		DeadLettered: f.dead.Load(), Failing: f.failing.Load(),
+	}
+}
+
+// maxRetryAfter bounds a server-requested delay.
+const maxRetryAfter = 10 * time.Minute
+
+// Backoff returns the delay before retry number attempt (1-based): min
+// doubled per attempt, capped at max, with up to 25% jitter subtracted
+// (jitter in [0,1)) so that many gateways don't retry in step.
+func Backoff(attempt int, min, max time.Duration, jitter float64) time.Duration {
+	d := min
+	for i := 1; i < attempt && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	return d - time.Duration(float64(d)*0.25*jitter)
+}
+
+// sleep waits for d, a value on wake (if non-nil), or ctx; false if ctx ended.
+func sleep(ctx context.Context, wake <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-wake:
+		return true
+	case <-t.C:
+		return true
+	}
+}

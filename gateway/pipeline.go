@@ -1,0 +1,242 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hazardgw/hazardgw/gateway/spool"
+)
+
+// ErrPipelineClosed is returned by Accept once the pipeline has stopped.
+var ErrPipelineClosed = errors.New("pipeline closed")
+
+// An Observer sees every batch of points right after it is committed, in
+// commit order, from the pipeline's single committer goroutine. It must not
+// block: hand work off to its own bounded queue if it is slow. It must not
+// modify the points.
+type Observer interface {
+	Observe(points []Point)
+}
+
+// PipelineOptions configure a Pipeline. Zero values mean defaults.
+type PipelineOptions struct {
+	// MaxBatch caps how many points one spool transaction commits. Default 10000.
+	MaxBatch int
+	// Queue is how many Accept calls may wait for the committer before
+	// Accept blocks (back-pressure). Default 1024.
+	Queue int
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// PipelineStats are counters since start.
+type PipelineStats struct {
+	Accepted  int64 // points committed to the spool
+	Invalid   int64 // points refused by Accept (Point.Valid false)
+	Commits   int64 // spool transactions
+	Dropped   int64 // oldest points dropped because the spool was full
+	CommitErr int64 // failed transactions
+}
+
+// Pipeline accepts points from sources and commits them to the spool,
+// group-committing whatever arrives while the previous transaction is being
+// fsync'd, so that throughput scales with load while latency stays at about
+// one fsync. After each commit it notifies the forwarder and the observers.
+//
+// Accept is safe for concurrent use. Run must be running for Accept to
+// complete; it returns when its ctx ends, after answering every Accept that
+// it had taken.
+type Pipeline struct {
+	spool     *spool.Spool
+	log       *slog.Logger
+	opts      PipelineOptions
+	observers []Observer
+
+	reqs    chan *acceptReq
+	notify  chan struct{} // capacity 1: "the spool has new entries"
+	closeMu sync.RWMutex  // guards done and the Add side of inflight
+	done    bool
+	// inflight counts Accept calls past the done check, so that Run can keep
+	// answering until the last of them has its reply.
+	inflight sync.WaitGroup
+
+	accepted, invalid, commits, dropped, commitErr atomic.Int64
+	reqPool                                         sync.Pool
+}
+
+type acceptReq struct {
+	lines  [][]byte
+	points []Point
+	buf    []byte
+	err    chan error
+}
+
+// NewPipeline returns a pipeline committing to sp. It does no I/O.
+func NewPipeline(sp *spool.Spool, opts PipelineOptions, logger *slog.Logger, observers ...Observer) *Pipeline {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 10000
+	}
+	if opts.Queue <= 0 {
+		opts.Queue = 1024
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	p := &Pipeline{
+		spool:     sp,
+		log:       logger,
+		opts:      opts,
+		observers: observers,
+		reqs:      make(chan *acceptReq, opts.Queue),
+		notify:    make(chan struct{}, 1),
+	}
+	p.reqPool.New = func() any { return &acceptReq{err: make(chan error, 1)} }
+	return p
+}
+
+// Notify returns a channel that receives a value after commits (coalesced:
+// one pending value at most). The forwarder waits on it.
+func (p *Pipeline) Notify() <-chan struct{} { return p.notify }
+
+// Accept commits points to the spool and returns when they are on disk.
+// Invalid points (see Point.Valid) are counted and left out; the rest are
+// still committed. On error nothing is guaranteed to be committed, and the
+// caller must not acknowledge the points upstream.
+func (p *Pipeline) Accept(ctx context.Context, points []Point) error {
+	req := p.reqPool.Get().(*acceptReq)
+	req.lines, req.buf, req.points = req.lines[:0], req.buf[:0], points
+	for i := range points {
+		if !points[i].Valid() {
+			p.invalid.Add(1)
+			continue
+		}
+		start := len(req.buf)
+		req.buf = AppendLine(req.buf, &points[i])
+		req.lines = append(req.lines, req.buf[start:len(req.buf):len(req.buf)])
+	}
+	// req.buf may have grown while lines were cut from it: recut them.
+	off := 0
+	for i, l := range req.lines {
+		req.lines[i] = req.buf[off : off+len(l) : off+len(l)]
+		off += len(l)
+	}
+	if len(req.lines) == 0 {
+		p.reqPool.Put(req)
+		return nil
+	}
+
+	p.closeMu.RLock()
+	if p.done {
+		p.closeMu.RUnlock()
+		return ErrPipelineClosed
+	}
+	p.inflight.Add(1)
+	p.closeMu.RUnlock()
+	defer p.inflight.Done()
+	select {
+	case p.reqs <- req:
+	case <-ctx.Done():
+		p.reqPool.Put(req)
+		return ctx.Err()
+	}
+	// Once taken, the committer always answers, so waiting is bounded by
+	// one commit; not waiting would leave req in use by the committer.
+	err := <-req.err
+	req.points = nil
+	p.reqPool.Put(req)
+	return err
+}
+
+// Run commits accepted points until ctx ends. It then refuses new Accepts,
+// commits what was already queued, and returns.
+func (p *Pipeline) Run(ctx context.Context) error {
+	batch := make([]*acceptReq, 0, 64)
+	lines := make([][]byte, 0, p.opts.MaxBatch)
+	for {
+		var first *acceptReq
+		select {
+		case first = <-p.reqs:
+		case <-ctx.Done():
+			p.closeMu.Lock()
+			p.done = true
+			p.closeMu.Unlock()
+			// No new Accept can start. Keep answering the ones in flight
+			// until the last has returned.
+			idle := make(chan struct{})
+			go func() { p.inflight.Wait(); close(idle) }()
+			for {
+				select {
+				case r := <-p.reqs:
+					batch, lines = p.collect(r, batch[:0], lines[:0])
+					p.commit(batch, lines)
+				case <-idle:
+					return nil
+				}
+			}
+		}
+		batch, lines = p.collect(first, batch[:0], lines[:0])
+		p.commit(batch, lines)
+	}
+}
+
+// collect gathers first and whatever else is already waiting, up to MaxBatch lines.
+func (p *Pipeline) collect(first *acceptReq, batch []*acceptReq, lines [][]byte) ([]*acceptReq, [][]byte) {
+	batch = append(batch, first)
+	lines = append(lines, first.lines...)
+	for len(lines) < p.opts.MaxBatch {
+		select {
+		case r := <-p.reqs:
+			batch = append(batch, r)
+			lines = append(lines, r.lines...)
+		default:
+			return batch, lines
+		}
+	}
+	return batch, lines
+}
+
+func (p *Pipeline) commit(batch []*acceptReq, lines [][]byte) {
+	dropped, err := p.spool.Append(lines, p.opts.Now())
+	if err != nil {
+		p.commitErr.Add(1)
+		p.log.Error("commit to spool failed", "points", len(lines), "err", err)
+	} else {
+		p.accepted.Add(int64(len(lines)))
+		p.commits.Add(1)
+		if dropped > 0 {
+			p.dropped.Add(int64(dropped))
+			p.log.Warn("spool full: dropped oldest points", "dropped", dropped)
+		}
+	}
+	if err == nil {
+		for _, o := range p.observers {
+			for _, r := range batch {
+				o.Observe(r.points)
+			}
+		}
+	}
+	for _, r := range batch {
+		r.err <- err
+	}
+	if err == nil {
+		select {
+		case p.notify <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Stats returns counters since start.
+func (p *Pipeline) Stats() PipelineStats {
+	return PipelineStats{
+		Accepted: p.accepted.Load(), Invalid: p.invalid.Load(), Commits: p.commits.Load(),
+		Dropped: p.dropped.Load(), CommitErr: p.commitErr.Load(),
+	}
+}

@@ -1,0 +1,72 @@
+// Package conf holds what every package's configuration shares: the list of
+// problems a Validate method reports, and scalar types with units.
+//
+// Each package owns its Config struct (yaml tags give the keys) and a
+//
+//	func (c *Config) Validate(path string, p *conf.Problems)
+//
+// that never does I/O and reports every problem, not only the first, each
+// under its dotted path (e.g. "modbus.links[0].devices[2].unit_id"). The
+// config file loader in cmd/hazardgw maps paths back to file lines.
+package conf
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// A Problem is one thing wrong with a configuration.
+type Problem struct {
+	Path string // dotted path, e.g. "influxdb.url"
+	Msg  string
+}
+
+// Problems collects problems. The zero value is ready to use.
+type Problems struct{ List []Problem }
+
+// Addf records a problem at path.
+func (p *Problems) Addf(path, format string, args ...any) {
+	p.List = append(p.List, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Len returns the number of problems.
+func (p *Problems) Len() int { return len(p.List) }
+
+// Join builds a child path: Join("a", "b") = "a.b"; Join("", "b") = "b".
+func Join(parent, key string) string {
+	if parent == "" {
+		return key
+	}
+	return parent + "." + key
+}
+
+// Index builds an element path: Index("a.list", 2) = "a.list[2]".
+func Index(parent string, i int) string { return parent + "[" + strconv.Itoa(i) + "]" }
+
+// ByteSize is a size in bytes written as 1048576, 512KiB, 64MiB or 1GiB
+// (also KB/MB/GB as powers of 1000).
+type ByteSize int64
+
+// UnmarshalText parses a size.
+func (b *ByteSize) UnmarshalText(text []byte) error {
+	s := strings.TrimSpace(string(text))
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || n < 0 || n*float64(mult) > 1<<62 {
+		return fmt.Errorf("invalid size %q (want e.g. 512MiB, 1GiB)", string(text))
+	}
+	*b = ByteSize(n * float64(mult))
+	return nil
+}
