@@ -65,7 +65,7 @@ type Pipeline struct {
 	inflight sync.WaitGroup
 
 	accepted, invalid, commits, dropped, commitErr atomic.Int64
-	reqPool                                         sync.Pool
+	reqPool                                        sync.Pool
 }
 
 type acceptReq struct {

@@ -1,0 +1,113 @@
+// Package httpapi serves the gateway's HTTP endpoints (SPEC §7): /healthz,
+// /readyz, and the bearer-token protected /api/v1/*. Handlers read state
+// through small interfaces owned here, so the package imports no adapter.
+//
+// A Server is configured before Handler is called and is read-only after;
+// the providers it calls must be safe for concurrent use.
+package httpapi
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// A Check reports whether one part of the gateway is ready; a non-nil error
+// is the reason it is not. Checks must be quick and must not block.
+type Check struct {
+	Name string
+	Func func() error
+}
+
+// DeviceLister lists one source's devices with their last values for
+// /api/v1/devices; each element is encoded as JSON as is.
+type DeviceLister func() []any
+
+// Server holds the endpoints' dependencies.
+type Server struct {
+	Token   string // bearer token for /api/v1/*; empty means the API refuses everyone
+	Checks  []Check
+	Devices []DeviceLister
+	Logger  *slog.Logger
+	// Metrics is served at /metrics (open, like /healthz); nil serves none.
+	Metrics prometheus.Gatherer
+	// Extra routes (method + path patterns, as for http.ServeMux) added by
+	// other parts of the gateway; those under /api/ get the token check.
+	Routes map[string]http.Handler
+}
+
+// Handler returns the HTTP handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}))
+	}
+	mux.Handle("GET /api/v1/devices", s.auth(http.HandlerFunc(s.devices)))
+	for pattern, h := range s.Routes {
+		if strings.Contains(pattern, "/api/") {
+			h = s.auth(h)
+		}
+		mux.Handle(pattern, h)
+	}
+	mux.Handle("/api/", s.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint")
+	})))
+	return mux
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	var reasons []string
+	for _, c := range s.Checks {
+		if err := c.Func(); err != nil {
+			reasons = append(reasons, c.Name+": "+err.Error())
+		}
+	}
+	if len(reasons) > 0 {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reasons": reasons})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) devices(w http.ResponseWriter, r *http.Request) {
+	all := []any{}
+	for _, list := range s.Devices {
+		all = append(all, list()...)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"devices": all, "time": time.Now().UTC()})
+}
+
+// auth enforces the bearer token with a constant-time comparison.
+func (s *Server) auth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || s.Token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hazardgw"`)
+			writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // the client went away; nothing to do
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
