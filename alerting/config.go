@@ -13,19 +13,19 @@ type Config struct {
 // RuleConfig is one alarm rule. Exactly one of Thresholds, Rate, Stale,
 // Event (or a bool point's State) is its condition.
 type RuleConfig struct {
-	Name        string        `yaml:"name"` // required, unique
-	Match       Match         `yaml:"match"`
-	Thresholds  []Threshold   `yaml:"thresholds"`
-	Deadband    float64       `yaml:"deadband"`
-	OnDelay     time.Duration `yaml:"on_delay"`
-	OffDelay    time.Duration `yaml:"off_delay"`
-	Rate        *Rate         `yaml:"rate"`
-	Stale       *Stale        `yaml:"stale"`
-	Event       *Event        `yaml:"event"`
-	State       *State        `yaml:"state"` // bool points: alarm while the point equals Value
-	Severity    string        `yaml:"severity"`
-	AutoResolve time.Duration `yaml:"auto_resolve"`
-	Message     string        `yaml:"message"` // optional text shown to the duty officer
+	Name        string          `yaml:"name"` // required, unique
+	Match       Match           `yaml:"match"`
+	Thresholds  []Threshold     `yaml:"thresholds"`
+	Deadband    float64         `yaml:"deadband"`
+	OnDelay     time.Duration   `yaml:"on_delay"`
+	OffDelay    time.Duration   `yaml:"off_delay"`
+	Rate        *Rate           `yaml:"rate"`
+	Stale       *Stale          `yaml:"stale"`
+	Event       *Event          `yaml:"event"`
+	State       *StateCondition `yaml:"state"` // bool points: alarm while the point equals Value
+	Severity    string          `yaml:"severity"`
+	AutoResolve time.Duration   `yaml:"auto_resolve"`
+	Message     string          `yaml:"message"` // optional text shown to the duty officer
 }
 
 // Match selects devices/points; empty fields match anything, `*` globs allowed.
@@ -83,8 +83,9 @@ type Event struct {
 	MinConfidence float64  `yaml:"min_confidence"`
 }
 
-// State fires while a boolean point equals Value (a detector's fault bit).
-type State struct {
+// StateCondition fires while a boolean point equals Value (a detector's
+// fault bit). (Named so because State is an alert's lifecycle state.)
+type StateCondition struct {
 	Value bool   `yaml:"value"`
 	Level string `yaml:"level"` // default "alarm"
 }

@@ -25,7 +25,7 @@ type Config struct {
 
 // HTTPConfig is `gateway.http`.
 type HTTPConfig struct {
-	Listen string `yaml:"listen"` // default 127.0.0.1:8080; empty after defaults = disabled is not allowed
+	Listen string `yaml:"listen"` // host:port, default 127.0.0.1:8080
 	Token  string `yaml:"token"`  // bearer token for /api/v1/*; secret
 }
 

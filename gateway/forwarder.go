@@ -79,7 +79,14 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	for {
 		wait, ok := f.due()
 		if !ok {
-			if !sleep(ctx, f.notify, wait) {
+			// Listen for commits only while the spool is empty: once it
+			// holds a point, the flush timer decides, and a commit that
+			// merely adds to the batch need not wake this goroutine.
+			var wake <-chan struct{}
+			if f.spool.Stats().Count == 0 {
+				wake = f.notify
+			}
+			if !sleep(ctx, wake, wait) {
 				return nil
 			}
 			continue
@@ -127,7 +134,7 @@ func (f *Forwarder) Drain(ctx context.Context) error {
 func (f *Forwarder) due() (time.Duration, bool) {
 	st := f.spool.Stats()
 	if st.Count == 0 {
-		return f.opts.FlushInterval, false
+		return time.Hour, false // until woken by a commit
 	}
 	if st.Count >= int64(f.opts.BatchSize) {
 		return 0, true

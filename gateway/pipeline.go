@@ -29,6 +29,10 @@ type PipelineOptions struct {
 	// Queue is how many Accept calls may wait for the committer before
 	// Accept blocks (back-pressure). Default 1024.
 	Queue int
+	// Linger is how long the committer waits for more points after the
+	// first one arrives, so that sources polling in step share one fsync.
+	// It bounds the extra latency. Default 2ms; negative disables it.
+	Linger time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -66,6 +70,7 @@ type Pipeline struct {
 
 	accepted, invalid, commits, dropped, commitErr atomic.Int64
 	reqPool                                        sync.Pool
+	linger                                         *time.Timer // committer goroutine only
 }
 
 type acceptReq struct {
@@ -73,6 +78,7 @@ type acceptReq struct {
 	points []Point
 	buf    []byte
 	err    chan error
+	async  bool // nobody waits on err; the committer recycles the request
 }
 
 // NewPipeline returns a pipeline committing to sp. It does no I/O.
@@ -85,6 +91,9 @@ func NewPipeline(sp *spool.Spool, opts PipelineOptions, logger *slog.Logger, obs
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Linger == 0 {
+		opts.Linger = 2 * time.Millisecond
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -110,11 +119,29 @@ func (p *Pipeline) Notify() <-chan struct{} { return p.notify }
 // still committed. On error nothing is guaranteed to be committed, and the
 // caller must not acknowledge the points upstream.
 func (p *Pipeline) Accept(ctx context.Context, points []Point) error {
+	return p.accept(ctx, points, false)
+}
+
+// Async returns an Acceptor for sources that have nothing to acknowledge
+// upstream, such as Modbus polls: its Accept encodes and queues the points
+// and returns without waiting for the commit, so that a source polling
+// several devices in a row hands them all to one transaction. It still
+// blocks when the queue is full. Points are copied: the caller may reuse
+// them at once. A failed commit is counted and logged by the pipeline.
+func (p *Pipeline) Async() Acceptor {
+	return AcceptFunc(func(ctx context.Context, points []Point) error {
+		return p.accept(ctx, points, true)
+	})
+}
+
+func (p *Pipeline) accept(ctx context.Context, points []Point, async bool) error {
 	req := p.reqPool.Get().(*acceptReq)
-	req.lines, req.buf, req.points = req.lines[:0], req.buf[:0], points
+	req.lines, req.buf, req.points, req.async = req.lines[:0], req.buf[:0], points, async
+	invalid := 0
 	for i := range points {
 		if !points[i].Valid() {
 			p.invalid.Add(1)
+			invalid++
 			continue
 		}
 		start := len(req.buf)
@@ -131,6 +158,11 @@ func (p *Pipeline) Accept(ctx context.Context, points []Point) error {
 		p.reqPool.Put(req)
 		return nil
 	}
+	// Observers see exactly what was committed, and an async caller may
+	// reuse its points as soon as Accept returns.
+	if len(p.observers) > 0 && (async || invalid > 0) {
+		req.points = clonePoints(points, invalid > 0)
+	}
 
 	p.closeMu.RLock()
 	if p.done {
@@ -145,6 +177,9 @@ func (p *Pipeline) Accept(ctx context.Context, points []Point) error {
 	case <-ctx.Done():
 		p.reqPool.Put(req)
 		return ctx.Err()
+	}
+	if async {
+		return nil
 	}
 	// Once taken, the committer always answers, so waiting is bounded by
 	// one commit; not waiting would leave req in use by the committer.
@@ -177,6 +212,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 					batch, lines = p.collect(r, batch[:0], lines[:0])
 					p.commit(batch, lines)
 				case <-idle:
+					// Async requests may still be queued: commit them too.
+					for len(p.reqs) > 0 {
+						batch, lines = p.collect(<-p.reqs, batch[:0], lines[:0])
+						p.commit(batch, lines)
+					}
 					return nil
 				}
 			}
@@ -186,16 +226,37 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 }
 
-// collect gathers first and whatever else is already waiting, up to MaxBatch lines.
+// collect gathers first and whatever else arrives within Linger of it, up
+// to MaxBatch lines.
 func (p *Pipeline) collect(first *acceptReq, batch []*acceptReq, lines [][]byte) ([]*acceptReq, [][]byte) {
 	batch = append(batch, first)
 	lines = append(lines, first.lines...)
+	var linger <-chan time.Time
+	if p.opts.Linger > 0 {
+		if p.linger == nil {
+			p.linger = time.NewTimer(p.opts.Linger)
+		} else {
+			p.linger.Reset(p.opts.Linger)
+		}
+		defer p.linger.Stop()
+		linger = p.linger.C
+	}
 	for len(lines) < p.opts.MaxBatch {
 		select {
 		case r := <-p.reqs:
 			batch = append(batch, r)
 			lines = append(lines, r.lines...)
+			continue
 		default:
+		}
+		if linger == nil {
+			return batch, lines
+		}
+		select {
+		case r := <-p.reqs:
+			batch = append(batch, r)
+			lines = append(lines, r.lines...)
+		case <-linger:
 			return batch, lines
 		}
 	}
@@ -223,6 +284,11 @@ func (p *Pipeline) commit(batch []*acceptReq, lines [][]byte) {
 		}
 	}
 	for _, r := range batch {
+		if r.async {
+			r.points = nil
+			p.reqPool.Put(r)
+			continue
+		}
 		r.err <- err
 	}
 	if err == nil {
@@ -239,4 +305,30 @@ func (p *Pipeline) Stats() PipelineStats {
 		Accepted: p.accepted.Load(), Invalid: p.invalid.Load(), Commits: p.commits.Load(),
 		Dropped: p.dropped.Load(), CommitErr: p.commitErr.Load(),
 	}
+}
+
+// clonePoints copies points deep enough that the caller may reuse its
+// slices (strings are immutable and shared), leaving out invalid points if
+// validOnly.
+func clonePoints(points []Point, validOnly bool) []Point {
+	n, m := 0, 0
+	for i := range points {
+		n += len(points[i].Tags)
+		m += len(points[i].Fields)
+	}
+	tags, fields := make([]Tag, 0, n), make([]Field, 0, m)
+	out := make([]Point, 0, len(points))
+	for _, pt := range points {
+		if validOnly && !pt.Valid() {
+			continue
+		}
+		out = append(out, pt)
+		i := len(out) - 1
+		t0, f0 := len(tags), len(fields)
+		tags = append(tags, pt.Tags...)
+		fields = append(fields, pt.Fields...)
+		out[i].Tags = tags[t0:len(tags):len(tags)]
+		out[i].Fields = fields[f0:len(fields):len(fields)]
+	}
+	return out
 }

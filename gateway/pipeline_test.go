@@ -84,7 +84,8 @@ func TestPipelineCommitsConcurrentAccepts(t *testing.T) {
 
 func TestPipelineRejectsInvalidPointsButKeepsOthers(t *testing.T) {
 	sp := openSpool(t)
-	p := NewPipeline(sp, PipelineOptions{}, nil)
+	rec := &recorder{}
+	p := NewPipeline(sp, PipelineOptions{}, nil, rec)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go p.Run(ctx)
@@ -98,6 +99,43 @@ func TestPipelineRejectsInvalidPointsButKeepsOthers(t *testing.T) {
 	}
 	if want := "gas_detector,device=a ch4=2 1700000000000000002"; string(es[1].Line) != want {
 		t.Fatalf("line %q, want %q", es[1].Line, want)
+	}
+	if len(rec.got) != 2 || rec.got[0].Fields[0].F != 1 || rec.got[1].Fields[0].F != 2 {
+		t.Fatalf("observer saw %+v, want the two valid points", rec.got)
+	}
+}
+
+func TestAsyncAcceptCopiesAndCommitsOnStop(t *testing.T) {
+	sp := openSpool(t)
+	rec := &recorder{}
+	p := NewPipeline(sp, PipelineOptions{Linger: 50 * time.Millisecond}, nil, rec)
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan struct{})
+	go func() { p.Run(ctx); close(runDone) }()
+	acc := p.Async()
+	buf := []Point{pt("a", 0)}
+	for i := range 20 {
+		buf[0].Fields[0].F = float64(i) // the caller reuses its point at once
+		buf[0].Time = time.Unix(1700000000, int64(i))
+		if err := acc.Accept(ctx, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel() // whatever is still queued must be committed before Run returns
+	<-runDone
+	if got := sp.Stats().Count; got != 20 {
+		t.Fatalf("spool has %d, want 20", got)
+	}
+	if p.Stats().Commits >= 20 {
+		t.Errorf("%d commits for 20 back-to-back async accepts: linger did not group them", p.Stats().Commits)
+	}
+	for i, got := range rec.got {
+		if got.Fields[0].F != float64(i) {
+			t.Fatalf("observer point %d has value %v: it shares memory with the caller", i, got.Fields[0].F)
+		}
+	}
+	if err := acc.Accept(context.Background(), buf); !errors.Is(err, ErrPipelineClosed) {
+		t.Fatalf("async Accept after stop = %v", err)
 	}
 }
 

@@ -14,8 +14,8 @@ type LinkConfig struct {
 	Serial  *SerialConfig `yaml:"serial"`  // required for rtu://
 	Timeout time.Duration `yaml:"timeout"` // per request, default 1s
 	// MaxGap is the largest run of unused registers (or bits) bridged to
-	// merge two reads into one request. Default 16; 0 after defaults is
-	// allowed only via an explicit negative? No: a zero means default.
+	// merge two reads into one request. Zero means the default, 16; a
+	// negative value bridges no gaps.
 	MaxGap int `yaml:"max_gap"`
 	// Backoff caps the reconnect delay after connection errors. Default 30s.
 	MaxBackoff time.Duration  `yaml:"max_backoff"`

@@ -3,14 +3,228 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hazardgw/hazardgw/adapters/dutydesk"
+	"github.com/hazardgw/hazardgw/adapters/influx"
+	"github.com/hazardgw/hazardgw/adapters/modbus"
+	"github.com/hazardgw/hazardgw/adapters/mqtt"
+	"github.com/hazardgw/hazardgw/alerting"
+	"github.com/hazardgw/hazardgw/gateway"
+	"github.com/hazardgw/hazardgw/gateway/spool"
+	"github.com/hazardgw/hazardgw/httpapi"
 )
 
-// runGateway runs the gateway described by cfg until ctx ends, then drains
-// and returns. Owned by the wiring work; a stub until it lands.
+// runGateway runs the gateway described by cfg until ctx ends, then shuts
+// down in data-flow order: sources stop, the pipeline commits what they
+// handed over, the forwarder flushes the spool for at most
+// gateway.shutdown_timeout, and the spool is closed. Whatever is not flushed
+// stays in the spool for the next start.
 func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) error {
-	_ = ctx
-	_ = cfg
-	_ = logger
-	return errors.New("run: not wired yet")
+	gw := cfg.Gateway
+	if gw.DataDir == "" {
+		gw.DataDir = gateway.DefaultDataDir
+	}
+	if gw.SpoolMaxBytes <= 0 {
+		gw.SpoolMaxBytes = gateway.DefaultSpoolMaxBytes
+	}
+	if gw.HTTP.Listen == "" {
+		gw.HTTP.Listen = gateway.DefaultListen
+	}
+	if gw.ShutdownTimeout <= 0 {
+		gw.ShutdownTimeout = gateway.DefaultShutdownTimeout
+	}
+	if err := os.MkdirAll(gw.DataDir, 0o750); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	sp, err := spool.Open(filepath.Join(gw.DataDir, "spool.db"), spool.Options{MaxBytes: int64(gw.SpoolMaxBytes)})
+	if err != nil {
+		return err
+	}
+	defer sp.Close()
+	if st := sp.Stats(); st.Count > 0 {
+		logger.Info("spool holds points from before; resuming delivery", "points", st.Count, "oldest", st.Oldest)
+	}
+
+	sink, err := influx.New(cfg.InfluxDB, logger.With("component", "influxdb"))
+	if err != nil {
+		return err
+	}
+	defer sink.Close()
+	icfg := cfg.InfluxDB.WithDefaults()
+
+	var observers []gateway.Observer
+	// --- alerting is wired here (an Observer of committed points) ---
+	notifiers := map[string]alerting.Notifier{}
+	for _, n := range cfg.Alerting.Notify {
+		desk, err := dutydesk.New(n, dutydesk.Options{}, logger.With("component", "dutydesk", "receiver", n.Name))
+		if err != nil {
+			return err
+		}
+		notifiers[n.Name] = desk
+	}
+	var alertDevices []alerting.Device // labels, poll intervals and units for rules and messages
+	for _, l := range cfg.Modbus.Links {
+		for _, d := range l.Devices {
+			units := map[string]string{}
+			for _, p := range d.Points {
+				units[p.Name] = p.Unit
+			}
+			interval := d.Interval
+			if interval <= 0 {
+				interval = modbus.DefaultInterval
+			}
+			alertDevices = append(alertDevices, alerting.Device{ID: d.ID, Label: d.Label, Kind: d.Kind, Interval: interval, Units: units})
+		}
+	}
+	alerts, err := alerting.New(cfg.Alerting, alerting.Options{
+		Site: cfg.Site.ID, Language: cfg.Site.Language, Path: filepath.Join(gw.DataDir, "alerts.db"),
+		Devices: alertDevices, Notifiers: notifiers, Logger: logger.With("component", "alerting"),
+	})
+	if err != nil {
+		return err
+	}
+	if err := alerts.Open(); err != nil { // fail now rather than run without alarms
+		return err
+	}
+	defer alerts.Close()
+	observers = append(observers, alerts)
+
+	pipe := gateway.NewPipeline(sp, gateway.PipelineOptions{}, logger.With("component", "pipeline"), observers...)
+	fwd := gateway.NewForwarder(sp, sink, pipe.Notify(), gateway.ForwarderOptions{
+		BatchSize: icfg.BatchSize, FlushInterval: icfg.FlushInterval,
+	}, logger.With("component", "forwarder"))
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		gateway.NewCollector(pipe, sp, fwd),
+		alerts.Collector(),
+	)
+
+	var sources []gateway.Source
+	api := &httpapi.Server{
+		Token:   gw.HTTP.Token,
+		Logger:  logger,
+		Checks:  []httpapi.Check{{Name: "spool", Func: sp.Writable}},
+		Metrics: reg,
+		Routes:  map[string]http.Handler{},
+	}
+	maps.Copy(api.Routes, alerts.Routes())
+	if len(cfg.Modbus.Links) > 0 {
+		mb, err := modbus.New(cfg.Modbus, cfg.Site.ID, logger.With("component", "modbus"))
+		if err != nil {
+			return err
+		}
+		// Polls have nothing to acknowledge upstream: hand them over without
+		// waiting for the commit, so a link's back-to-back polls share one fsync.
+		sources = append(sources, asyncSource{mb, pipe})
+		api.Devices = append(api.Devices, func() []any {
+			ds := mb.Devices()
+			out := make([]any, len(ds))
+			for i := range ds {
+				out[i] = ds[i]
+			}
+			return out
+		})
+	}
+
+	// --- more sources (MQTT) are wired here ---
+	if cfg.MQTT.URL != "" {
+		mq, err := mqtt.New(cfg.MQTT, cfg.Site.ID, logger.With("component", "mqtt"), reg)
+		if err != nil {
+			return err
+		}
+		sources = append(sources, mq)
+		api.Devices = append(api.Devices, func() []any {
+			ds := mq.Devices()
+			out := make([]any, len(ds))
+			for i := range ds {
+				out[i] = ds[i]
+			}
+			return out
+		})
+	}
+
+	ln, err := net.Listen("tcp", gw.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", gw.HTTP.Listen, err)
+	}
+	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	logger.Info("hazardgw started", "site", cfg.Site.ID, "http", ln.Addr().String(), "sources", len(sources))
+
+	// Each stage has its own context so that shutdown can go stage by stage.
+	pipeCtx, stopPipe := context.WithCancel(context.Background())
+	defer stopPipe()
+	fwdCtx, stopFwd := context.WithCancel(context.Background())
+	defer stopFwd()
+	alertCtx, stopAlerts := context.WithCancel(context.Background())
+	defer stopAlerts()
+	alertsDone := make(chan error, 1)
+	go func() { alertsDone <- alerts.Run(alertCtx, pipe) }()
+	pipeDone := make(chan error, 1)
+	go func() { pipeDone <- pipe.Run(pipeCtx) }()
+	fwdDone := make(chan error, 1)
+	go func() { fwdDone <- fwd.Run(fwdCtx) }()
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Serve(ln) }()
+
+	g, gctx := errgroup.WithContext(ctx)
+	for _, s := range sources {
+		g.Go(func() error { return s.Run(gctx, pipe) })
+	}
+	srcErr := g.Wait() // returns once ctx ends (or a source fails)
+	if srcErr != nil && !errors.Is(srcErr, context.Canceled) {
+		logger.Error("source failed", "err", srcErr)
+	}
+
+	logger.Info("shutting down")
+	stopPipe()
+	<-pipeDone
+	stopAlerts() // after the pipeline: every committed point has been observed
+	if err := <-alertsDone; err != nil {
+		logger.Error("alerting stopped", "err", err)
+	}
+	stopFwd()
+	<-fwdDone
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), gw.ShutdownTimeout)
+	defer cancelDrain()
+	if err := fwd.Drain(drainCtx); err != nil {
+		logger.Warn("spool not fully flushed; the rest is sent on next start", "left", sp.Stats().Count, "err", err)
+	}
+	shutCtx, cancelShut := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancelShut()
+	_ = srv.Shutdown(shutCtx)
+	if err := <-httpDone; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	st := pipe.Stats()
+	logger.Info("stopped", "accepted", st.Accepted, "written", fwd.Stats().Written, "left_in_spool", sp.Stats().Count)
+	if srcErr != nil && !errors.Is(srcErr, context.Canceled) && ctx.Err() == nil {
+		return srcErr
+	}
+	return nil
+}
+
+// asyncSource runs a source that has nothing to acknowledge upstream with
+// the pipeline's asynchronous acceptor.
+type asyncSource struct {
+	gateway.Source
+	pipe *gateway.Pipeline
+}
+
+func (a asyncSource) Run(ctx context.Context, _ gateway.Acceptor) error {
+	return a.Source.Run(ctx, a.pipe.Async())
 }

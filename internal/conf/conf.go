@@ -1,13 +1,3 @@
-// Package conf holds what every package's configuration shares: the list of
-// problems a Validate method reports, and scalar types with units.
-//
-// Each package owns its Config struct (yaml tags give the keys) and a
-//
-//	func (c *Config) Validate(path string, p *conf.Problems)
-//
-// that never does I/O and reports every problem, not only the first, each
-// under its dotted path (e.g. "modbus.links[0].devices[2].unit_id"). The
-// config file loader in cmd/hazardgw maps paths back to file lines.
 package conf
 
 import (
@@ -18,7 +8,8 @@ import (
 
 // A Problem is one thing wrong with a configuration.
 type Problem struct {
-	Path string // dotted path, e.g. "influxdb.url"
+	Line int    // line in the file, 1-based; 0 when unknown (Validate leaves it 0)
+	Path string // dotted path, e.g. "influxdb.url"; empty for file-level problems
 	Msg  string
 }
 
@@ -64,7 +55,7 @@ func (b *ByteSize) UnmarshalText(text []byte) error {
 		}
 	}
 	n, err := strconv.ParseFloat(s, 64)
-	if err != nil || n < 0 || n*float64(mult) > 1<<62 {
+	if err != nil || !(n >= 0) || n*float64(mult) > 1<<62 { // !(n >= 0) also rejects NaN
 		return fmt.Errorf("invalid size %q (want e.g. 512MiB, 1GiB)", string(text))
 	}
 	*b = ByteSize(n * float64(mult))

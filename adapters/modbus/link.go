@@ -1,0 +1,216 @@
+package modbus
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hazardgw/hazardgw/gateway"
+)
+
+// link owns one TCP endpoint or serial bus. Its run goroutine is the only
+// user of conn and of the fields from due on, so requests on the link are
+// strictly serialised without a lock.
+type link struct {
+	name, site string
+	maxBackoff time.Duration
+	conn       conn
+	devs       []*device
+	log        *slog.Logger
+	now        func() time.Time
+	jitter     func() float64 // [0,1)
+	stats      *counters
+
+	due         []time.Time // next scheduled poll of devs[i]
+	connFails   int         // consecutive failed connects; >0: backing off until retryAt
+	retryAt     time.Time
+	connErr     error
+	acceptFails int64 // consecutive failed Accepts
+}
+
+// run polls the link's devices, each at its own interval, until ctx ends.
+func (l *link) run(ctx context.Context, acc gateway.Acceptor) {
+	defer l.conn.close()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	start := l.now()
+	for i := range l.due {
+		l.due[i] = start
+	}
+	for {
+		i := earliest(l.due)
+		wait := l.due[i].Sub(l.now())
+		if wait > idleClose {
+			_ = l.conn.close()
+		}
+		if wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		d := l.devs[i]
+		l.poll(ctx, acc, d)
+		next, missed := nextSlot(l.due[i], d.interval, l.now())
+		l.due[i] = next
+		if missed > 0 {
+			l.stats.missed.Add(int64(missed))
+			d.mu.Lock()
+			d.st.missed += int64(missed)
+			d.mu.Unlock()
+		}
+	}
+}
+
+// poll reads one device and hands its points to acc: the values and an
+// online device_status if every request succeeded, only an offline
+// device_status otherwise.
+func (l *link) poll(ctx context.Context, acc gateway.Acceptor, d *device) {
+	start := l.now()
+	err := l.ensureConn(start)
+	if err == nil {
+		err = l.readDevice(ctx, d)
+	}
+	rtt := l.now().Sub(start)
+	if err != nil && ctx.Err() != nil {
+		return // cut short by shutdown: says nothing about the device
+	}
+	l.stats.polls.Add(1)
+	var errText string
+	if err != nil {
+		l.stats.failures.Add(1)
+		errText = statusText(err)
+	}
+	prev := d.record(start, rtt, err, errText)
+	if lvl, msg, ok := change(prev, err); ok {
+		if err != nil {
+			l.log.Log(ctx, lvl, msg, "device", d.id, "unit", d.unit, "err", errText)
+		} else {
+			l.log.Log(ctx, lvl, msg, "device", d.id, "unit", d.unit)
+		}
+	}
+	pts := d.buildPoints(start, rtt, err, errText)
+	if err := acc.Accept(ctx, pts); err != nil {
+		l.stats.acceptErrors.Add(1)
+		l.acceptFails++
+		if l.acceptFails == 1 && ctx.Err() == nil {
+			l.log.Warn("points not accepted; they are lost until accepting works again", "device", d.id, "err", err)
+		}
+		return
+	}
+	if l.acceptFails > 0 {
+		l.log.Info("points accepted again", "lost_polls", l.acceptFails)
+		l.acceptFails = 0
+	}
+}
+
+// ensureConn opens the link unless it is backing off after failed attempts.
+func (l *link) ensureConn(now time.Time) error {
+	if l.connFails > 0 && now.Before(l.retryAt) {
+		return l.connErr
+	}
+	err := l.conn.connect()
+	if err == nil {
+		if l.connFails > 0 {
+			l.log.Info("link reconnected", "failed_attempts", l.connFails)
+			l.connFails = 0
+		}
+		return nil
+	}
+	_ = l.conn.close()
+	l.stats.connectFailures.Add(1)
+	l.connFails++
+	wait := backoff(l.connFails, l.maxBackoff, l.jitter())
+	l.retryAt = l.now().Add(wait)
+	ce := &connectError{err: err}
+	if l.connFails == 1 || l.connErr == nil || l.connErr.Error() != ce.Error() {
+		l.log.Warn("link down; backing off", "err", ce.err, "retry_in", wait.Round(time.Millisecond))
+	} else {
+		l.log.Debug("link still down", "err", ce.err, "failed_attempts", l.connFails, "retry_in", wait)
+	}
+	l.connErr = ce
+	return ce
+}
+
+// readDevice sends the device's reads in order and decodes them into
+// d.vals. After any error it closes the connection: a late reply to a timed
+// out request would otherwise be taken for the answer to the next one
+// (goburrow matches transaction ids but does not skip stale frames).
+func (l *link) readDevice(ctx context.Context, d *device) error {
+	for ri := range d.plan.reads {
+		if ri > 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		r := &d.plan.reads[ri]
+		data, err := l.conn.read(d.unit, r.area, r.start, r.count)
+		if err == nil {
+			if err = d.plan.decode(ri, data, d.vals); err != nil {
+				err = fmt.Errorf("read %s %d+%d from unit %d: %w", r.area, r.start, r.count, d.unit, err)
+			}
+		}
+		if err != nil {
+			_ = l.conn.close()
+			return err
+		}
+	}
+	return nil
+}
+
+// change decides whether a poll's outcome is worth a log line: devices are
+// logged when they go offline, come back, or fail differently, not on
+// every poll. prev is the device's state before the poll.
+func change(prev devStatus, err error) (lvl slog.Level, msg string, ok bool) {
+	switch {
+	case err == nil && !prev.polled:
+		return slog.LevelDebug, "device online", true
+	case err == nil && !prev.online:
+		return slog.LevelInfo, "device back online", true
+	case err == nil:
+		return 0, "", false
+	case !prev.polled || prev.online:
+		return slog.LevelWarn, "device offline", true
+	case prev.class != classify(err):
+		return slog.LevelWarn, "device still offline, failing differently", true
+	}
+	return 0, "", false
+}
+
+// buildPoints builds the points of one poll: the device's values (unless the
+// poll failed or every value was bad) and its device_status. They are
+// allocated per poll, not reused, because an Acceptor's observers may keep
+// them; the tags are shared and immutable.
+func (d *device) buildPoints(start time.Time, rtt time.Duration, err error, errText string) []gateway.Point {
+	n := 3
+	if err == nil {
+		n += len(d.points)
+	}
+	fields := make([]gateway.Field, 0, n)
+	pts := make([]gateway.Point, 0, 2)
+	if err == nil {
+		for i := range d.points {
+			v := &d.vals[i]
+			switch {
+			case v.bad:
+			case d.points[i].typ == typeBool:
+				fields = append(fields, gateway.Bool(d.points[i].name, v.b))
+			default:
+				fields = append(fields, gateway.Float(d.points[i].name, v.f))
+			}
+		}
+		if len(fields) > 0 {
+			pts = append(pts, gateway.Point{Measurement: d.kind, Tags: d.tags, Fields: fields[:len(fields):len(fields)], Time: start})
+		}
+	}
+	k := len(fields)
+	fields = append(fields, gateway.Bool("online", err == nil), gateway.Float("rtt_ms", float64(rtt)/float64(time.Millisecond)))
+	if err != nil {
+		fields = append(fields, gateway.String("error", errText))
+	}
+	return append(pts, gateway.Point{Measurement: gateway.MeasurementDeviceStatus, Tags: d.statusTags, Fields: fields[k:], Time: start})
+}

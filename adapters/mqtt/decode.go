@@ -1,0 +1,546 @@
+package mqtt
+
+import (
+	"time"
+	"unicode/utf8"
+
+	"github.com/hazardgw/hazardgw/gateway"
+)
+
+// A reason says why a payload was rejected; it is the `reason` label of
+// hazardgw_mqtt_rejected_total.
+type reason string
+
+// Rejection reasons.
+const (
+	reasonTooLarge     reason = "too_large"        // payload above MaxPayload
+	reasonEmpty        reason = "empty"            // no bytes, or only white space
+	reasonInvalidJSON  reason = "invalid_json"     // not JSON (truncated, trailing garbage, too deeply nested)
+	reasonInvalidUTF8  reason = "invalid_utf8"     // bytes or \u escapes that are not UTF-8 text
+	reasonWrongType    reason = "wrong_type"       // a member of the wrong JSON type, or a document that is not an object
+	reasonOutOfRange   reason = "out_of_range"     // a value outside its domain (confidence 7, negative count, NaN, bearing 360)
+	reasonMissingField reason = "missing_field"    // a required member is absent
+	reasonBadTimestamp reason = "bad_timestamp"    // ts unparsable, or before 2000 (a device whose clock was never set)
+	reasonFutureTime   reason = "future_timestamp" // ts more than MaxFuture ahead of the gateway's clock
+	reasonUnknownType  reason = "unknown_type"     // camera event type not smoke, fire or hotspot
+	reasonUnknownDir   reason = "unknown_direction"
+	reasonUnknownTopic reason = "unknown_topic" // matches no subscription's template
+	reasonOverload     reason = "overload"      // QoS 0 message dropped because the workers were saturated
+)
+
+// allReasons lists every reason, so that each series exists from the start.
+var allReasons = []reason{
+	reasonTooLarge, reasonEmpty, reasonInvalidJSON, reasonInvalidUTF8, reasonWrongType,
+	reasonOutOfRange, reasonMissingField, reasonBadTimestamp, reasonFutureTime,
+	reasonUnknownType, reasonUnknownDir, reasonUnknownTopic, reasonOverload,
+}
+
+// MaxPayload is the largest payload decoded (SPEC §5); larger ones are
+// rejected as too_large before any parsing.
+const MaxPayload = 64 << 10
+
+// MaxFuture is how far ahead of the gateway's clock a payload timestamp may
+// be. Further is a device clock gone wrong; storing it would put the point
+// where no dashboard looks and hide later points behind it.
+const MaxFuture = time.Hour
+
+// minTime is the earliest payload timestamp accepted: devices without a
+// real-time clock start in 1970, and their events would be stored where
+// nobody looks.
+var minTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// A reject is a decoder's verdict on a bad payload: the reason and, for
+// the log, the member it concerns. The zero value means "accepted".
+type reject struct {
+	reason reason
+	field  string
+}
+
+func (r reject) ok() bool { return r.reason == "" }
+
+// env is what a decoder needs besides the payload. One env belongs to one
+// worker; it is not safe for concurrent use.
+type env struct {
+	site      string
+	now       time.Time     // arrival time
+	topicTags []gateway.Tag // from the subscription's template
+	ids       *interner
+	sc        scanner
+	vals      []value // json mapping: extracted values by slot
+	vbuf      []byte  // json mapping: their bytes
+}
+
+// decoded is one decoded payload.
+type decoded struct {
+	point   gateway.Point
+	device  string // the device this message is from ("" if unknown)
+	arrival bool   // stamped with the arrival time (no timestamp in the payload)
+}
+
+// A decoder turns one payload into a point. Tags and fields are appended to
+// out.point.Tags[:0] and out.point.Fields[:0], so a caller may preset them
+// with spare capacity to decode without allocating. Strings in the point
+// never alias payload.
+type decoder interface {
+	decode(e *env, payload []byte, out *decoded) reject
+	kind() string // device kind for liveness: the measurement
+}
+
+// precheck applies the checks common to every format.
+func precheck(payload []byte) reject {
+	if len(payload) > MaxPayload {
+		return reject{reason: reasonTooLarge}
+	}
+	blank := true
+	for _, c := range payload {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			blank = false
+			break
+		}
+	}
+	if blank {
+		return reject{reason: reasonEmpty}
+	}
+	if !utf8.Valid(payload) {
+		return reject{reason: reasonInvalidUTF8}
+	}
+	return reject{}
+}
+
+// parseTS parses an RFC 3339 timestamp and checks it is plausible.
+func parseTS(b []byte, now time.Time) (time.Time, reason) {
+	t, err := time.Parse(time.RFC3339Nano, bstr(b))
+	if err != nil {
+		return time.Time{}, reasonBadTimestamp
+	}
+	return t, checkTime(t, now)
+}
+
+// checkTime is the plausibility check for any payload timestamp.
+func checkTime(t, now time.Time) reason {
+	switch {
+	case t.Before(minTime):
+		return reasonBadTimestamp
+	case t.After(now.Add(MaxFuture)):
+		return reasonFutureTime
+	}
+	return ""
+}
+
+// validID reports whether s can name a device: not empty, no control
+// characters (they would end a log line or a line-protocol tag).
+func validID(s []byte) bool {
+	if len(s) == 0 || len(s) > 256 {
+		return false
+	}
+	for _, c := range s {
+		if c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// addTopicTags appends the template's tags that the payload did not
+// already set: the format's own tags and `site` win over topic levels.
+func addTopicTags(tags, topic []gateway.Tag) []gateway.Tag {
+next:
+	for _, t := range topic {
+		if t.Value == "" {
+			continue
+		}
+		for _, have := range tags {
+			if have.Key == t.Key {
+				continue next
+			}
+		}
+		tags = append(tags, t)
+	}
+	return tags
+}
+
+// topicTag returns the value of the template tag key, or "".
+func topicTag(tags []gateway.Tag, key string) string {
+	for _, t := range tags {
+		if t.Key == key {
+			return t.Value
+		}
+	}
+	return ""
+}
+
+// interner keeps one copy of each device id, so that steady traffic from
+// known devices allocates no id strings. It stops growing at a bound so
+// that a stream of garbage ids cannot grow memory.
+type interner struct {
+	m map[string]string
+}
+
+const maxInterned = 4096
+
+func (n *interner) get(b []byte) string {
+	if s, ok := n.m[bstr(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if n.m == nil {
+		n.m = make(map[string]string)
+	}
+	if len(n.m) < maxInterned {
+		n.m[s] = s
+	}
+	return s
+}
+
+// rejectAfter rejects for r once the rest of the object (after member n)
+// is known to be valid JSON: a truncated payload is invalid_json, whatever
+// its first members said.
+func (s *scanner) rejectAfter(n int, r reason, field string) reject {
+	for n++; ; n++ {
+		if _, more := s.key(n); !more || !s.skip() {
+			break
+		}
+	}
+	if s.err != "" || !s.end() {
+		return reject{reason: s.err}
+	}
+	return reject{reason: r, field: field}
+}
+
+// ---- camera_event ----
+
+// cameraDecoder decodes SPEC §5 camera events into fire_detection points.
+type cameraDecoder struct{}
+
+// Event types (SPEC §5); tag values are these constants, never allocated.
+var cameraTypes = [...]string{"smoke", "fire", "hotspot"}
+
+func (cameraDecoder) kind() string { return measurementFire }
+
+const (
+	measurementFire     = "fire_detection"
+	measurementPassage  = "checkpoint_passage"
+	tagCamera           = "camera"
+	tagCheckpoint       = "checkpoint"
+	tagType             = "type"
+	tagDirection        = "direction"
+	fieldConfidence     = "confidence"
+	fieldBearing        = "bearing_deg"
+	fieldDistance       = "distance_m"
+	fieldTemperature    = "temperature_c"
+	fieldEventID        = "event_id"
+	fieldImageURL       = "image_url"
+	fieldPeople         = "people"
+	fieldVehicles       = "vehicles"
+	fieldPlate          = "plate"
+	fieldVoicePlayed    = "voice_played"
+	absoluteZeroCelsius = -273.15
+)
+
+func (cameraDecoder) decode(e *env, payload []byte, out *decoded) reject {
+	if r := precheck(payload); !r.ok() {
+		return r
+	}
+	s := &e.sc
+	s.reset(payload)
+	if !s.beginObject() {
+		return reject{reason: s.err}
+	}
+	var (
+		camera, typ         string
+		ts                  time.Time
+		haveTS, haveConf    bool
+		conf                float64
+		bearing, dist, temp float64
+		haveB, haveD, haveT bool
+		eventID, imageURL   string
+		field               string
+		fail                reason
+		fields              = out.point.Fields[:0]
+		okv                 bool
+		v                   []byte
+		f                   float64
+		n                   int
+	)
+	for ; ; n++ {
+		k, more := s.key(n)
+		if !more {
+			break
+		}
+		if s.null() {
+			continue // null is absent
+		}
+		field = ""
+		switch bstr(k) {
+		case "camera_id":
+			field = "camera_id"
+			if v, okv = s.str(); okv {
+				if !validID(v) {
+					fail = reasonOutOfRange
+				} else {
+					camera = e.ids.get(v)
+				}
+			}
+		case "type":
+			field = "type"
+			if v, okv = s.str(); okv {
+				typ = ""
+				for _, t := range cameraTypes {
+					if bstr(v) == t {
+						typ = t
+					}
+				}
+				if typ == "" {
+					fail = reasonUnknownType
+				}
+			}
+		case "ts":
+			field = "ts"
+			if v, okv = s.str(); okv {
+				ts, fail = parseTS(v, e.now)
+				haveTS = true
+			}
+		case "confidence":
+			field = fieldConfidence
+			if f, okv = s.float(); okv {
+				if !(f >= 0 && f <= 1) {
+					fail = reasonOutOfRange
+				}
+				conf, haveConf = f, true
+			}
+		case "bearing_deg":
+			field = fieldBearing
+			if f, okv = s.float(); okv {
+				if !(f >= 0 && f < 360) {
+					fail = reasonOutOfRange
+				}
+				bearing, haveB = f, true
+			}
+		case "distance_m":
+			field = fieldDistance
+			if f, okv = s.float(); okv {
+				if !(f >= 0) {
+					fail = reasonOutOfRange
+				}
+				dist, haveD = f, true
+			}
+		case "temperature_c":
+			field = fieldTemperature
+			if f, okv = s.float(); okv {
+				if !(f >= absoluteZeroCelsius) {
+					fail = reasonOutOfRange
+				}
+				temp, haveT = f, true
+			}
+		case "event_id":
+			field = fieldEventID
+			if v, okv = s.str(); okv {
+				eventID = string(v)
+			}
+		case "image_url":
+			field = fieldImageURL
+			if v, okv = s.str(); okv {
+				imageURL = string(v)
+			}
+		default:
+			okv = s.skip()
+		}
+		if !okv {
+			return reject{reason: s.err, field: field}
+		}
+		if fail != "" {
+			return s.rejectAfter(n, fail, field)
+		}
+	}
+	if s.err != "" || !s.end() {
+		return reject{reason: s.err}
+	}
+	if camera == "" {
+		if camera = topicTag(e.topicTags, tagCamera); camera == "" {
+			return reject{reason: reasonMissingField, field: "camera_id"}
+		}
+		if !validID([]byte(camera)) {
+			return reject{reason: reasonOutOfRange, field: "camera_id"}
+		}
+	}
+	if typ == "" {
+		return reject{reason: reasonMissingField, field: "type"}
+	}
+	if !haveConf {
+		return reject{reason: reasonMissingField, field: fieldConfidence}
+	}
+	if !haveTS {
+		ts, out.arrival = e.now, true
+	}
+	fields = append(fields, gateway.Float(fieldConfidence, conf))
+	if haveB {
+		fields = append(fields, gateway.Float(fieldBearing, bearing))
+	}
+	if haveD {
+		fields = append(fields, gateway.Float(fieldDistance, dist))
+	}
+	if haveT {
+		fields = append(fields, gateway.Float(fieldTemperature, temp))
+	}
+	if eventID != "" {
+		fields = append(fields, gateway.String(fieldEventID, eventID))
+	}
+	if imageURL != "" {
+		fields = append(fields, gateway.String(fieldImageURL, imageURL))
+	}
+	tags := append(out.point.Tags[:0],
+		gateway.Tag{Key: gateway.TagSite, Value: e.site},
+		gateway.Tag{Key: tagCamera, Value: camera},
+		gateway.Tag{Key: tagType, Value: typ})
+	tags = addTopicTags(tags, e.topicTags)
+	out.point = gateway.Point{Measurement: measurementFire, Tags: tags, Fields: fields, Time: ts}
+	out.device = camera
+	return reject{}
+}
+
+// ---- checkpoint_passage ----
+
+// passageDecoder decodes SPEC §5 checkpoint passages.
+type passageDecoder struct{}
+
+func (passageDecoder) kind() string { return measurementPassage }
+
+func (passageDecoder) decode(e *env, payload []byte, out *decoded) reject {
+	if r := precheck(payload); !r.ok() {
+		return r
+	}
+	s := &e.sc
+	s.reset(payload)
+	if !s.beginObject() {
+		return reject{reason: s.err}
+	}
+	var (
+		checkpoint, dir  string
+		ts               time.Time
+		haveTS           bool
+		people, vehicles int64
+		haveP, haveV     bool
+		plate            string
+		havePlate        bool
+		voice, haveVoice bool
+		field            string
+		fail             reason
+		fields           = out.point.Fields[:0]
+		okv              bool
+		v                []byte
+		i                int64
+		n                int
+	)
+	for ; ; n++ {
+		k, more := s.key(n)
+		if !more {
+			break
+		}
+		if s.null() {
+			continue
+		}
+		field = ""
+		switch bstr(k) {
+		case "checkpoint_id":
+			field = "checkpoint_id"
+			if v, okv = s.str(); okv {
+				if !validID(v) {
+					fail = reasonOutOfRange
+				} else {
+					checkpoint = e.ids.get(v)
+				}
+			}
+		case "direction":
+			field = tagDirection
+			if v, okv = s.str(); okv {
+				switch bstr(v) {
+				case "in":
+					dir = "in"
+				case "out":
+					dir = "out"
+				default:
+					fail = reasonUnknownDir
+				}
+			}
+		case "ts":
+			field = "ts"
+			if v, okv = s.str(); okv {
+				ts, fail = parseTS(v, e.now)
+				haveTS = true
+			}
+		case "people":
+			field = fieldPeople
+			if i, okv = s.int(); okv {
+				if i < 0 {
+					fail = reasonOutOfRange
+				}
+				people, haveP = i, true
+			}
+		case "vehicles":
+			field = fieldVehicles
+			if i, okv = s.int(); okv {
+				if i < 0 {
+					fail = reasonOutOfRange
+				}
+				vehicles, haveV = i, true
+			}
+		case "plate":
+			field = fieldPlate
+			if v, okv = s.str(); okv {
+				plate, havePlate = string(v), len(v) > 0
+			}
+		case "voice_played":
+			field = fieldVoicePlayed
+			voice, okv = s.bool()
+			haveVoice = okv
+		default:
+			okv = s.skip()
+		}
+		if !okv {
+			return reject{reason: s.err, field: field}
+		}
+		if fail != "" {
+			return s.rejectAfter(n, fail, field)
+		}
+	}
+	if s.err != "" || !s.end() {
+		return reject{reason: s.err}
+	}
+	if checkpoint == "" {
+		if checkpoint = topicTag(e.topicTags, tagCheckpoint); checkpoint == "" {
+			return reject{reason: reasonMissingField, field: "checkpoint_id"}
+		}
+		if !validID([]byte(checkpoint)) {
+			return reject{reason: reasonOutOfRange, field: "checkpoint_id"}
+		}
+	}
+	if dir == "" {
+		return reject{reason: reasonMissingField, field: tagDirection}
+	}
+	if !haveP && !haveV && !havePlate && !haveVoice {
+		return reject{reason: reasonMissingField, field: "people"}
+	}
+	if !haveTS {
+		ts, out.arrival = e.now, true
+	}
+	if haveP {
+		fields = append(fields, gateway.Int(fieldPeople, people))
+	}
+	if haveV {
+		fields = append(fields, gateway.Int(fieldVehicles, vehicles))
+	}
+	if havePlate {
+		fields = append(fields, gateway.String(fieldPlate, plate))
+	}
+	if haveVoice {
+		fields = append(fields, gateway.Bool(fieldVoicePlayed, voice))
+	}
+	tags := append(out.point.Tags[:0],
+		gateway.Tag{Key: gateway.TagSite, Value: e.site},
+		gateway.Tag{Key: tagCheckpoint, Value: checkpoint},
+		gateway.Tag{Key: tagDirection, Value: dir})
+	tags = addTopicTags(tags, e.topicTags)
+	out.point = gateway.Point{Measurement: measurementPassage, Tags: tags, Fields: fields, Time: ts}
+	out.device = checkpoint
+	return reject{}
+}

@@ -1,0 +1,72 @@
+// Package mqtt is hazardgw's MQTT source: it subscribes to the feeds of
+// fire-detection cameras and forest-entry checkpoints (and, through a
+// configurable JSON mapping, other vendors' devices), turns each message
+// into a point (SPEC §4, §5) and commits it to the spool before the broker
+// learns that it was received.
+//
+// # Delivery: at least once, and no duplicates in InfluxDB
+//
+// paho's defaults lose messages; the Source configures it otherwise:
+//
+//   - a persistent session (clean session off) under a stable client id, so
+//     the broker queues QoS 1 messages while the gateway is down;
+//   - a default publish handler set before connecting, so messages the broker
+//     delivers from the session's queue right after CONNACK are not dropped;
+//   - subscriptions made again on every connection (paho does not restore
+//     them, and a broker without persistence has forgotten them);
+//   - manual acknowledgement: a QoS 1 message is acknowledged only after
+//     Acceptor.Accept returned nil for its point, i.e. after the spool's
+//     fsync. If Accept fails (shutdown, spool error) the message is not
+//     acknowledged and the broker sends it again in the next session.
+//
+// A message can therefore arrive twice (a crash between the commit and the
+// PUBACK); it then yields the same point — same series, same payload
+// timestamp — which InfluxDB stores once.
+//
+// A payload that is not valid for its format is rejected: counted in
+// hazardgw_mqtt_rejected_total{reason}, logged at most once per reason per
+// 10 s (with the number suppressed), and acknowledged, so that the broker
+// does not redeliver it forever.
+//
+// # Concurrency
+//
+// paho runs the handler on a goroutine per message (SetOrderMatters(false)),
+// which hands the message to a bounded queue and returns; the number waiting
+// is bounded by the broker's in-flight window (max_inflight_messages) for
+// QoS 1, and QoS 0 messages are dropped when the queue is full. Config.Workers
+// goroutines (default 4) each take whatever is queued, up to 500 messages,
+// decode them, Accept them in one call — the pipeline group-commits
+// concurrent calls into one transaction — and acknowledge them. A slow spool
+// slows the workers, which stops the acknowledgements, which stops the
+// broker: back-pressure without unbounded memory. Order across messages is
+// not kept; every point carries its own timestamp.
+//
+// Run blocks until its ctx ends and everything it started has returned;
+// Devices and Connected may be called from any goroutine. Decoders and
+// templates are pure and safe for concurrent use; the decoders allocate only
+// the strings a point keeps (event ids, URLs, plates).
+//
+// # Liveness
+//
+// Each camera, checkpoint or mapped device seen gets a device_status point
+// (online=true) on first sight and on its first message after a silence; one
+// silent longer than its subscription's stale duration (default 2m) gets
+// online=false. No device is declared offline while the broker connection
+// is down (hazardgw_mqtt_connected says so), and after a reconnection every
+// device gets a full stale period again.
+//
+// # Example
+//
+//	src, err := mqtt.New(mqtt.Config{
+//		URL:      "tcp://127.0.0.1:1883",
+//		ClientID: "hazardgw-qz-petro-01",
+//		Subscriptions: []mqtt.Subscription{
+//			{Topic: "site/{site}/camera/{camera}/event", Format: mqtt.FormatCameraEvent},
+//			{Topic: "site/{site}/checkpoint/{checkpoint}/passage", Format: mqtt.FormatCheckpointPassage},
+//		},
+//	}, "qz-petro-01", logger, prometheus.DefaultRegisterer)
+//	if err != nil {
+//		return err
+//	}
+//	return src.Run(ctx, pipeline) // pipeline is a gateway.Acceptor
+package mqtt

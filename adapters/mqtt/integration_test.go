@@ -1,0 +1,530 @@
+package mqtt
+
+// Integration tests: a real Mosquitto, a real InfluxDB 1.8 (internal/testenv;
+// a missing one fails the test) and the real pipeline — spool, group commit,
+// forwarder, InfluxDB writer — with mqttsim publishing at QoS 1.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/hazardgw/hazardgw/adapters/influx"
+	"github.com/hazardgw/hazardgw/gateway"
+	"github.com/hazardgw/hazardgw/gateway/spool"
+	"github.com/hazardgw/hazardgw/internal/testenv"
+	"github.com/hazardgw/hazardgw/simulators/mqttsim"
+)
+
+const testDB = "hazard"
+
+// stack is the gateway's data path around one Source.
+type stack struct {
+	src  *Source
+	pipe *gateway.Pipeline
+	fwd  *gateway.Forwarder
+	reg  *prometheus.Registry
+	logs *syncBuf
+	stop func()
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func startStack(t *testing.T, cfg Config, influxURL string) *stack {
+	t.Helper()
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := influx.New(influx.Config{URL: influxURL, Bucket: testDB + "/autogen"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &stack{reg: prometheus.NewRegistry(), logs: &syncBuf{}}
+	logger := slog.New(slog.NewTextHandler(st.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	st.pipe = gateway.NewPipeline(sp, gateway.PipelineOptions{}, nil)
+	st.fwd = gateway.NewForwarder(sp, sink, st.pipe.Notify(), gateway.ForwarderOptions{FlushInterval: 100 * time.Millisecond}, nil)
+	st.src, err = New(cfg, "qz", logger, st.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, stopPipe := context.WithCancel(context.Background())
+	fctx, stopFwd := context.WithCancel(context.Background())
+	sctx, stopSrc := context.WithCancel(context.Background())
+	var pwg, fwg, swg sync.WaitGroup
+	pwg.Go(func() { st.pipe.Run(pctx) })
+	fwg.Go(func() { st.fwd.Run(fctx) })
+	swg.Go(func() {
+		if err := st.src.Run(sctx, st.pipe); err != nil {
+			t.Errorf("source: %v", err)
+		}
+	})
+	var once sync.Once
+	st.stop = func() {
+		once.Do(func() {
+			stopSrc()
+			swg.Wait()
+			stopPipe()
+			pwg.Wait()
+			stopFwd()
+			fwg.Wait()
+			sink.Close()
+			sp.Close()
+		})
+	}
+	t.Cleanup(func() {
+		st.stop()
+		if t.Failed() {
+			t.Logf("gateway log (tail):\n%s", tailLines(st.logs.String(), 40))
+		}
+	})
+	testenv.Eventually(t, 30*time.Second, st.src.Connected, "source connected to %s", cfg.URL)
+	return st
+}
+
+func tailLines(s string, n int) string {
+	l := strings.Split(s, "\n")
+	return strings.Join(l[max(0, len(l)-n):], "\n")
+}
+
+func brokerConfig(url string) Config {
+	cfg := testConfig()
+	cfg.URL = url
+	cfg.ClientID = "hazardgw-it"
+	return cfg
+}
+
+// stream is the test's camera events and passages, each with its own
+// series+timestamp so that InfluxDB keeps every one.
+type stream struct {
+	base               time.Time
+	cameras, passages  int
+	nCameras, nCheckpt int
+}
+
+func newStream(cameras, passages int) stream {
+	return stream{base: time.Now().Add(-time.Hour).Truncate(time.Second), cameras: cameras, passages: passages, nCameras: 10, nCheckpt: 5}
+}
+
+var eventTypes = []string{mqttsim.Smoke, mqttsim.Fire, mqttsim.Hotspot}
+
+func (s stream) camera(i int) mqttsim.CameraEvent {
+	cam := mqttsim.CameraID(i%s.nCameras + 1)
+	ev := mqttsim.CameraEvent{
+		EventID: mqttsim.EventID(cam, i/s.nCameras+1), CameraID: cam, TS: s.base.Add(time.Duration(i) * time.Millisecond),
+		Type: eventTypes[i%3], Confidence: float64(i%101) / 100,
+		BearingDeg: mqttsim.Ptr(float64(i%3600) / 10), DistanceM: mqttsim.Ptr(float64(i % 5000)),
+	}
+	if i%2 == 0 {
+		ev.TemperatureC = mqttsim.Ptr(float64(i%600) + 0.5)
+	}
+	if i%5 == 0 {
+		ev.ImageURL = fmt.Sprintf("http://10.0.0.7/snap/%06d.jpg", i)
+	}
+	return ev
+}
+
+func (s stream) passage(j int) mqttsim.Passage {
+	kk := mqttsim.CheckpointID(j%s.nCheckpt + 1)
+	p := mqttsim.Passage{
+		EventID: mqttsim.EventID(kk, j/s.nCheckpt+1), CheckpointID: kk, TS: s.base.Add(time.Duration(j) * time.Millisecond),
+		Direction: []string{mqttsim.In, mqttsim.Out}[j%2], People: mqttsim.Ptr(j % 7), Vehicles: mqttsim.Ptr(j % 3),
+		VoicePlayed: mqttsim.Ptr(j%2 == 0),
+	}
+	if j%4 == 0 {
+		p.Plate = mqttsim.Plate(rand.New(rand.NewPCG(uint64(j), 1)))
+	}
+	return p
+}
+
+// publish sends the whole stream with two publishers in parallel and waits
+// for every PUBACK.
+func (s stream) publish(ctx context.Context, url string) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for k, n := range []int{s.cameras, s.passages} {
+		wg.Go(func() {
+			pub, err := mqttsim.NewPublisher(ctx, mqttsim.PublisherOptions{URL: url, Site: "qz", ClientID: fmt.Sprintf("it-pub-%d", k), Window: 512})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer pub.Close(time.Minute)
+			for i := range n {
+				if k == 0 {
+					err = pub.PublishCamera(ctx, s.camera(i))
+				} else {
+					err = pub.PublishPassage(ctx, s.passage(i))
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- pub.Flush(ctx)
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// verify checks InfluxDB holds exactly the stream: counts per measurement
+// and series, and every field, tag and timestamp of one camera and one
+// checkpoint.
+func (s stream) verify(t *testing.T, db *testenv.Influx) {
+	t.Helper()
+	testenv.Eventually(t, 3*time.Minute, func() bool {
+		return db.Count(testDB, measurementFire, "") >= s.cameras && db.Count(testDB, measurementPassage, "") >= s.passages
+	}, "%d camera events and %d passages in InfluxDB", s.cameras, s.passages)
+	if n := db.Count(testDB, measurementFire, ""); n != s.cameras {
+		t.Errorf("fire_detection has %d points, want exactly %d", n, s.cameras)
+	}
+	if n := db.Count(testDB, measurementPassage, ""); n != s.passages {
+		t.Errorf("checkpoint_passage has %d points, want exactly %d", n, s.passages)
+	}
+	if n := db.Count(testDB, "device_status", `"online" = true`); n < s.nCameras+s.nCheckpt {
+		t.Errorf("device_status online points: %d, want at least one per device (%d)", n, s.nCameras+s.nCheckpt)
+	}
+
+	res, err := db.Query(testDB, `SELECT * FROM fire_detection WHERE camera = 'CAM-03'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]mqttsim.CameraEvent{}
+	for i := 2; i < s.cameras; i += s.nCameras {
+		ev := s.camera(i)
+		want[ev.EventID] = ev
+	}
+	rows := rowsOf(res)
+	if len(rows) != len(want) {
+		t.Errorf("CAM-03: %d rows, want %d", len(rows), len(want))
+	}
+	for _, r := range rows {
+		ev, ok := want[r.str("event_id")]
+		if !ok {
+			t.Fatalf("unexpected row %v", r)
+		}
+		img := ""
+		if ev.ImageURL != "" {
+			img = ev.ImageURL
+		}
+		temp := any(nil)
+		if ev.TemperatureC != nil {
+			temp = *ev.TemperatureC
+		}
+		if !r.time().Equal(ev.TS) || r["camera"] != "CAM-03" || r["site"] != "qz" || r["type"] != ev.Type ||
+			r["confidence"] != ev.Confidence || r["bearing_deg"] != *ev.BearingDeg || r["distance_m"] != *ev.DistanceM ||
+			r["temperature_c"] != temp || r.str("image_url") != img {
+			t.Fatalf("row %v\nwant %+v", r, ev)
+		}
+		delete(want, ev.EventID)
+	}
+
+	res, err = db.Query(testDB, `SELECT * FROM checkpoint_passage WHERE checkpoint = 'KK-02'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows = rowsOf(res)
+	if len(rows) != s.passages/s.nCheckpt {
+		t.Errorf("KK-02: %d rows, want %d", len(rows), s.passages/s.nCheckpt)
+	}
+	byTime := map[int64]mqttsim.Passage{}
+	for j := 1; j < s.passages; j += s.nCheckpt {
+		p := s.passage(j)
+		byTime[p.TS.UnixNano()] = p
+	}
+	for _, r := range rows {
+		p, ok := byTime[r.time().UnixNano()]
+		if !ok {
+			t.Fatalf("unexpected row %v", r)
+		}
+		plate := any(nil)
+		if p.Plate != "" {
+			plate = p.Plate
+		}
+		if r["direction"] != p.Direction || r["people"] != float64(*p.People) || r["vehicles"] != float64(*p.Vehicles) ||
+			r["plate"] != plate || r["voice_played"] != *p.VoicePlayed || r["site"] != "qz" {
+			t.Fatalf("row %v\nwant %+v", r, p)
+		}
+	}
+}
+
+type row map[string]any
+
+func (r row) str(k string) string { s, _ := r[k].(string); return s }
+func (r row) time() time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, r.str("time"))
+	return t
+}
+
+func rowsOf(res *testenv.Result) []row {
+	var out []row
+	for _, s := range res.Series {
+		for _, v := range s.Values {
+			r := row{}
+			for i, c := range s.Columns {
+				r[c] = v[i]
+			}
+			for k, v := range s.Tags {
+				r[k] = v
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// TestStreamExactlyOnceInInflux: 50,000 camera events and 10,000 passages
+// at QoS 1 end up in InfluxDB exactly, with their tags, fields and payload
+// timestamps; it logs the end-to-end rate.
+func TestStreamExactlyOnceInInflux(t *testing.T) {
+	broker := testenv.Mosquitto(t)
+	db := testenv.InfluxDB(t)
+	db.CreateDB(testDB)
+	st := startStack(t, brokerConfig(broker.URL()), db.URL())
+	s := newStream(50_000, 10_000)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	if err := s.publish(ctx, broker.URL()); err != nil {
+		t.Fatal(err)
+	}
+	published := time.Since(start)
+	s.verify(t, db)
+	total := s.cameras + s.passages
+	t.Logf("%d messages: published in %v; broker → spool → InfluxDB, all queried, after %v: %.0f msg/s end to end (race detector: %v)",
+		total, published.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), float64(total)/time.Since(start).Seconds(), raceEnabled)
+	if got := testutil.ToFloat64(st.src.met.messages); got < float64(total) {
+		t.Errorf("messages_total %v < %d", got, total)
+	}
+	if n := sumRejected(st.src); n != 0 {
+		t.Errorf("%v messages rejected", n)
+	}
+}
+
+// TestBrokerRestartMidStream restarts Mosquitto (persistence on) while the
+// stream is being published and consumed: nothing lost, nothing doubled.
+func TestBrokerRestartMidStream(t *testing.T) {
+	broker := testenv.Mosquitto(t)
+	db := testenv.InfluxDB(t)
+	db.CreateDB(testDB)
+	st := startStack(t, brokerConfig(broker.URL()), db.URL())
+	s := newStream(50_000, 10_000)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.publish(ctx, broker.URL()) }()
+	testenv.Eventually(t, 2*time.Minute, func() bool { return st.pipe.Stats().Accepted >= 15_000 }, "15,000 points accepted before the restart")
+	broker.Restart()
+	t.Logf("broker restarted after %d points were accepted", st.pipe.Stats().Accepted)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	s.verify(t, db)
+	if got := testutil.ToFloat64(st.src.met.connects); got < 2 {
+		t.Errorf("connects_total = %v: the source did not reconnect", got)
+	}
+	if !strings.Contains(st.logs.String(), "reconnected to MQTT broker") {
+		t.Error("no reconnection logged")
+	}
+}
+
+func sumRejected(s *Source) float64 {
+	var n float64
+	for _, c := range s.met.rejected {
+		n += testutil.ToFloat64(c)
+	}
+	return n
+}
+
+// TestMalformedPayloads mixes 1,000 bad payloads of 14 kinds into good
+// ones: each is rejected and counted by reason, acknowledged (a reconnection
+// redelivers none of them), every good one is stored, and the source keeps
+// running.
+func TestMalformedPayloads(t *testing.T) {
+	// The broker must pass the 1 MiB payload on, so that the gateway is the
+	// one that rejects it.
+	broker := testenv.Mosquitto(t, testenv.WithMosquittoConfig("message_size_limit 4194304"))
+	db := testenv.InfluxDB(t)
+	db.CreateDB(testDB)
+	st := startStack(t, brokerConfig(broker.URL()), db.URL())
+
+	cam := mqttsim.CameraTopic("qz", "CAM-09")
+	kk := mqttsim.CheckpointTopic("qz", "KK-09")
+	future := time.Now().Add(3 * time.Hour).UTC().Format(time.RFC3339)
+	kinds := []struct {
+		reason  reason
+		topic   string
+		payload []byte
+	}{
+		{reasonInvalidJSON, cam, []byte(`{"camera_id":"CAM-09","type":"smoke","confid`)},            // truncated
+		{reasonWrongType, cam, []byte(`{"camera_id":"CAM-09","type":"smoke","confidence":"high"}`)}, // wrong type
+		{reasonOutOfRange, cam, []byte(`{"camera_id":"CAM-09","type":"smoke","confidence":NaN}`)},   // NaN
+		{reasonOutOfRange, cam, []byte(`{"camera_id":"CAM-09","type":"smoke","confidence":7}`)},     // confidence 7
+		{reasonUnknownType, cam, []byte(`{"camera_id":"CAM-09","type":"ufo","confidence":0.5}`)},    // unknown type
+		{reasonInvalidUTF8, cam, []byte("{\"camera_id\":\"CAM-\xc3\x28\",\"type\":\"smoke\",\"confidence\":0.5}")},
+		{reasonTooLarge, cam, bytes.Repeat([]byte("x"), 1<<20)}, // 1 MiB
+		{reasonBadTimestamp, cam, []byte(`{"camera_id":"CAM-09","type":"smoke","confidence":0.5,"ts":"22/11/2026 09:00"}`)},
+		{reasonWrongType, cam, []byte(`{"camera_id":{"id":[{"x":[[[]]]}]},"type":"smoke","confidence":0.5}`)}, // nested garbage
+		{reasonEmpty, cam, nil},
+		{reasonFutureTime, cam, []byte(`{"camera_id":"CAM-09","type":"smoke","confidence":0.5,"ts":"` + future + `"}`)},
+		{reasonOutOfRange, kk, []byte(`{"direction":"in","people":-3}`)},
+		{reasonUnknownDir, kk, []byte(`{"direction":"sideways","people":1}`)},
+		{reasonMissingField, kk, []byte(`{"people":1}`)},
+	}
+	want := map[reason]float64{}
+	pub, err := mqttsim.NewPublisher(context.Background(), mqttsim.PublisherOptions{URL: broker.URL(), Site: "qz", ClientID: "it-bad"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	good := 0
+	for i := range 1000 {
+		k := kinds[i%len(kinds)]
+		if err := pub.PublishRaw(ctx, k.topic, k.payload); err != nil {
+			t.Fatal(err)
+		}
+		want[k.reason]++
+		for range 2 {
+			ev := mqttsim.CameraEvent{CameraID: "CAM-09", TS: base.Add(time.Duration(good) * time.Millisecond), Type: mqttsim.Fire, Confidence: 0.9}
+			if err := pub.PublishCamera(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+			good++
+		}
+	}
+	if err := pub.Close(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 2*time.Minute, func() bool { return db.Count(testDB, measurementFire, "") >= good },
+		"%d good events in InfluxDB", good)
+	testenv.Eventually(t, time.Minute, func() bool { return sumRejected(st.src) >= 1000 }, "1,000 rejections counted")
+
+	// Rejected messages were acknowledged: after a reconnection the broker
+	// redelivers none of them. A sentinel published after the restart
+	// arrives after anything redelivered, so once it is stored the counts
+	// are final.
+	broker.Restart()
+	testenv.Eventually(t, time.Minute, st.src.Connected, "reconnected")
+	pub2, err := mqttsim.NewPublisher(ctx, mqttsim.PublisherOptions{URL: broker.URL(), Site: "qz", ClientID: "it-bad"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub2.PublishCamera(ctx, mqttsim.CameraEvent{CameraID: "CAM-10", TS: base, Type: mqttsim.Smoke, Confidence: 0.1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub2.Close(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, time.Minute, func() bool { return db.Count(testDB, measurementFire, `"camera" = 'CAM-10'`) == 1 }, "sentinel stored")
+
+	for _, r := range allReasons {
+		if got := testutil.ToFloat64(st.src.met.rejected[r]); got != want[r] {
+			t.Errorf("rejected{reason=%q} = %v, want %v", r, got, want[r])
+		}
+	}
+	if n := db.Count(testDB, measurementFire, `"camera" = 'CAM-09'`); n != good {
+		t.Errorf("%d good events stored, want %d", n, good)
+	}
+	if !st.src.Connected() {
+		t.Error("source not connected at the end")
+	}
+	if n := strings.Count(st.logs.String(), "rejected MQTT message"); n > 2*len(kinds) {
+		t.Errorf("%d rejection log lines for 1,000 rejections: not rate-limited", n)
+	}
+}
+
+// TestUnacknowledgedOnAcceptFailure: when Accept fails, messages are not
+// acknowledged, and the broker delivers them again to the next session.
+func TestUnacknowledgedOnAcceptFailure(t *testing.T) {
+	broker := testenv.Mosquitto(t)
+	cfg := brokerConfig(broker.URL())
+	run := func(acc gateway.Acceptor) (*Source, func()) {
+		src, err := New(cfg, "qz", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() { src.Run(ctx, acc) })
+		testenv.Eventually(t, 30*time.Second, src.Connected, "connected")
+		return src, func() { cancel(); wg.Wait() }
+	}
+	src, stop := run(gateway.AcceptFunc(func(context.Context, []gateway.Point) error { return fmt.Errorf("spool broken") }))
+	pub, err := mqttsim.NewPublisher(context.Background(), mqttsim.PublisherOptions{URL: broker.URL(), Site: "qz", ClientID: "it-unacked"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().Add(-time.Minute).Truncate(time.Second)
+	for i := range 10 {
+		if err := pub.PublishCamera(context.Background(), mqttsim.CameraEvent{CameraID: "CAM-01", TS: base.Add(time.Duration(i) * time.Millisecond), Type: mqttsim.Smoke, Confidence: 0.5}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub.Close(time.Minute)
+	testenv.Eventually(t, 30*time.Second, func() bool { return testutil.ToFloat64(src.met.messages) >= 10 }, "10 messages seen")
+	stop()
+
+	rec := &recorder{}
+	var mu sync.Mutex
+	events := 0
+	_, stop2 := run(gateway.AcceptFunc(func(ctx context.Context, p []gateway.Point) error {
+		mu.Lock()
+		for _, pt := range p {
+			if pt.Measurement == measurementFire {
+				events++
+			}
+		}
+		mu.Unlock()
+		return rec.Accept(ctx, p)
+	}))
+	defer stop2()
+	testenv.Eventually(t, 30*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return events >= 10 }, "10 redelivered events")
+}
+
+// TestPasswordNeverLogged connects with a wrong password: the failure is
+// logged, the password is not.
+func TestPasswordNeverLogged(t *testing.T) {
+	broker := testenv.Mosquitto(t, testenv.WithUser("gw", "right-password"))
+	cfg := brokerConfig(strings.Replace(broker.URL(), "tcp://", "tcp://gw:url-s3cret@", 1))
+	cfg.Username, cfg.Password = "gw", "wrong-s3cret"
+	logs := &syncBuf{}
+	src, err := New(cfg, "qz", slog.New(slog.NewTextHandler(logs, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { src.Run(ctx, &recorder{}) })
+	testenv.Eventually(t, 30*time.Second, func() bool { return strings.Contains(logs.String(), "cannot connect") }, "connection failure logged")
+	cancel()
+	wg.Wait()
+	if out := logs.String(); strings.Contains(out, "s3cret") {
+		t.Errorf("secret in the log:\n%s", out)
+	}
+}

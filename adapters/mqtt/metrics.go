@@ -1,0 +1,69 @@
+package mqtt
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the source's Prometheus series. Counters are resolved once,
+// so the data path pays one atomic add per increment.
+type metrics struct {
+	messages  prometheus.Counter
+	arrival   prometheus.Counter
+	connected prometheus.Gauge
+	connects  prometheus.Counter
+	rejected  map[reason]prometheus.Counter
+	rejectVec *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		messages: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hazardgw_mqtt_messages_total",
+			Help: "MQTT messages received, good and bad.",
+		}),
+		arrival: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hazardgw_mqtt_arrival_time_total",
+			Help: "MQTT messages stored with the gateway's arrival time because the payload had no timestamp.",
+		}),
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hazardgw_mqtt_connected",
+			Help: "1 while connected to the MQTT broker.",
+		}),
+		connects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hazardgw_mqtt_connects_total",
+			Help: "Successful connections to the MQTT broker (the first one and every reconnection).",
+		}),
+		rejectVec: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hazardgw_mqtt_rejected_total",
+			Help: "MQTT messages rejected (and acknowledged, so that the broker does not redeliver them), by reason.",
+		}, []string{"reason"}),
+		rejected: make(map[reason]prometheus.Counter, len(allReasons)),
+	}
+	for _, r := range allReasons {
+		m.rejected[r] = m.rejectVec.WithLabelValues(string(r))
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.messages, m.arrival, m.connected, m.connects, m.rejectVec} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				return nil, fmt.Errorf("register mqtt metrics: %w (one MQTT source per registry)", err)
+			}
+			return nil, fmt.Errorf("register mqtt metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) reject(r reason) {
+	if c, ok := m.rejected[r]; ok {
+		c.Inc()
+		return
+	}
+	m.rejectVec.WithLabelValues(string(r)).Inc()
+}

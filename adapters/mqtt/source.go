@@ -1,0 +1,604 @@
+package mqtt
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hazardgw/hazardgw/gateway"
+)
+
+// Source subscribes to the configured topics and turns messages into points
+// (see the package documentation).
+type Source struct {
+	cfg  Config
+	site string
+	log  *slog.Logger
+	subs []*subscription
+	met  *metrics
+	lim  *logLimiter
+	live *liveness
+
+	// now is the clock; checkEvery the liveness sweep period. Tests set both.
+	now        func() time.Time
+	checkEvery time.Duration
+
+	in   chan paho.Message // paho's handler → workers
+	stop chan struct{}     // closed at shutdown: handlers stop waiting for a worker
+
+	// Handlers run on paho's goroutines; they are counted so that Run can
+	// return only after the last one has left.
+	hmu      sync.RWMutex
+	closed   bool
+	handlers sync.WaitGroup
+
+	started   atomic.Bool
+	connected atomic.Bool
+
+	connMu      sync.Mutex // guards the connection log state below
+	everUp      bool
+	downSince   time.Time
+	lastConnErr string
+	acceptErr   atomic.Pointer[string] // last Accept error logged, for log-on-change
+}
+
+var _ gateway.Source = (*Source)(nil)
+
+// New returns a Source for cfg. It compiles the topic templates and payload
+// mappings and registers the metrics on reg (nil: not registered), and does
+// no I/O: TLS files are read and the broker is dialled by Run.
+func New(cfg Config, site string, logger *slog.Logger, reg prometheus.Registerer) (*Source, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("create mqtt source: no broker url")
+	}
+	if _, err := url.Parse(cfg.URL); err != nil {
+		return nil, errors.New("create mqtt source: invalid broker url") // the url may hold a password: not quoted
+	}
+	if len(cfg.Subscriptions) == 0 {
+		return nil, errors.New("create mqtt source: no subscriptions")
+	}
+	cfg = cfg.WithDefaults(site)
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Source{
+		cfg:        cfg,
+		site:       site,
+		log:        logger,
+		lim:        newLogLimiter(rejectLogEvery),
+		live:       newLiveness(),
+		now:        time.Now,
+		checkEvery: checkPeriod(cfg.Subscriptions),
+		in:         make(chan paho.Message, queueLen),
+		stop:       make(chan struct{}),
+	}
+	for i, sc := range cfg.Subscriptions {
+		sub, err := compileSubscription(sc)
+		if err != nil {
+			return nil, fmt.Errorf("create mqtt source: subscriptions[%d] (%s): %w", i, sc.Topic, err)
+		}
+		s.subs = append(s.subs, sub)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("create mqtt source: %w", err)
+	}
+	s.met = m
+	return s, nil
+}
+
+// checkPeriod is the liveness sweep period: a quarter of the shortest stale
+// duration, so that an offline point is at most 25% late, within [100ms, 15s].
+func checkPeriod(subs []Subscription) time.Duration {
+	p := 15 * time.Second
+	for _, s := range subs {
+		p = min(p, s.Stale/4)
+	}
+	return max(p, 100*time.Millisecond)
+}
+
+// Connected reports whether the broker connection is up.
+func (s *Source) Connected() bool { return s.connected.Load() }
+
+// Devices returns every camera, checkpoint and mapped device heard from
+// since start, sorted by kind and id. It is safe for concurrent use.
+func (s *Source) Devices() []DeviceState { return s.live.snapshot() }
+
+// Run connects and consumes until ctx ends. It then stops taking messages,
+// lets the workers finish the batch in hand (acknowledging what Accept
+// committed), disconnects so that those acknowledgements are written first,
+// and returns once every goroutine it started has returned. Messages not
+// acknowledged by then stay with the broker for the next session.
+//
+// Run returns an error only if it cannot start (unreadable TLS files); a
+// broker that cannot be reached is retried, with capped backoff, until ctx
+// ends. Run may be called once.
+func (s *Source) Run(ctx context.Context, acc gateway.Acceptor) error {
+	if !s.started.CompareAndSwap(false, true) {
+		return errors.New("run mqtt source: already started")
+	}
+	tlsCfg, err := s.tlsConfig()
+	if err != nil {
+		return err
+	}
+	client := paho.NewClient(s.clientOptions(tlsCfg))
+
+	var wg sync.WaitGroup
+	for range s.cfg.Workers {
+		wg.Go(func() { s.work(ctx, acc) })
+	}
+	wg.Go(func() { s.watchLiveness(ctx, acc) })
+
+	s.connect(ctx, client)
+	<-ctx.Done()
+
+	s.hmu.Lock()
+	s.closed = true
+	s.hmu.Unlock()
+	close(s.stop)
+	wg.Wait()
+	client.Disconnect(uint(disconnectQuiesce / time.Millisecond))
+	s.handlers.Wait()
+	s.setConnected(false, nil)
+	s.log.Info("mqtt source stopped")
+	return nil
+}
+
+// clientOptions configures paho for no loss: a persistent session under a
+// stable client id, manual acknowledgement after the spool commit, and a
+// default handler set before connecting so that messages the broker queued
+// for the session are not dropped on arrival.
+func (s *Source) clientOptions(tlsCfg *tls.Config) *paho.ClientOptions {
+	o := paho.NewClientOptions().
+		AddBroker(s.cfg.URL).
+		SetClientID(s.cfg.ClientID).
+		SetProtocolVersion(4).
+		SetCleanSession(false).
+		SetResumeSubs(false). // subscribed in onConnect, every time
+		SetOrderMatters(false).
+		SetAutoAckDisabled(true).
+		SetDefaultPublishHandler(s.onMessage).
+		SetOnConnectHandler(s.onConnect).
+		SetConnectionLostHandler(s.onLost).
+		SetKeepAlive(s.cfg.KeepAlive).
+		SetPingTimeout(min(s.cfg.KeepAlive, 10*time.Second)).
+		SetConnectTimeout(connectTimeout).
+		SetWriteTimeout(connectTimeout).
+		SetAutoReconnect(true).
+		SetConnectRetry(false). // the first connection is retried by connect, with backoff and ctx
+		SetMaxReconnectInterval(s.cfg.MaxBackoff)
+	if s.cfg.Username != "" {
+		o.SetUsername(s.cfg.Username)
+		o.SetPassword(s.cfg.Password)
+	}
+	if tlsCfg != nil {
+		o.SetTLSConfig(tlsCfg)
+	}
+	return o
+}
+
+// tlsConfig reads the TLS files for ssl:// and wss:// brokers.
+func (s *Source) tlsConfig() (*tls.Config, error) {
+	u, err := url.Parse(s.cfg.URL)
+	if err != nil {
+		return nil, errors.New("load mqtt tls config: invalid broker url")
+	}
+	switch u.Scheme {
+	case "ssl", "tls", "mqtts", "wss":
+	default:
+		return nil, nil
+	}
+	t := s.cfg.TLS
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // an operator's explicit choice
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("load mqtt tls ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("load mqtt tls ca_file %s: no PEM certificate in it", t.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if t.CertFile != "" || t.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load mqtt tls client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// connect makes the first connection, retrying with capped backoff until it
+// succeeds or ctx ends; paho reconnects by itself after that.
+func (s *Source) connect(ctx context.Context, client paho.Client) {
+	for attempt := 1; ; attempt++ {
+		tok := client.Connect()
+		select {
+		case <-tok.Done():
+		case <-ctx.Done():
+			return
+		}
+		err := tok.Error()
+		if err == nil {
+			return
+		}
+		delay := gateway.Backoff(attempt, 500*time.Millisecond, s.cfg.MaxBackoff, 0)
+		s.connMu.Lock()
+		if msg := err.Error(); msg != s.lastConnErr {
+			s.lastConnErr = msg
+			s.log.Warn("cannot connect to MQTT broker; retrying", "broker", redact(s.cfg.URL), "attempt", attempt, "retry_in", delay, "err", err)
+		}
+		s.connMu.Unlock()
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// enter admits a paho callback unless Run is shutting down; leave with
+// s.handlers.Done.
+func (s *Source) enter() bool {
+	s.hmu.RLock()
+	defer s.hmu.RUnlock()
+	if s.closed {
+		return false
+	}
+	s.handlers.Add(1)
+	return true
+}
+
+func (s *Source) onConnect(c paho.Client) {
+	if !s.enter() {
+		return
+	}
+	defer s.handlers.Done()
+	s.setConnected(true, nil)
+	// Every time: paho does not restore subscriptions, and a broker that
+	// lost its state (no persistence) no longer has them.
+	filters := make(map[string]byte, len(s.subs))
+	for _, sub := range s.subs {
+		if q, ok := filters[sub.tmpl.Filter()]; !ok || sub.qos > q {
+			filters[sub.tmpl.Filter()] = sub.qos
+		}
+	}
+	tok := c.SubscribeMultiple(filters, nil)
+	t := time.NewTimer(subscribeTimeout)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+	case <-s.stop:
+		return
+	case <-t.C:
+		s.log.Error("MQTT subscribe not acknowledged; will retry on reconnection", "timeout", subscribeTimeout)
+		return
+	}
+	if err := tok.Error(); err != nil {
+		s.log.Error("MQTT subscribe failed; will retry on reconnection", "err", err)
+		return
+	}
+	if st, ok := tok.(*paho.SubscribeToken); ok {
+		for f, code := range st.Result() {
+			if code == 0x80 {
+				s.log.Error("MQTT broker refused subscription (check its ACL)", "filter", f)
+			}
+		}
+	}
+}
+
+func (s *Source) onLost(_ paho.Client, err error) {
+	if !s.enter() {
+		return
+	}
+	defer s.handlers.Done()
+	s.setConnected(false, err)
+}
+
+// setConnected records and logs a connection state change.
+func (s *Source) setConnected(up bool, err error) {
+	now := s.now()
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	was := s.connected.Swap(up)
+	s.live.setConnected(up, now)
+	if up {
+		s.met.connected.Set(1)
+		s.met.connects.Inc()
+		s.lastConnErr = ""
+		if !s.everUp {
+			s.everUp = true
+			s.log.Info("connected to MQTT broker", "broker", redact(s.cfg.URL), "client_id", s.cfg.ClientID, "subscriptions", len(s.subs))
+		} else {
+			s.log.Info("reconnected to MQTT broker", "broker", redact(s.cfg.URL), "down_for", now.Sub(s.downSince).Round(time.Millisecond))
+		}
+		return
+	}
+	s.met.connected.Set(0)
+	if was {
+		s.downSince = now
+		if err != nil {
+			s.log.Warn("lost connection to MQTT broker; reconnecting", "broker", redact(s.cfg.URL), "err", err)
+		}
+	}
+}
+
+// onMessage is paho's handler. With SetOrderMatters(false) paho runs it on
+// a goroutine of its own per message, so it may block: the number waiting
+// is bounded by the broker's in-flight window for QoS 1. QoS 0 messages,
+// which have no such window, are dropped when the queue is full.
+func (s *Source) onMessage(_ paho.Client, m paho.Message) {
+	if !s.enter() {
+		return // not acknowledged: the broker redelivers it next session
+	}
+	defer s.handlers.Done()
+	if m.Qos() == 0 {
+		select {
+		case s.in <- m:
+		default:
+			s.met.messages.Inc()
+			s.rejected(reject{reason: reasonOverload}, m.Topic(), nil)
+		}
+		return
+	}
+	select {
+	case s.in <- m:
+	case <-s.stop:
+	}
+}
+
+// route finds the first subscription whose template matches topic and
+// appends its tags to dst.
+func (s *Source) route(topic string, dst []gateway.Tag) (*subscription, []gateway.Tag) {
+	for _, sub := range s.subs {
+		if tags, ok := sub.tmpl.Match(topic, dst); ok {
+			return sub, tags
+		}
+	}
+	return nil, dst
+}
+
+// rejected counts and (rate-limited) logs a bad message.
+func (s *Source) rejected(r reject, topic string, payload []byte) {
+	s.met.reject(r.reason)
+	ok, suppressed := s.lim.allow(r.reason, s.now())
+	if !ok {
+		return
+	}
+	args := []any{"reason", string(r.reason), "topic", topic, "bytes", len(payload)}
+	if r.field != "" {
+		args = append(args, "field", r.field)
+	}
+	if len(payload) > 0 && r.reason != reasonTooLarge {
+		args = append(args, "payload", preview(payload))
+	}
+	if suppressed > 0 {
+		args = append(args, "suppressed_since_last", suppressed)
+	}
+	s.log.Warn("rejected MQTT message (acknowledged, not stored)", args...)
+}
+
+// preview is the start of a payload, safe to log.
+func preview(p []byte) string {
+	const n = 120
+	cut := p
+	if len(cut) > n {
+		cut = cut[:n]
+	}
+	out := strings.ToValidUTF8(string(cut), "\uFFFD")
+	if len(p) > n {
+		out += "…"
+	}
+	return out
+}
+
+// redact drops the user info from a broker URL for logging.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(invalid url)"
+	}
+	u.User = nil
+	return u.String()
+}
+
+// ---- workers ----
+
+// worker is one decoding goroutine's state, reused batch after batch.
+type worker struct {
+	s     *Source
+	env   env
+	msgs  []paho.Message
+	good  []paho.Message // acknowledged after Accept
+	bad   []paho.Message // acknowledged regardless: rejected
+	seen  []seen
+	pidx  []int // point index of each seen entry
+	ttags []gateway.Tag
+}
+
+func (s *Source) work(ctx context.Context, acc gateway.Acceptor) {
+	w := &worker{s: s, env: env{site: s.site, ids: &interner{}}}
+	for {
+		var first paho.Message
+		select {
+		case first = <-s.in:
+		case <-ctx.Done():
+			return
+		}
+		w.msgs = append(w.msgs[:0], first)
+	more:
+		for len(w.msgs) < maxBatch {
+			select {
+			case m := <-s.in:
+				w.msgs = append(w.msgs, m)
+			default:
+				break more
+			}
+		}
+		w.process(ctx, acc)
+		clear(w.msgs) // don't pin payloads until the next batch
+	}
+}
+
+// process decodes w.msgs, commits the points in one Accept and acknowledges
+// the messages: the stored ones only if Accept succeeded, the rejected ones
+// always (they will never be stored, and redelivery would not change that).
+func (w *worker) process(ctx context.Context, acc gateway.Acceptor) {
+	s := w.s
+	now := s.now()
+	n := len(w.msgs)
+	// Fresh backing arrays per batch: observers of the pipeline may keep
+	// the points after Accept returns. Three allocations per batch.
+	points := make([]gateway.Point, 0, n+4)
+	tags := make([]gateway.Tag, 0, n*6)
+	fields := make([]gateway.Field, 0, n*6)
+	w.good, w.bad, w.seen, w.pidx = w.good[:0], w.bad[:0], w.seen[:0], w.pidx[:0]
+	s.met.messages.Add(float64(n))
+	w.env.now = now
+	for _, m := range w.msgs {
+		topic := m.Topic()
+		sub, tt := s.route(topic, w.ttags[:0])
+		w.ttags = tt
+		if sub == nil {
+			s.rejected(reject{reason: reasonUnknownTopic}, topic, m.Payload())
+			w.bad = append(w.bad, m)
+			continue
+		}
+		w.env.topicTags = tt
+		var d decoded
+		d.point.Tags, d.point.Fields = tags[len(tags):], fields[len(fields):]
+		if r := sub.dec.decode(&w.env, m.Payload(), &d); !r.ok() {
+			s.rejected(r, topic, m.Payload())
+			w.bad = append(w.bad, m)
+			continue
+		}
+		tags, fields = carve(tags, d.point.Tags), carve(fields, d.point.Fields)
+		d.point.Tags = d.point.Tags[:len(d.point.Tags):len(d.point.Tags)]
+		d.point.Fields = d.point.Fields[:len(d.point.Fields):len(d.point.Fields)]
+		if d.arrival {
+			s.met.arrival.Inc()
+		}
+		if d.device != "" {
+			w.seen = append(w.seen, seen{kind: sub.kind, id: d.device, stale: sub.stale})
+			w.pidx = append(w.pidx, len(points))
+		}
+		points = append(points, d.point)
+		w.good = append(w.good, m)
+	}
+	// Devices not known to be online get a device_status point, committed
+	// in the same transaction as their message.
+	s.live.announce(w.seen)
+	for i := range w.seen {
+		if w.seen[i].announced {
+			points = append(points, statusPoint(s.site, devKey{w.seen[i].kind, w.seen[i].id}, true, now, nil, nil))
+		}
+	}
+	if len(points) > 0 {
+		if err := acc.Accept(ctx, points); err != nil {
+			ackAll(w.bad)
+			s.acceptFailed(err, len(w.good))
+			return
+		}
+		if p := s.acceptErr.Load(); p != nil && s.acceptErr.CompareAndSwap(p, nil) {
+			s.log.Info("spool accepts MQTT messages again")
+		}
+	}
+	ackAll(w.good)
+	ackAll(w.bad)
+	for i := range w.seen {
+		w.seen[i].point = &points[w.pidx[i]]
+	}
+	s.live.stored(w.seen, now)
+	for i := range w.seen {
+		w.seen[i] = seen{}
+	}
+}
+
+func ackAll(ms []paho.Message) {
+	for _, m := range ms {
+		m.Ack()
+	}
+}
+
+// acceptFailed logs an Accept failure on change. The messages stay
+// unacknowledged, so the broker redelivers them; at shutdown that is the
+// expected path and not logged.
+func (s *Source) acceptFailed(err error, n int) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, gateway.ErrPipelineClosed) {
+		return
+	}
+	msg := err.Error()
+	if p := s.acceptErr.Load(); p != nil && *p == msg {
+		return
+	}
+	s.acceptErr.Store(&msg)
+	s.log.Error("cannot commit MQTT messages to the spool; left unacknowledged for redelivery", "messages", n, "err", err)
+}
+
+// carve advances arena over used if the decoder appended in place (used
+// starts at arena's end, in the same backing array); otherwise the decoder
+// had to allocate and arena stays as it was.
+func carve[T any](arena, used []T) []T {
+	if len(used) == 0 || len(arena) == cap(arena) {
+		return arena
+	}
+	if &arena[:len(arena)+1][len(arena)] == &used[0] {
+		return arena[:len(arena)+len(used)]
+	}
+	return arena
+}
+
+// ---- liveness ----
+
+// watchLiveness sweeps for silent devices every checkEvery.
+func (s *Source) watchLiveness(ctx context.Context, acc gateway.Acceptor) {
+	t := time.NewTicker(s.checkEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.sweep(ctx, acc)
+		}
+	}
+}
+
+// sweep commits online=false points for devices silent beyond their stale
+// duration. A failed Accept leaves them online, so the next sweep retries.
+func (s *Source) sweep(ctx context.Context, acc gateway.Acceptor) {
+	now := s.now()
+	keys := s.live.staleDevices(now)
+	if len(keys) == 0 {
+		return
+	}
+	points := make([]gateway.Point, len(keys))
+	for i, k := range keys {
+		points[i] = statusPoint(s.site, k, false, now, nil, nil)
+	}
+	if err := acc.Accept(ctx, points); err != nil {
+		s.acceptFailed(err, 0)
+		return
+	}
+	s.live.wentOffline(keys)
+	for _, k := range keys {
+		s.log.Warn("MQTT device silent; marked offline", "device", k.id, "kind", k.kind)
+	}
+}

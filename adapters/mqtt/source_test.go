@@ -1,0 +1,284 @@
+package mqtt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/hazardgw/hazardgw/gateway"
+)
+
+// fakeMsg is a paho.Message that records its acknowledgement.
+type fakeMsg struct {
+	topic   string
+	payload []byte
+	qos     byte
+	acked   atomic.Int32
+	onAck   func()
+}
+
+func (m *fakeMsg) Duplicate() bool   { return false }
+func (m *fakeMsg) Qos() byte         { return m.qos }
+func (m *fakeMsg) Retained() bool    { return false }
+func (m *fakeMsg) Topic() string     { return m.topic }
+func (m *fakeMsg) MessageID() uint16 { return 1 }
+func (m *fakeMsg) Payload() []byte   { return m.payload }
+func (m *fakeMsg) Ack() {
+	m.acked.Add(1)
+	if m.onAck != nil {
+		m.onAck()
+	}
+}
+
+func testConfig() Config {
+	return Config{
+		URL:      "tcp://127.0.0.1:1",
+		ClientID: "hazardgw-test",
+		Subscriptions: []Subscription{
+			{Topic: "site/{site}/camera/{camera}/event", Format: FormatCameraEvent, Stale: time.Minute},
+			{Topic: "site/{site}/checkpoint/{checkpoint}/passage", Format: FormatCheckpointPassage},
+		},
+	}
+}
+
+// fakeClock is a settable clock.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func newTestSource(t *testing.T, reg prometheus.Registerer, logw *bytes.Buffer) (*Source, *fakeClock) {
+	t.Helper()
+	var h slog.Handler = slog.DiscardHandler
+	if logw != nil {
+		h = slog.NewTextHandler(logw, nil)
+	}
+	s, err := New(testConfig(), "qz", slog.New(h), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &fakeClock{t: testNow}
+	s.now = clk.Now
+	return s, clk
+}
+
+func camMsg(camera, ts string) *fakeMsg {
+	return &fakeMsg{qos: 1, topic: "site/qz/camera/" + camera + "/event",
+		payload: []byte(`{"type":"smoke","confidence":0.5,"ts":"` + ts + `"}`)}
+}
+
+func runBatch(s *Source, acc gateway.Acceptor, msgs ...*fakeMsg) {
+	w := &worker{s: s, env: env{site: s.site, ids: &interner{}}}
+	for _, m := range msgs {
+		w.msgs = append(w.msgs, m)
+	}
+	w.process(context.Background(), acc)
+}
+
+// recorder is an Acceptor that keeps the line protocol of what it accepted
+// and checks that nothing was acknowledged before Accept returned.
+type recorder struct {
+	mu    sync.Mutex
+	lines []string
+	fail  error
+	check func()
+}
+
+func (r *recorder) Accept(_ context.Context, points []gateway.Point) error {
+	if r.check != nil {
+		r.check()
+	}
+	if r.fail != nil {
+		return r.fail
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range points {
+		if !points[i].Valid() {
+			return errors.New("invalid point")
+		}
+		r.lines = append(r.lines, string(gateway.AppendLine(nil, &points[i])))
+	}
+	return nil
+}
+
+func (r *recorder) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.lines
+	r.lines = nil
+	return out
+}
+
+func TestAckOnlyAfterAccept(t *testing.T) {
+	s, _ := newTestSource(t, nil, nil)
+	good := camMsg("CAM-01", "2026-11-22T09:00:00Z")
+	bad := &fakeMsg{qos: 1, topic: "site/qz/camera/CAM-01/event", payload: []byte(`{"type":"smoke","confidence":7}`)}
+	rec := &recorder{check: func() {
+		if good.acked.Load() != 0 {
+			t.Error("good message acknowledged before Accept returned")
+		}
+	}}
+	runBatch(s, rec, good, bad)
+	if good.acked.Load() != 1 || bad.acked.Load() != 1 {
+		t.Errorf("acks good=%d bad=%d, want 1 and 1", good.acked.Load(), bad.acked.Load())
+	}
+	if n := len(rec.take()); n != 2 { // the event and CAM-01's online point
+		t.Errorf("%d points, want 2", n)
+	}
+
+	// Accept fails (the pipeline is shutting down): the good message stays
+	// unacknowledged for redelivery, the bad one is acknowledged all the same.
+	good2 := camMsg("CAM-01", "2026-11-22T09:00:01Z")
+	bad2 := &fakeMsg{qos: 1, topic: "site/qz/camera/CAM-01/event", payload: []byte(`{`)}
+	runBatch(s, &recorder{fail: gateway.ErrPipelineClosed}, good2, bad2)
+	if good2.acked.Load() != 0 || bad2.acked.Load() != 1 {
+		t.Errorf("after failed Accept: acks good=%d bad=%d, want 0 and 1", good2.acked.Load(), bad2.acked.Load())
+	}
+}
+
+func TestRejectsAreCountedAndLogsRateLimited(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	var logs bytes.Buffer
+	s, clk := newTestSource(t, reg, &logs)
+	var msgs []*fakeMsg
+	for range 50 {
+		msgs = append(msgs, &fakeMsg{qos: 1, topic: "site/qz/camera/C/event", payload: []byte(`{"type":"smoke","confidence":NaN}`)})
+	}
+	msgs = append(msgs, &fakeMsg{qos: 1, topic: "other/topic", payload: []byte(`{}`)})
+	runBatch(s, &recorder{}, msgs...)
+	if got := testutil.ToFloat64(s.met.rejected[reasonOutOfRange]); got != 50 {
+		t.Errorf("out_of_range = %v, want 50", got)
+	}
+	if got := testutil.ToFloat64(s.met.rejected[reasonUnknownTopic]); got != 1 {
+		t.Errorf("unknown_topic = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(s.met.messages); got != 51 {
+		t.Errorf("messages = %v, want 51", got)
+	}
+	if n := strings.Count(logs.String(), "reason=out_of_range"); n != 1 {
+		t.Errorf("%d log lines for 50 rejects within 10 s, want 1:\n%s", n, logs.String())
+	}
+	clk.Add(11 * time.Second)
+	runBatch(s, &recorder{}, msgs[0])
+	if !strings.Contains(logs.String(), "suppressed_since_last=49") {
+		t.Errorf("no count of suppressed lines:\n%s", logs.String())
+	}
+	if n, err := testutil.GatherAndCount(reg, "hazardgw_mqtt_rejected_total"); err != nil || n != len(allReasons) {
+		t.Errorf("rejected series: %d, %v; want one per reason (%d)", n, err, len(allReasons))
+	}
+}
+
+func TestLiveness(t *testing.T) {
+	s, clk := newTestSource(t, nil, nil)
+	rec := &recorder{}
+	ctx := context.Background()
+	s.setConnected(true, nil)
+
+	runBatch(s, rec, camMsg("CAM-01", "2026-11-22T09:00:00Z"), camMsg("CAM-01", "2026-11-22T09:00:00.5Z"),
+		&fakeMsg{qos: 1, topic: "site/qz/checkpoint/KK-01/passage", payload: []byte(`{"direction":"in","people":1}`)})
+	want := []string{
+		"device_status,device=CAM-01,kind=fire_detection,site=qz,source=mqtt online=true 1795338030000000000",
+		"device_status,device=KK-01,kind=checkpoint_passage,site=qz,source=mqtt online=true 1795338030000000000",
+	}
+	checkStatus(t, "first sight", rec.take(), want)
+
+	runBatch(s, rec, camMsg("CAM-01", "2026-11-22T09:00:01Z"))
+	checkStatus(t, "known device", rec.take(), nil)
+
+	// CAM-01 is stale after 1m, KK-01 after the default 2m.
+	clk.Add(61 * time.Second)
+	s.sweep(ctx, rec)
+	checkStatus(t, "after 61s", rec.take(), []string{"device_status,device=CAM-01,kind=fire_detection,site=qz,source=mqtt online=false 1795338091000000000"})
+	s.sweep(ctx, rec)
+	checkStatus(t, "second sweep", rec.take(), nil)
+
+	// While the broker is unreachable nobody is declared offline, and after
+	// reconnection every device gets a full stale period again.
+	s.setConnected(false, errors.New("broker gone"))
+	clk.Add(10 * time.Minute)
+	s.sweep(ctx, rec)
+	checkStatus(t, "disconnected", rec.take(), nil)
+	s.setConnected(true, nil)
+	clk.Add(119 * time.Second)
+	s.sweep(ctx, rec)
+	checkStatus(t, "119s after reconnection", rec.take(), nil)
+	clk.Add(2 * time.Second)
+	s.sweep(ctx, rec)
+	checkStatus(t, "121s after reconnection", rec.take(), []string{"device_status,device=KK-01,kind=checkpoint_passage,site=qz,source=mqtt online=false " + ns(clk)})
+
+	// Back online with the next message.
+	runBatch(s, rec, camMsg("CAM-01", "2026-11-22T09:14:00Z"))
+	checkStatus(t, "back", rec.take(), []string{"device_status,device=CAM-01,kind=fire_detection,site=qz,source=mqtt online=true " + ns(clk)})
+
+	// A failed offline commit leaves the device online, so the next sweep retries.
+	clk.Add(2 * time.Minute)
+	s.sweep(ctx, &recorder{fail: errors.New("disk full")})
+	s.sweep(ctx, rec)
+	checkStatus(t, "retry", rec.take(), []string{"device_status,device=CAM-01,kind=fire_detection,site=qz,source=mqtt online=false " + ns(clk)})
+
+	ds := s.Devices()
+	// Sorted by kind: checkpoint_passage, then fire_detection.
+	if len(ds) != 2 || ds[1].ID != "CAM-01" || ds[1].Online || ds[1].Values["confidence"].Value != 0.5 || ds[1].Values["type"].Value != "smoke" || ds[0].ID != "KK-01" {
+		t.Errorf("devices: %+v", ds)
+	}
+}
+
+func ns(c *fakeClock) string { return strconv.FormatInt(c.Now().UnixNano(), 10) }
+
+func checkStatus(t *testing.T, step string, lines, want []string) {
+	t.Helper()
+	var got []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "device_status,") {
+			got = append(got, l)
+		}
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("%s: status points\n got %q\nwant %q", step, got, want)
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	cfg := testConfig()
+	cfg.Password = "s3cret-pw"
+	cfg.URL = "tcp://user:s3cret-pw@host:1883/%zz"
+	if _, err := New(cfg, "qz", nil, nil); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("bad url: %v", err)
+	}
+	cfg = testConfig()
+	cfg.Subscriptions[0].Topic = "a/#/b"
+	if _, err := New(cfg, "qz", nil, nil); err == nil {
+		t.Error("bad template accepted")
+	}
+	reg := prometheus.NewRegistry()
+	if _, err := New(testConfig(), "qz", nil, reg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(testConfig(), "qz", nil, reg); err == nil {
+		t.Error("second source on one registry: no error")
+	}
+	if redact("tcp://u:pw@h:1/x") != "tcp://h:1/x" {
+		t.Error(redact("tcp://u:pw@h:1/x"))
+	}
+}
+
+var _ paho.Message = (*fakeMsg)(nil)

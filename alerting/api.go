@@ -1,0 +1,130 @@
+package alerting
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"sort"
+)
+
+// ErrUnknownAlert is returned by Ack for an id the engine does not know.
+var ErrUnknownAlert = errors.New("unknown alert")
+
+// Routes returns the alert API (SPEC §7) as method-and-path patterns for
+// http.ServeMux. They are under /api/, so httpapi puts the bearer-token
+// check in front of them.
+//
+//	GET  /api/v1/alerts?state=active|all   JSON list, newest first (default active)
+//	POST /api/v1/alerts/{id}/ack           {"by":"...","comment":"..."}; idempotent
+func (e *Engine) Routes() map[string]http.Handler {
+	return map[string]http.Handler{
+		"GET /api/v1/alerts":           http.HandlerFunc(e.handleList),
+		"POST /api/v1/alerts/{id}/ack": http.HandlerFunc(e.handleAck),
+	}
+}
+
+// Alerts lists alerts, newest first: the open ones (active, or cleared but
+// not acknowledged), or with all also the most recent ended ones.
+func (e *Engine) Alerts(all bool) ([]Alert, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.st == nil {
+		return nil, errStoreClosed
+	}
+	out := make([]Alert, 0, len(e.alerts))
+	for _, a := range e.alerts {
+		if all || a.State.Open() {
+			x := a.Alert
+			x.Value = cleanFloat(x.Value)
+			out = append(out, x)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].StartedAt.Equal(out[j].StartedAt) {
+			return out[i].StartedAt.After(out[j].StartedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// Ack acknowledges alert id on behalf of a duty officer. It is
+// idempotent: acknowledging an acknowledged or ended alert returns it
+// unchanged and notifies no one. The first acknowledgement is committed
+// and sends alert.acknowledged to every receiver; reminders stop.
+func (e *Engine) Ack(id, by, comment string) (Alert, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.st == nil {
+		return Alert{}, errStoreClosed
+	}
+	a := e.alerts[id]
+	if a == nil {
+		return Alert{}, ErrUnknownAlert
+	}
+	now := e.opts.Now()
+	next, changed := acknowledge(a.Alert, by, comment, now)
+	if !changed {
+		return a.Alert, nil
+	}
+	a.Alert = next
+	e.emit(e.byName[a.Rule], a, TypeAcknowledged, now, e.levelIndex(a), nil)
+	e.commitLocked()
+	if len(e.cs.alerts) > 0 {
+		return a.Alert, errors.New("commit acknowledgement: store refused it; retrying")
+	}
+	return a.Alert, nil
+}
+
+type ackRequest struct {
+	By      string `json:"by"`
+	Comment string `json:"comment"`
+}
+
+func (e *Engine) handleList(w http.ResponseWriter, r *http.Request) {
+	var all bool
+	switch r.URL.Query().Get("state") {
+	case "", "active":
+	case "all":
+		all = true
+	default:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "state must be active or all"})
+		return
+	}
+	list, err := e.Alerts(all)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (e *Engine) handleAck(w http.ResponseWriter, r *http.Request) {
+	var req ackRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be JSON {\"by\":\"...\",\"comment\":\"...\"}"})
+		return
+	}
+	a, err := e.Ack(r.PathValue("id"), req.By, req.Comment)
+	switch {
+	case errors.Is(err, ErrUnknownAlert):
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such alert"})
+	case errors.Is(err, errStoreClosed):
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+	case err != nil:
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+	default:
+		writeJSON(w, http.StatusOK, a)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // the client went away; nothing to do
+}

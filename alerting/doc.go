@@ -1,0 +1,104 @@
+// Package alerting turns committed readings into alarms for the duty desk:
+// alarm rules, an ISA-18.2 / IEC 62682 alarm lifecycle, a durable outbox,
+// and the alert API.
+//
+// # Rules
+//
+// A rule (Config.Rules, SPEC §3) matches devices and points by kind,
+// device and point, with `*` globs (path.Match), and has one condition:
+//
+//   - thresholds: levels `above` or `below` a limit, each with its
+//     severity; the worst breached level is the alert's level (more severe
+//     first, then further from normal). A level is breached at or beyond
+//     its limit and, once in force, stays so until the value is back past
+//     limit − deadband (limit + deadband for `below`), so a value wobbling
+//     around a limit cannot flap. on_delay: a worsening must persist that
+//     long; off_delay: an improvement (a lower level, or normal) must.
+//   - rate: the rise of a value over the window `per` — the newest value
+//     minus the smallest good sample in the window, resolved to per/32 —
+//     against `above`, with the same deadband and delays.
+//   - state: a boolean point (a detector's alarm or fault bit) equal to
+//     `value`; default severity red, since a detector fault is routed like
+//     a second-level alarm (SPEC §9).
+//   - stale: a device is offline after `after` polls in a row failed or
+//     `after` poll intervals passed without data (intervals come from
+//     Options.Devices), or — for `after` given as a duration, or devices
+//     without a poll interval such as MQTT cameras — after that long
+//     without data or once its source reports it offline. It clears when
+//     the device is heard from. Its point is "online".
+//   - event: camera events (a point with a `type` tag and a `confidence`
+//     field, such as fire_detection) of the listed types at or above
+//     min_confidence. The alert's point and level are the event type; it
+//     resolves auto_resolve (default 10m) after the last such event.
+//
+// Only good values are evaluated: a failed poll brings no values and so
+// neither raises nor clears a threshold alarm (the stale rule reports it);
+// it also restarts any on/off delay in progress, since the condition can no
+// longer be said to have persisted. NaN and infinities are never evaluated.
+// Delays of value conditions advance with samples, not with the clock.
+// Sample-driven timing uses the engine's clock when the batch is
+// evaluated; only the rate window uses the points' own timestamps.
+//
+// # Lifecycle
+//
+// One alert exists per (rule, device, point) at a time. It fires active
+// and unacknowledged (alert.firing); a change of level or severity while
+// active sends alert.changed (a worse severity must be acknowledged
+// again); return to normal sends alert.resolved and, if not yet
+// acknowledged, the alert stays listed as cleared-unacknowledged;
+// acknowledging through the API sends alert.acknowledged. The alert ends
+// (normal) once it is both cleared and acknowledged. A condition that
+// returns while its alert is cleared-unacknowledged re-activates that same
+// alert. While an alert is active and unacknowledged, each receiver with a
+// repeat_interval gets alert.reminder that often.
+//
+// An alert's id is AlertID(rule, device, point, start): 20 hex digits of
+// SHA-256 over the four. Notification ids (the webhook-id header) are
+// "msg_<alert id>_<n>", n counting the alert's notifications.
+//
+// # Durability
+//
+// Alert state, the outbox and pending `alert` points live in one bbolt
+// file (Options.Path). Every transition is committed together with its
+// notifications and its point in one fsync'd transaction before anything
+// is sent, so a restart neither re-fires nor forgets an alert, and every
+// notification is delivered at least once — with the same webhook-id, on
+// which receivers dedup. Each receiver's outbox is delivered by its own
+// goroutine, oldest first, one at a time, so one alert's notifications
+// arrive in order. Notifier errors marked gateway.ErrPermanent are
+// dead-lettered and counted; anything else is retried, across restarts.
+// The outbox does not go through the points spool: an InfluxDB backlog
+// never delays an alarm.
+//
+// # Concurrency
+//
+// New does no I/O. Open opens the store and restores the alerts (call it
+// first to refuse to start without an alert store; Run calls it
+// otherwise). Run runs, until its context ends,
+// one evaluation goroutine, one delivery goroutine per receiver and one
+// goroutine handing `alert` points to the pipeline; it returns after all
+// of them have. Observe is called by the pipeline's committer goroutine: it
+// copies what it needs into a bounded queue and returns; when the queue
+// is full it waits (back-pressure on the pipeline) and never drops — until
+// Run has returned. Observe never calls the pipeline (alert points go
+// through their own goroutine), so it cannot deadlock with it. Alerts, Ack
+// and the HTTP handlers are safe for concurrent use.
+//
+// Shut down in data-flow order: stop the sources, then the pipeline (so
+// every committed point has been observed), then the engine.
+//
+// # Example
+//
+//	eng, err := alerting.New(cfg.Alerting, alerting.Options{
+//		Site: "qz-petro-01", Path: filepath.Join(dataDir, "alerts.db"),
+//		Devices:   []alerting.Device{{ID: "GD-101", Label: "1号储罐区东侧可燃气体探测器", Kind: "gas_detector",
+//			Interval: time.Second, Units: map[string]string{"ch4": "%LEL"}}},
+//		Notifiers: map[string]alerting.Notifier{"duty-desk": desk},
+//		Logger:    logger,
+//	})
+//	if err := eng.Open(); err != nil { ... }
+//	pipe := gateway.NewPipeline(sp, gateway.PipelineOptions{}, logger, eng)
+//	go func() { done <- eng.Run(ctx, pipe) }()  // before pipe.Run; stop it after the pipeline
+//	maps.Copy(api.Routes, eng.Routes())
+//	reg.MustRegister(eng.Collector())
+package alerting

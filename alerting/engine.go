@@ -1,0 +1,841 @@
+package alerting
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hazardgw/hazardgw/gateway"
+)
+
+// MeasurementAlert is the measurement of alert transitions (SPEC §4).
+const MeasurementAlert = "alert"
+
+// Device is what the engine knows of a configured device before it
+// reports: its label (alarm messages name it), its poll interval (stale
+// rules count missed intervals) and the units of its points.
+type Device struct {
+	ID       string
+	Label    string
+	Kind     string
+	Interval time.Duration     // poll interval; 0 for devices that are not polled (MQTT)
+	Units    map[string]string // point name → unit, e.g. "ch4" → "%LEL"
+}
+
+// Options configure an Engine. Zero values mean defaults, except Path.
+type Options struct {
+	Site     string // tag `site` of alert points and `site` in notifications
+	Language string // LangZH (default) or LangEN: language of messages
+	// Path is the bbolt file holding alert state and the outbox
+	// (gateway.data_dir/alerts.db). Required.
+	Path string
+	// Devices known from the configuration: Modbus devices with labels,
+	// intervals and units. Devices that are not listed (MQTT cameras) are
+	// learnt from their points.
+	Devices []Device
+	// Notifiers deliver to the receivers of Config.Notify, by name. Every
+	// receiver needs one.
+	Notifiers map[string]Notifier
+	// Queue is how many observed batches may wait for evaluation before
+	// Observe blocks the pipeline. Default 1024.
+	Queue int
+	// Tick is how often time-driven conditions (silence, auto-resolve,
+	// reminders) are checked. Default 200ms.
+	Tick time.Duration
+	// RetryDelay is how long a receiver waits after a Notify error that is
+	// neither permanent nor a shutdown before it tries again. Default 1s.
+	RetryDelay time.Duration
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// Stats are counters since start.
+type Stats struct {
+	Samples       int64 // readings, statuses and events evaluated
+	Transitions   int64 // alert transitions (firing, changed, resolved, acknowledged)
+	Notifications int64 // notifications committed to the outbox (all receivers)
+	Delivered     int64 // notifications a receiver accepted
+	DeadLettered  int64 // notifications a receiver refused for good
+	NotifyErrors  int64 // Notify calls that failed and will be retried
+	QueueWaits    int64 // times Observe found the queue full and had to wait
+	LostAtStop    int64 // samples observed after Run had returned
+	CommitErrors  int64 // failed store transactions (retried on the next round)
+	Open          int   // open alerts
+}
+
+// Engine evaluates alarm rules over the points the pipeline commits, runs
+// the alarm lifecycle, persists it, and delivers notifications through a
+// durable outbox. See the package documentation for the concurrency contract.
+type Engine struct {
+	cfg       Config
+	opts      Options
+	log       *slog.Logger
+	rules     []*rule
+	byName    map[string]*rule
+	receivers []*receiver
+	meta      map[string]Device
+
+	queue   chan *sampleBatch
+	stopped chan struct{} // closed when Run stops taking samples
+	pool    sync.Pool     // *sampleBatch
+
+	started atomic.Bool
+	closed  bool // guarded by mu
+
+	// mu guards everything below; the evaluation goroutine holds it while
+	// it evaluates a batch and commits its changes, the API while it reads
+	// or acknowledges.
+	mu      sync.Mutex
+	st      *store
+	acc     gateway.Acceptor
+	alerts  map[string]*alertRec // open alerts and the most recent ended ones
+	ended   []string             // ids of ended alerts, oldest first
+	tracks  map[trackKey]*track
+	series  map[seriesKey][]int // value rules matching a series
+	devices map[string]*devState
+	cs      changeSet
+	dirty   map[*alertRec]bool // alerts already in cs
+	pointsW chan struct{}      // wakes the point writer
+
+	samples, transitions, notifications, delivered, dead, notifyErr atomic.Int64
+	queueWaits, lostAtStop, commitErr                               atomic.Int64
+}
+
+type receiver struct {
+	name     string
+	notifier Notifier
+	repeat   time.Duration
+	wake     chan struct{} // capacity 1
+	failing  bool          // owned by the receiver's goroutine
+}
+
+type trackKey struct {
+	rule          int
+	device, point string
+}
+
+type seriesKey struct{ kind, device, point string }
+
+// track is one (rule, device, point) condition and its open alert.
+type track struct {
+	key   trackKey
+	cond  condState
+	rate  *rateWindow
+	value float64   // latest evaluated value (the rise, for rate rules)
+	alert *alertRec // the key's open alert, nil if none
+}
+
+// devState is what the engine knows of one device.
+type devState struct {
+	id, kind string
+	seen     deviceSeen
+	stale    []*track // one per stale rule that matches the device
+	values   []*track // threshold, rate and state tracks of its points
+}
+
+// Caps on state learnt from traffic, so that a misbehaving source cannot
+// grow the heap without bound. Configured devices are always tracked.
+const (
+	maxLearntDevices = 10000
+	maxSeriesCache   = 100000
+)
+
+// New returns an engine for cfg. It checks the rules and the receivers but
+// does no I/O: Run opens the store.
+func New(cfg Config, opts Options) (*Engine, error) {
+	if opts.Path == "" {
+		return nil, errors.New("create alert engine: no store path")
+	}
+	if opts.Language == "" {
+		opts.Language = LangZH
+	}
+	if opts.Queue <= 0 {
+		opts.Queue = 1024
+	}
+	if opts.Tick <= 0 {
+		opts.Tick = 200 * time.Millisecond
+	}
+	if opts.RetryDelay <= 0 {
+		opts.RetryDelay = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	rules, err := compileRules(cfg.Rules)
+	if err != nil {
+		return nil, fmt.Errorf("create alert engine: %w", err)
+	}
+	e := &Engine{
+		cfg: cfg, opts: opts, log: opts.Logger, rules: rules,
+		byName:  map[string]*rule{},
+		meta:    map[string]Device{},
+		queue:   make(chan *sampleBatch, opts.Queue),
+		stopped: make(chan struct{}),
+		alerts:  map[string]*alertRec{},
+		tracks:  map[trackKey]*track{},
+		series:  map[seriesKey][]int{},
+		devices: map[string]*devState{},
+		dirty:   map[*alertRec]bool{},
+		pointsW: make(chan struct{}, 1),
+	}
+	e.pool.New = func() any { return &sampleBatch{} }
+	for _, r := range rules {
+		e.byName[r.name] = r
+	}
+	for _, d := range opts.Devices {
+		e.meta[d.ID] = d
+	}
+	seen := map[string]bool{}
+	for _, n := range cfg.Notify {
+		if seen[n.Name] {
+			return nil, fmt.Errorf("create alert engine: receiver %q listed twice", n.Name)
+		}
+		seen[n.Name] = true
+		nf := opts.Notifiers[n.Name]
+		if nf == nil {
+			return nil, fmt.Errorf("create alert engine: no notifier for receiver %q", n.Name)
+		}
+		e.receivers = append(e.receivers, &receiver{name: n.Name, notifier: nf, repeat: n.RepeatInterval, wake: make(chan struct{}, 1)})
+	}
+	return e, nil
+}
+
+// Open opens the store and restores the alerts it holds: open alerts take
+// their conditions back, so a restart neither re-fires nor forgets them.
+// Run calls it if it has not been called; calling it first lets a gateway
+// refuse to start when the alert store cannot be opened.
+func (e *Engine) Open() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.st != nil {
+		return nil
+	}
+	if e.closed {
+		return errors.New("open alert store: engine closed")
+	}
+	st, err := openStore(e.opts.Path)
+	if err != nil {
+		return err
+	}
+	recs, err := st.load()
+	if err != nil {
+		st.close()
+		return err
+	}
+	e.st = st
+	e.restore(recs, e.opts.Now())
+	e.commitLocked()
+	if outbox, _, _, err := st.depth(); err == nil {
+		for name, n := range outbox {
+			if n > 0 && !slices.ContainsFunc(e.receivers, func(r *receiver) bool { return r.name == name }) {
+				e.log.Warn("outbox holds notifications for a receiver no longer configured; they stay undelivered",
+					"receiver", name, "notifications", n)
+			}
+		}
+	}
+	if len(recs) > 0 {
+		open := 0
+		for _, a := range e.alerts {
+			if a.State.Open() {
+				open++
+			}
+		}
+		e.log.Info("alert state restored", "alerts", len(recs), "open", open)
+	}
+	return nil
+}
+
+// Close closes the store of an engine that was opened but never run (Run
+// closes it itself when it returns). It is a no-op otherwise.
+func (e *Engine) Close() error {
+	if e.started.Load() {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.closed = true
+	if e.st == nil {
+		return nil
+	}
+	err := e.st.close()
+	e.st = nil
+	if err != nil {
+		return fmt.Errorf("close alert store: %w", err)
+	}
+	return nil
+}
+
+// Run evaluates, delivers and hands `alert` points to acc (the pipeline;
+// nil for none) until ctx ends, opening the store first if Open was not
+// called. It then evaluates what is already queued, commits, stops its
+// goroutines (undelivered notifications stay in the outbox for the next
+// start) and closes the store. Run may be called once.
+func (e *Engine) Run(ctx context.Context, acc gateway.Acceptor) error {
+	if !e.started.CompareAndSwap(false, true) {
+		return errors.New("run alert engine: already started")
+	}
+	if err := e.Open(); err != nil {
+		close(e.stopped)
+		return err
+	}
+	e.mu.Lock()
+	e.acc = acc
+	st := e.st
+	e.mu.Unlock()
+	if acc != nil {
+		wake(e.pointsW) // points left from before
+	}
+
+	var wg sync.WaitGroup
+	for _, r := range e.receivers {
+		wg.Go(func() { e.deliverLoop(ctx, r) })
+	}
+	if acc != nil {
+		wg.Go(func() { e.writeLoop(ctx, acc) })
+	}
+	e.evalLoop(ctx)
+	wg.Wait()
+
+	e.mu.Lock()
+	e.st = nil
+	e.closed = true
+	e.mu.Unlock()
+	if err := st.close(); err != nil {
+		return fmt.Errorf("close alert store: %w", err)
+	}
+	return nil
+}
+
+// evalLoop evaluates queued samples and time-driven conditions until ctx
+// ends, then evaluates what is still queued.
+func (e *Engine) evalLoop(ctx context.Context) {
+	tick := time.NewTicker(e.opts.Tick)
+	defer tick.Stop()
+	for {
+		select {
+		case b := <-e.queue:
+			e.evaluate(b)
+		case <-tick.C:
+			e.tick()
+		case <-ctx.Done():
+			close(e.stopped)
+			for {
+				select {
+				case b := <-e.queue:
+					e.evaluate(b)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// evaluate runs one observed batch (and whatever else is already queued,
+// up to a bound) through the rules and commits the outcome in one
+// transaction.
+func (e *Engine) evaluate(b *sampleBatch) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.opts.Now()
+	for n := 0; ; n++ {
+		for i := range b.s {
+			e.sample(&b.s[i], now)
+		}
+		e.samples.Add(int64(len(b.s)))
+		b.s = b.s[:0]
+		e.pool.Put(b)
+		if n == 64 {
+			break
+		}
+		select {
+		case b = <-e.queue:
+			continue
+		default:
+		}
+		break
+	}
+	e.commitLocked()
+}
+
+// tick checks the conditions that time alone can change.
+func (e *Engine) tick() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.opts.Now()
+	for _, d := range e.devices {
+		for _, t := range d.stale {
+			r := e.rules[t.key.rule]
+			// Silence can only raise an offline alert; it clears when
+			// the device is heard from (see seen).
+			e.advance(r, t, max(t.cond.Level, r.staleTarget(d.seen, now)), now, d)
+		}
+	}
+	for _, t := range e.tracks {
+		if t.alert == nil || t.alert.Status != StatusFiring || e.rules[t.key.rule].kind != condEvent {
+			continue
+		}
+		if !now.Before(t.alert.AutoResolveAt) {
+			t.cond = normalState
+			e.transition(e.rules[t.key.rule], t, -1, now)
+		}
+	}
+	for _, a := range e.alerts {
+		if a.State != StateActiveUnacked {
+			continue
+		}
+		for _, rc := range e.receivers {
+			last := a.Notified[rc.name]
+			if last.IsZero() && rc.repeat > 0 {
+				a.setNotified(rc.name, now) // a receiver added since it fired
+				e.markDirty(a)
+				continue
+			}
+			if reminderDue(&a.Alert, last, rc.repeat, now) {
+				e.emit(e.byName[a.Rule], a, TypeReminder, now, e.levelIndex(a), rc)
+			}
+		}
+	}
+	e.commitLocked()
+}
+
+// sample evaluates one observed sample.
+func (e *Engine) sample(s *sample, now time.Time) {
+	d := e.device(s.device, s.kind, s.typ == sampleStatus, now)
+	if d == nil {
+		return
+	}
+	switch s.typ {
+	case sampleStatus:
+		if s.b {
+			e.seen(d, now)
+			return
+		}
+		d.seen.Failures++
+		for _, t := range d.values {
+			t.cond = t.cond.resetPending()
+		}
+		for _, t := range d.stale {
+			r := e.rules[t.key.rule]
+			e.advance(r, t, max(t.cond.Level, r.staleTarget(d.seen, now)), now, d)
+		}
+		return
+	case sampleSeen:
+		e.seen(d, now)
+		return
+	}
+	e.seen(d, now)
+	if s.typ == sampleEvent {
+		e.event(d, s, now)
+		return
+	}
+	for _, ri := range e.valueRules(s.kind, s.device, s.point) {
+		r := e.rules[ri]
+		var x float64
+		switch r.kind {
+		case condThreshold, condRate:
+			if s.typ != sampleValue {
+				continue
+			}
+			x = s.v
+		case condBool:
+			b := s.b
+			if s.typ == sampleValue {
+				b = s.v != 0
+			}
+			x = r.stateValue(b)
+		}
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			continue
+		}
+		t := e.track(trackKey{ri, s.device, s.point}, d)
+		if r.kind == condRate {
+			if t.rate == nil {
+				t.rate = newRateWindow(r.ratePer)
+			}
+			x = t.rate.add(s.at, x)
+		}
+		t.value = x
+		if t.alert != nil && t.alert.Status == StatusFiring {
+			t.alert.Value = x
+		}
+		e.advance(r, t, r.target(x, t.cond.Level), now, d)
+	}
+}
+
+// event evaluates a camera event against the event rules.
+func (e *Engine) event(d *devState, s *sample, now time.Time) {
+	for _, r := range e.rules {
+		if r.kind != condEvent || !r.matches(s.kind, s.device, s.point) || !r.eventMatches(s.point, s.v) {
+			continue
+		}
+		t := e.track(trackKey{r.idx, s.device, s.point}, d)
+		t.value = s.v
+		t.cond = condState{Level: 0, Target: 0}
+		if t.alert != nil && t.alert.Status == StatusFiring {
+			t.alert.AutoResolveAt = now.Add(r.autoResolve)
+			t.alert.Value = max(t.alert.Value, s.v)
+			e.markDirty(t.alert)
+			continue
+		}
+		e.transition(r, t, 0, now)
+		if t.alert != nil {
+			t.alert.AutoResolveAt = now.Add(r.autoResolve)
+		}
+	}
+}
+
+// seen records that device d was heard from, which clears offline alerts.
+func (e *Engine) seen(d *devState, now time.Time) {
+	d.seen.LastSeen, d.seen.Failures = now, 0
+	for _, t := range d.stale {
+		if t.cond.Level >= 0 || t.cond.Target >= 0 {
+			e.advance(e.rules[t.key.rule], t, e.rules[t.key.rule].staleTarget(d.seen, now), now, d)
+		}
+	}
+}
+
+// advance steps a condition towards target and runs the lifecycle when the
+// level in force changes.
+func (e *Engine) advance(r *rule, t *track, target int, now time.Time, d *devState) {
+	if r.kind == condStale {
+		t.value = math.Round(now.Sub(d.seen.LastSeen).Seconds())
+	}
+	next := r.step(t.cond, target, now)
+	changed := next.Level != t.cond.Level
+	t.cond = next
+	if changed {
+		e.transition(r, t, next.Level, now)
+	}
+}
+
+// transition applies the condition's new level to the track's alert.
+func (e *Engine) transition(r *rule, t *track, lvl int, now time.Time) {
+	out := outcome{Active: lvl >= 0, Value: t.value}
+	if out.Active {
+		l := r.levels[lvl]
+		out.Level, out.Severity = l.name, l.severity
+		switch r.kind {
+		case condThreshold, condRate:
+			lim := l.limit
+			out.Threshold = &lim
+		case condEvent:
+			out.Level = t.key.point
+			lim := r.minConf
+			out.Threshold = &lim
+		}
+	}
+	var prev *Alert
+	if t.alert != nil {
+		prev = &t.alert.Alert
+	}
+	next, typ := applyOutcome(prev, out, now, func() Alert {
+		m := e.meta[t.key.device]
+		a := Alert{
+			ID:   AlertID(r.name, t.key.device, t.key.point, now),
+			Rule: r.name, Site: e.opts.Site, Device: t.key.device, Label: m.Label,
+			Kind: e.devices[t.key.device].kind, Point: t.key.point, Unit: m.Units[t.key.point],
+		}
+		if r.kind == condEvent || r.kind == condStale || r.kind == condBool {
+			a.Unit = ""
+		}
+		return a
+	})
+	if typ == "" {
+		return
+	}
+	rec := t.alert
+	if rec == nil || rec.ID != next.ID {
+		rec = &alertRec{Notified: map[string]time.Time{}}
+		e.alerts[next.ID] = rec
+	}
+	rec.Alert = *next
+	t.alert = rec
+	e.emit(r, rec, typ, now, lvl, nil)
+}
+
+// emit records a transition: the alert's message, one notification per
+// receiver (only to only, for a reminder), and an `alert` point.
+func (e *Engine) emit(r *rule, a *alertRec, typ string, now time.Time, lvl int, only *receiver) {
+	if r == nil {
+		r = &rule{name: a.Rule, kind: condThreshold}
+	}
+	text := message(msgInput{lang: e.opts.Language, rule: r, alert: &a.Alert, typ: typ, levelIx: lvl})
+	if typ != TypeReminder {
+		a.Message = text
+		e.transitions.Add(1)
+	}
+	a.Seq++
+	msg := outMsg{ID: messageID(a.ID, a.Seq), Type: typ, AlertID: a.ID, Created: now}
+	shown := a.Alert
+	shown.Message = text
+	body, err := encodePayload(typ, now, &shown)
+	if err != nil {
+		// Only a NaN could do this, and NaN is never evaluated.
+		e.log.Error("encode notification", "alert", a.ID, "err", err)
+		return
+	}
+	msg.Body = body
+	for _, rc := range e.receivers {
+		if only != nil && rc != only {
+			continue
+		}
+		e.cs.msgs = append(e.cs.msgs, queued{receiver: rc.name, msg: msg})
+		if typ == TypeFiring || typ == TypeChanged || typ == TypeReminder {
+			a.setNotified(rc.name, now)
+		}
+	}
+	if typ != TypeReminder && e.acc != nil {
+		e.cs.points = append(e.cs.points, e.alertPoint(a, typ, now))
+	}
+	e.markDirty(a)
+	if a.State == StateNormal {
+		e.end(a)
+	}
+}
+
+func (a *alertRec) setNotified(receiver string, at time.Time) {
+	if a.Notified == nil {
+		a.Notified = map[string]time.Time{}
+	}
+	a.Notified[receiver] = at
+}
+
+// alertPoint is the `alert` point of a transition (SPEC §4).
+func (e *Engine) alertPoint(a *alertRec, typ string, now time.Time) gateway.Point {
+	status := typ[len("alert."):]
+	p := gateway.Point{
+		Measurement: MeasurementAlert,
+		Tags: []gateway.Tag{
+			{Key: gateway.TagSite, Value: e.opts.Site}, {Key: "rule", Value: a.Rule},
+			{Key: gateway.TagDevice, Value: a.Device}, {Key: "point", Value: a.Point},
+			{Key: "level", Value: a.Level}, {Key: "severity", Value: a.Severity},
+		},
+		Fields: []gateway.Field{gateway.String("status", status), gateway.Float("value", cleanFloat(a.Value))},
+		Time:   now,
+	}
+	if a.Threshold != nil {
+		p.Fields = append(p.Fields, gateway.Float("threshold", cleanFloat(*a.Threshold)))
+	}
+	p.Fields = append(p.Fields, gateway.String("id", a.ID))
+	return p
+}
+
+// end files an alert that reached normal: it leaves its track and is kept
+// for ?state=all among the most recent maxEnded.
+func (e *Engine) end(a *alertRec) {
+	if r := e.byName[a.Rule]; r != nil {
+		if t := e.tracks[trackKey{r.idx, a.Device, a.Point}]; t != nil && t.alert == a {
+			t.alert = nil
+		}
+	}
+	e.ended = append(e.ended, a.ID)
+	for len(e.ended) > maxEnded {
+		id := e.ended[0]
+		e.ended = e.ended[1:]
+		delete(e.alerts, id)
+		e.cs.drop = append(e.cs.drop, id)
+	}
+}
+
+func (e *Engine) markDirty(a *alertRec) {
+	if !e.dirty[a] {
+		e.dirty[a] = true
+		e.cs.alerts = append(e.cs.alerts, a)
+	}
+}
+
+// commitLocked writes the pending change set. If the disk refuses, the
+// changes stay pending and the next round tries again; nothing is sent
+// before it is committed.
+func (e *Engine) commitLocked() {
+	if e.cs.empty() || e.st == nil {
+		return
+	}
+	if err := e.st.commit(&e.cs); err != nil {
+		if e.commitErr.Add(1) == 1 || e.commitErr.Load()%100 == 0 {
+			e.log.Error("commit alert transitions; retrying", "err", err, "failures", e.commitErr.Load())
+		}
+		return
+	}
+	e.notifications.Add(int64(len(e.cs.msgs)))
+	woke := map[string]bool{}
+	for _, q := range e.cs.msgs {
+		woke[q.receiver] = true
+	}
+	for _, rc := range e.receivers {
+		if woke[rc.name] {
+			wake(rc.wake)
+		}
+	}
+	if len(e.cs.points) > 0 {
+		wake(e.pointsW)
+	}
+	e.cs.reset()
+	clear(e.dirty)
+}
+
+func wake(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// device returns the state of device id, learning it if need be. A learnt
+// device takes the kind of the first point it sends, and then the kind its
+// device_status reports (status is true for those).
+func (e *Engine) device(id, kind string, status bool, now time.Time) *devState {
+	d := e.devices[id]
+	if d != nil {
+		if status && kind != "" && kind != d.kind && e.meta[id].Kind == "" {
+			d.kind = kind
+			e.matchStale(d)
+		}
+		return d
+	}
+	m, known := e.meta[id]
+	if !known && len(e.devices) >= maxLearntDevices+len(e.meta) {
+		return nil
+	}
+	d = &devState{id: id, kind: firstNonEmpty(m.Kind, kind), seen: deviceSeen{Interval: m.Interval, LastSeen: now}}
+	e.devices[id] = d
+	e.matchStale(d)
+	return d
+}
+
+// matchStale (re)creates the device's stale tracks.
+func (e *Engine) matchStale(d *devState) {
+	d.stale = d.stale[:0]
+	for _, r := range e.rules {
+		if r.kind == condStale && r.matchesDevice(d.kind, d.id) {
+			d.stale = append(d.stale, e.track(trackKey{r.idx, d.id, pointOnline}, nil))
+		}
+	}
+}
+
+// track returns the track for key, creating it.
+func (e *Engine) track(key trackKey, d *devState) *track {
+	t := e.tracks[key]
+	if t == nil {
+		t = &track{key: key, cond: normalState}
+		e.tracks[key] = t
+		if d != nil && e.rules[key.rule].kind != condStale && e.rules[key.rule].kind != condEvent {
+			d.values = append(d.values, t)
+		}
+	}
+	return t
+}
+
+// valueRules returns the threshold, rate and state rules that apply to a
+// series, from a cache.
+func (e *Engine) valueRules(kind, device, point string) []int {
+	k := seriesKey{kind, device, point}
+	if ids, ok := e.series[k]; ok {
+		return ids
+	}
+	var ids []int
+	for _, r := range e.rules {
+		switch r.kind {
+		case condThreshold, condRate, condBool:
+			if r.matches(kind, device, point) {
+				ids = append(ids, r.idx)
+			}
+		}
+	}
+	if len(e.series) >= maxSeriesCache {
+		clear(e.series)
+	}
+	e.series[k] = ids
+	return ids
+}
+
+// levelIndex finds the index of an alert's level in its rule.
+func (e *Engine) levelIndex(a *alertRec) int {
+	r := e.byName[a.Rule]
+	if r == nil {
+		return -1
+	}
+	if r.kind == condEvent {
+		return 0
+	}
+	for i, l := range r.levels {
+		if l.name == a.Level {
+			return i
+		}
+	}
+	return -1
+}
+
+// restore rebuilds the engine's state from stored alerts: open alerts take
+// their tracks back at their level, so a restart neither re-fires nor
+// forgets them. Alerts of rules that no longer exist are resolved.
+func (e *Engine) restore(recs []*alertRec, now time.Time) {
+	sort.Slice(recs, func(i, j int) bool { return recs[i].ChangedAt.Before(recs[j].ChangedAt) })
+	for _, a := range recs {
+		e.alerts[a.ID] = a
+		if !a.State.Open() {
+			e.ended = append(e.ended, a.ID)
+			continue
+		}
+		r := e.byName[a.Rule]
+		if r == nil {
+			if a.Status == StatusFiring {
+				next, typ := applyOutcome(&a.Alert, outcome{Value: a.Value}, now, nil)
+				a.Alert = *next
+				e.emit(nil, a, typ, now, -1, nil)
+				e.log.Warn("alert of a rule no longer configured resolved", "alert", a.ID, "rule", a.Rule)
+			}
+			continue
+		}
+		d := e.device(a.Device, a.Kind, false, now)
+		if d == nil {
+			continue
+		}
+		t := e.track(trackKey{r.idx, a.Device, a.Point}, d)
+		t.alert, t.value = a, a.Value
+		if a.Status == StatusFiring {
+			if lvl := e.levelIndex(a); lvl >= 0 {
+				t.cond = condState{Level: lvl, Target: lvl}
+			}
+		}
+	}
+	for len(e.ended) > maxEnded {
+		e.cs.drop = append(e.cs.drop, e.ended[0])
+		delete(e.alerts, e.ended[0])
+		e.ended = e.ended[1:]
+	}
+	// Configured devices are watched from the start, so one that never
+	// answers goes offline too.
+	for id, m := range e.meta {
+		e.device(id, m.Kind, false, now)
+	}
+}
+
+// Stats returns counters since start.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	open := 0
+	for _, a := range e.alerts {
+		if a.State.Open() {
+			open++
+		}
+	}
+	e.mu.Unlock()
+	return Stats{
+		Samples: e.samples.Load(), Transitions: e.transitions.Load(), Notifications: e.notifications.Load(),
+		Delivered: e.delivered.Load(), DeadLettered: e.dead.Load(), NotifyErrors: e.notifyErr.Load(),
+		QueueWaits: e.queueWaits.Load(), LostAtStop: e.lostAtStop.Load(), CommitErrors: e.commitErr.Load(),
+		Open: open,
+	}
+}

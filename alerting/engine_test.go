@@ -1,0 +1,470 @@
+package alerting
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/hazardgw/hazardgw/gateway"
+)
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// syncEngine drives an engine without its goroutines: each feed is
+// evaluated and committed before it returns, and the outbox is read from
+// the store. This makes every decision deterministic.
+type syncEngine struct {
+	t     testing.TB
+	e     *Engine
+	clock *fakeClock
+	path  string
+}
+
+var testDevices = []Device{
+	{ID: "GD-101", Label: "1号储罐区东侧可燃气体探测器", Kind: "gas_detector", Interval: time.Second, Units: map[string]string{"ch4": "%LEL"}},
+	{ID: "GD-102", Kind: "gas_detector", Interval: time.Second, Units: map[string]string{"ch4": "%LEL"}},
+}
+
+var testRules = []RuleConfig{
+	{Name: "combustible-gas", Match: Match{Kind: "gas_detector", Point: "ch4"},
+		Thresholds: []Threshold{{Level: "high", Above: f(25), Severity: "yellow"}, {Level: "high-high", Above: f(50), Severity: "red"}},
+		Deadband:   2},
+	{Name: "device-offline", Match: Match{Device: "*"}, Stale: &Stale{After: StaleAfter{Intervals: 3}}, Severity: "orange"},
+	{Name: "forest-fire", Match: Match{Kind: "fire_detection"}, Event: &Event{Types: []string{"smoke", "fire"}, MinConfidence: 0.7},
+		Severity: "red", AutoResolve: 10 * time.Minute},
+	{Name: "detector-fault", Match: Match{Kind: "gas_detector", Point: "fault"}, State: &StateCondition{Value: true, Level: "fault"}, Severity: "red"},
+}
+
+// quietRules are testRules without the offline rule, for tests that let
+// hours pass without polls.
+var quietRules = slices.DeleteFunc(slices.Clone(testRules), func(r RuleConfig) bool { return r.Stale != nil })
+
+func newSyncEngine(t testing.TB, path string, rules []RuleConfig, repeat time.Duration) *syncEngine {
+	t.Helper()
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "alerts.db")
+	}
+	clock := &fakeClock{t: t0}
+	e, err := New(Config{Rules: rules, Notify: []NotifyConfig{{Name: "desk", RepeatInterval: repeat}}}, Options{
+		Site: "qz-petro-01", Path: path, Devices: testDevices, Now: clock.Now,
+		Notifiers: map[string]Notifier{"desk": NotifierFunc(nil)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.acc = gateway.AcceptFunc(nil) // points are recorded in the store, not written
+	if err := e.Open(); err != nil {
+		t.Fatal(err)
+	}
+	s := &syncEngine{t: t, e: e, clock: clock, path: path}
+	t.Cleanup(func() { s.close() })
+	return s
+}
+
+func (s *syncEngine) close() {
+	s.e.mu.Lock()
+	defer s.e.mu.Unlock()
+	if s.e.st != nil {
+		s.e.st.close()
+		s.e.st = nil
+	}
+}
+
+func (s *syncEngine) feed(points ...gateway.Point) {
+	s.t.Helper()
+	s.e.Observe(points)
+	select {
+	case b := <-s.e.queue:
+		s.e.evaluate(b)
+	default: // nothing the rules could use
+	}
+}
+
+func (s *syncEngine) tick() { s.e.tick() }
+
+// notes lists the outbox of receiver "desk" as "type level severity".
+func (s *syncEngine) notes() []string {
+	var out []string
+	for _, m := range s.outbox() {
+		var p struct {
+			Type string
+			Data Alert
+		}
+		if err := json.Unmarshal(m.Body, &p); err != nil {
+			s.t.Fatal(err)
+		}
+		out = append(out, p.Type+" "+p.Data.Level+" "+p.Data.Severity)
+	}
+	return out
+}
+
+func (s *syncEngine) outbox() []outMsg {
+	var out []outMsg
+	err := s.e.st.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketOutbox).Bucket([]byte("desk"))
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var m outMsg
+			if err := json.Unmarshal(v, &m); err != nil {
+				return err
+			}
+			out = append(out, m)
+			return nil
+		})
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return out
+}
+
+func (s *syncEngine) points() []gateway.Point {
+	_, pts, err := s.e.st.pendingPoints(1 << 20)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return pts
+}
+
+func (s *syncEngine) gas(dev string, v float64) gateway.Point {
+	return gateway.Point{Measurement: "gas_detector", Tags: []gateway.Tag{{Key: "site", Value: "qz"}, {Key: "device", Value: dev}, {Key: "area", Value: "A"}},
+		Fields: []gateway.Field{gateway.Float("ch4", v), gateway.Bool("fault", false)}, Time: s.clock.Now()}
+}
+
+func (s *syncEngine) status(dev string, online bool) gateway.Point {
+	return gateway.Point{Measurement: gateway.MeasurementDeviceStatus,
+		Tags:   []gateway.Tag{{Key: "site", Value: "qz"}, {Key: "device", Value: dev}, {Key: "kind", Value: "gas_detector"}, {Key: "source", Value: "modbus"}},
+		Fields: []gateway.Field{gateway.Bool("online", online)}, Time: s.clock.Now()}
+}
+
+func (s *syncEngine) camera(cam, typ string, conf float64) gateway.Point {
+	return gateway.Point{Measurement: "fire_detection", Tags: []gateway.Tag{{Key: "site", Value: "qz"}, {Key: "camera", Value: cam}, {Key: "type", Value: typ}},
+		Fields: []gateway.Field{gateway.Float("confidence", conf), gateway.Float("bearing_deg", 132.5), gateway.String("event_id", "E1")}, Time: s.clock.Now()}
+}
+
+// poll feeds one good poll of dev, one second later, as the Modbus source would.
+func (s *syncEngine) poll(dev string, v float64) {
+	s.clock.Add(time.Second)
+	s.feed(s.gas(dev, v), s.status(dev, true))
+}
+
+func eq(t testing.TB, what string, got, want []string) {
+	t.Helper()
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s:\n got %q\nwant %q", what, got, want)
+	}
+}
+
+func TestEngineGasRampUpAndDown(t *testing.T) {
+	s := newSyncEngine(t, "", testRules, 0)
+	for v := 0.0; v <= 60; v++ {
+		s.poll("GD-101", v)
+	}
+	for v := 60.0; v >= 0; v-- {
+		s.poll("GD-101", v)
+	}
+	eq(t, "notifications", s.notes(), []string{
+		"alert.firing high yellow", "alert.changed high-high red", "alert.changed high yellow", "alert.resolved high yellow",
+	})
+	msgs := s.outbox()
+	for i, m := range msgs {
+		if m.AlertID != msgs[0].AlertID || m.ID != messageID(m.AlertID, i+1) {
+			t.Errorf("message %d: id %s alert %s", i, m.ID, m.AlertID)
+		}
+	}
+	var p payload
+	if err := json.Unmarshal(msgs[1].Body, &p); err != nil {
+		t.Fatal(err)
+	}
+	want := "1号储罐区东侧可燃气体探测器 甲烷 50 %LEL，超过二级报警值 50 %LEL"
+	if p.Data.Message != want || p.Data.Site != "qz-petro-01" || p.Data.Kind != "gas_detector" || p.Data.Unit != "%LEL" || *p.Data.Threshold != 50 {
+		t.Errorf("changed payload %+v", p.Data)
+	}
+	// Alert points: one per transition, with the SPEC §4 tags and fields.
+	pts := s.points()
+	if len(pts) != 4 {
+		t.Fatalf("%d alert points", len(pts))
+	}
+	pt := pts[1]
+	tag := func(k string) string { v, _ := pt.Tag(k); return v }
+	st, _ := pt.Field("status")
+	id, _ := pt.Field("id")
+	thr, _ := pt.Field("threshold")
+	if pt.Measurement != "alert" || tag("site") != "qz-petro-01" || tag("rule") != "combustible-gas" || tag("device") != "GD-101" ||
+		tag("point") != "ch4" || tag("level") != "high-high" || tag("severity") != "red" || st.S != "changed" || id.S != msgs[0].AlertID || thr.F != 50 {
+		t.Errorf("alert point %+v", pt)
+	}
+}
+
+func TestEngineDeadbandNoFlapping(t *testing.T) {
+	s := newSyncEngine(t, "", testRules, 0)
+	for i := range 200 {
+		v := 25.0 + 1
+		if i%2 == 1 {
+			v = 25 - 1
+		}
+		s.poll("GD-101", v)
+	}
+	eq(t, "notifications", s.notes(), []string{"alert.firing high yellow"})
+	s.poll("GD-101", 22.9)
+	eq(t, "notifications", s.notes(), []string{"alert.firing high yellow", "alert.resolved high yellow"})
+}
+
+func TestEngineFailedPollNeitherRaisesNorClears(t *testing.T) {
+	s := newSyncEngine(t, "", testRules, 0)
+	s.poll("GD-101", 30)
+	s.clock.Add(time.Second)
+	s.feed(s.status("GD-101", false)) // one failed poll
+	s.tick()
+	eq(t, "after one failure", s.notes(), []string{"alert.firing high yellow"})
+	s.clock.Add(time.Second)
+	s.feed(s.status("GD-101", false))
+	s.clock.Add(time.Second)
+	s.feed(s.status("GD-101", false)) // third in a row: offline
+	eq(t, "after three failures", s.notes(), []string{"alert.firing high yellow", "alert.firing offline orange"})
+	s.poll("GD-101", 30) // back, still breached: gas alert unchanged, offline resolved
+	eq(t, "back", s.notes(), []string{"alert.firing high yellow", "alert.firing offline orange", "alert.resolved offline orange"})
+	s.poll("GD-101", 10)
+	eq(t, "cleared", s.notes()[3:], []string{"alert.resolved high yellow"})
+}
+
+func TestEngineSilentDeviceGoesOffline(t *testing.T) {
+	s := newSyncEngine(t, "", testRules, 0)
+	s.poll("GD-101", 1)
+	s.poll("GD-102", 1)
+	for range 10 {
+		s.clock.Add(250 * time.Millisecond)
+		s.tick()
+		s.feed(s.gas("GD-102", 1)) // GD-102 keeps reporting
+	}
+	eq(t, "notifications", s.notes(), []string{"alert.firing offline orange"})
+	var p payload
+	_ = json.Unmarshal(s.outbox()[0].Body, &p)
+	if p.Data.Device != "GD-101" || p.Data.Point != "online" || !strings.Contains(p.Data.Message, "离线") {
+		t.Errorf("offline payload %+v", p.Data)
+	}
+	for range 20 {
+		s.clock.Add(time.Second)
+		s.tick()
+		s.feed(s.gas("GD-102", 1))
+	}
+	if n := len(s.notes()); n != 1 {
+		t.Fatalf("silence re-notified: %q", s.notes())
+	}
+	s.poll("GD-101", 1)
+	eq(t, "back", s.notes(), []string{"alert.firing offline orange", "alert.resolved offline orange"})
+}
+
+func TestEngineNeverHeardDeviceGoesOffline(t *testing.T) {
+	s := newSyncEngine(t, "", testRules, 0)
+	for range 14 {
+		s.clock.Add(250 * time.Millisecond)
+		s.tick()
+	}
+	got := s.notes()
+	if len(got) != 2 || got[0] != "alert.firing offline orange" {
+		t.Fatalf("configured devices that never answer: %q", got)
+	}
+}
+
+func TestEngineCamera(t *testing.T) {
+	s := newSyncEngine(t, "", quietRules, 0)
+	s.feed(s.camera("CAM-07", "smoke", 0.5))
+	s.feed(s.camera("CAM-07", "hotspot", 0.99))
+	eq(t, "below min confidence, or not a listed type", s.notes(), nil)
+	s.feed(s.camera("CAM-07", "fire", 0.9))
+	eq(t, "fire", s.notes(), []string{"alert.firing fire red"})
+	s.clock.Add(9 * time.Minute)
+	s.feed(s.camera("CAM-07", "fire", 0.8)) // keeps it going
+	s.clock.Add(9 * time.Minute)
+	s.tick()
+	eq(t, "refreshed by a new event", s.notes(), []string{"alert.firing fire red"})
+	s.clock.Add(time.Minute)
+	s.tick()
+	eq(t, "auto-resolved", s.notes(), []string{"alert.firing fire red", "alert.resolved fire red"})
+	var p payload
+	_ = json.Unmarshal(s.outbox()[0].Body, &p)
+	if p.Data.Device != "CAM-07" || p.Data.Kind != "fire_detection" || p.Data.Value != 0.9 || p.Data.Message != "CAM-07 检测到明火，置信度 0.90" {
+		t.Errorf("fire payload %+v", p.Data)
+	}
+}
+
+func TestEngineDetectorFaultBit(t *testing.T) {
+	s := newSyncEngine(t, "", testRules, 0)
+	p := s.gas("GD-101", 1)
+	p.Fields[1] = gateway.Bool("fault", true)
+	s.feed(p)
+	eq(t, "fault", s.notes(), []string{"alert.firing fault red"})
+	s.feed(s.gas("GD-101", 1))
+	eq(t, "fault cleared", s.notes(), []string{"alert.firing fault red", "alert.resolved fault red"})
+}
+
+func TestEngineNaNAndInfNeverEvaluate(t *testing.T) {
+	s := newSyncEngine(t, "", testRules, 0)
+	for _, v := range []float64{nan(), inf()} {
+		s.feed(s.gas("GD-101", v))
+	}
+	eq(t, "NaN", s.notes(), nil)
+}
+
+func TestEngineAckAndReminders(t *testing.T) {
+	s := newSyncEngine(t, "", quietRules, 15*time.Minute)
+	s.poll("GD-101", 30)
+	id := s.outbox()[0].AlertID
+	for range 31 {
+		s.clock.Add(time.Minute)
+		s.tick()
+		s.feed(s.gas("GD-101", 30), s.status("GD-101", true))
+	}
+	eq(t, "reminders", s.notes(), []string{"alert.firing high yellow", "alert.reminder high yellow", "alert.reminder high yellow"})
+	if _, err := s.e.Ack("nope", "x", ""); err != ErrUnknownAlert {
+		t.Fatalf("unknown id: %v", err)
+	}
+	a, err := s.e.Ack(id, "张三", "on my way")
+	if err != nil || a.State != StateActiveAcked || a.AcknowledgedBy != "张三" {
+		t.Fatalf("ack: %v %+v", err, a)
+	}
+	if _, err := s.e.Ack(id, "李四", ""); err != nil {
+		t.Fatal(err)
+	}
+	for range 40 {
+		s.clock.Add(time.Minute)
+		s.tick()
+		s.feed(s.gas("GD-101", 30), s.status("GD-101", true))
+	}
+	eq(t, "acknowledged once, reminders stop", s.notes()[3:], []string{"alert.acknowledged high yellow"})
+	var p payload
+	_ = json.Unmarshal(s.outbox()[3].Body, &p)
+	if !p.Data.Acknowledged || p.Data.AcknowledgedBy != "张三" || p.Data.Comment != "on my way" || !strings.HasSuffix(p.Data.Message, "（已由 张三 确认）") {
+		t.Errorf("ack payload %+v", p.Data)
+	}
+	s.poll("GD-101", 0) // acknowledged and cleared: ends
+	list, _ := s.e.Alerts(false)
+	all, _ := s.e.Alerts(true)
+	if len(list) != 0 || len(all) != 1 || all[0].State != StateNormal {
+		t.Errorf("active %+v all %+v", list, all)
+	}
+}
+
+func TestEngineClearedUnackedStaysListedAndReactivates(t *testing.T) {
+	s := newSyncEngine(t, "", testRules, 0)
+	s.poll("GD-101", 30)
+	s.poll("GD-101", 0)
+	list, _ := s.e.Alerts(false)
+	if len(list) != 1 || list[0].State != StateClearedUnacked || list[0].Status != StatusResolved {
+		t.Fatalf("cleared alert %+v", list)
+	}
+	id := list[0].ID
+	s.poll("GD-101", 55)
+	list, _ = s.e.Alerts(false)
+	if len(list) != 1 || list[0].ID != id || list[0].State != StateActiveUnacked || list[0].Level != "high-high" {
+		t.Fatalf("reactivated alert %+v", list)
+	}
+	eq(t, "notifications", s.notes(), []string{"alert.firing high yellow", "alert.resolved high yellow", "alert.firing high-high red"})
+	s.poll("GD-101", 0)
+	if _, err := s.e.Ack(id, "x", ""); err != nil {
+		t.Fatal(err)
+	}
+	s.poll("GD-101", 30)
+	list, _ = s.e.Alerts(false)
+	if len(list) != 1 || list[0].ID == id {
+		t.Fatalf("after the old one ended a new alert must start: %+v", list)
+	}
+}
+
+func TestEngineRestartNeitherRefiresNorForgets(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts.db")
+	s := newSyncEngine(t, path, quietRules, 15*time.Minute)
+	s.poll("GD-101", 57)
+	s.feed(s.camera("CAM-07", "fire", 0.9))
+	before := s.notes()
+	listBefore, _ := s.e.Alerts(false)
+	s.close()
+
+	s2 := newSyncEngine(t, path, quietRules, 15*time.Minute)
+	s2.clock.t = s.clock.Now().Add(5 * time.Second)
+	listAfter, _ := s2.e.Alerts(false)
+	if len(listAfter) != len(listBefore) || listAfter[0].ID != listBefore[0].ID {
+		t.Fatalf("restored %+v, had %+v", listAfter, listBefore)
+	}
+	s2.poll("GD-101", 57) // still breached: not a new alert
+	s2.feed(s2.camera("CAM-07", "fire", 0.95))
+	eq(t, "after restart", s2.notes(), before)
+	// Reminders carry on from the stored times, and the fire alert's
+	// auto-resolve deadline (10m, restored) passes first.
+	s2.clock.Add(15 * time.Minute)
+	s2.tick()
+	s2.poll("GD-101", 10)
+	got := s2.notes()[len(before):]
+	eq(t, "reminders and resolution after restart", got, []string{"alert.resolved fire red", "alert.reminder high-high red", "alert.resolved high-high red"})
+}
+
+func TestEngineRemovedRuleResolvesOnStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts.db")
+	s := newSyncEngine(t, path, testRules, 0)
+	s.poll("GD-101", 30)
+	s.close()
+	s2 := newSyncEngine(t, path, testRules[1:], 0)
+	eq(t, "notifications", s2.notes(), []string{"alert.firing high yellow", "alert.resolved high yellow"})
+}
+
+func TestObserveIgnoresOwnAlertPointsAndCopies(t *testing.T) {
+	s := newSyncEngine(t, "", testRules, 0)
+	pts := []gateway.Point{s.gas("GD-101", 30)}
+	s.e.Observe(pts)
+	pts[0].Fields[0].F = 0 // the pipeline's caller may reuse its points
+	b := <-s.e.queue
+	if b.s[0].v != 30 {
+		t.Fatalf("sample not copied: %v", b.s[0].v)
+	}
+	s.e.evaluate(b)
+	s.e.Observe([]gateway.Point{{Measurement: MeasurementAlert, Tags: []gateway.Tag{{Key: "device", Value: "GD-101"}},
+		Fields: []gateway.Field{gateway.String("status", "firing")}, Time: t0}})
+	select {
+	case <-s.e.queue:
+		t.Fatal("alert points observed")
+	default:
+	}
+}
+
+func TestRateRule(t *testing.T) {
+	rules := []RuleConfig{{Name: "tank-level-rising", Match: Match{Kind: "tank", Point: "level_mm"},
+		Rate: &Rate{Above: 30, Per: time.Minute, Severity: "orange"}}}
+	s := newSyncEngine(t, "", rules, 0)
+	level := 1000.0
+	for i := range 120 {
+		if i >= 30 && i < 60 {
+			level += 2 // 2 mm/s: 120 mm/min
+		}
+		s.clock.Add(time.Second)
+		s.feed(gateway.Point{Measurement: "tank", Tags: []gateway.Tag{{Key: "device", Value: "TK-1"}},
+			Fields: []gateway.Field{gateway.Float("level_mm", level)}, Time: s.clock.Now()})
+	}
+	eq(t, "rate", s.notes(), []string{"alert.firing rate orange", "alert.resolved rate orange"})
+}
+
+func nan() float64 { var z float64; return z / z }
+func inf() float64 { var z float64; return 1 / z }

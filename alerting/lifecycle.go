@@ -1,0 +1,174 @@
+package alerting
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"time"
+)
+
+// State is where an alert stands in the ISA-18.2 / IEC 62682 alarm
+// lifecycle.
+type State string
+
+// The lifecycle. An alert starts active and unacknowledged; acknowledging
+// and returning to normal may happen in either order, and it ends (normal)
+// when both have.
+const (
+	StateActiveUnacked  State = "active-unacknowledged"
+	StateActiveAcked    State = "active-acknowledged"
+	StateClearedUnacked State = "cleared-unacknowledged" // returned to normal, not yet acknowledged
+	StateNormal         State = "normal"                 // ended: cleared and acknowledged
+)
+
+// Open reports whether an alert in state s is still listed as active (its
+// condition is active, or it cleared without being acknowledged).
+func (s State) Open() bool { return s != StateNormal && s != "" }
+
+// Condition statuses of an alert (Alert.Status, the webhook's data.status).
+const (
+	StatusFiring   = "firing"
+	StatusResolved = "resolved"
+)
+
+// Notification types (SPEC §6).
+const (
+	TypeFiring       = "alert.firing"
+	TypeChanged      = "alert.changed"
+	TypeResolved     = "alert.resolved"
+	TypeReminder     = "alert.reminder"
+	TypeAcknowledged = "alert.acknowledged"
+)
+
+// Alert is one alarm occurrence of a (rule, device, point), as the API
+// lists it and as the webhook's `data` carries it.
+type Alert struct {
+	ID        string   `json:"id"`
+	Rule      string   `json:"rule"`
+	Status    string   `json:"status"` // firing | resolved
+	State     State    `json:"state"`
+	Level     string   `json:"level"`
+	Severity  string   `json:"severity"`
+	Site      string   `json:"site"`
+	Device    string   `json:"device"`
+	Label     string   `json:"label,omitempty"`
+	Kind      string   `json:"kind"`
+	Point     string   `json:"point"`
+	Value     float64  `json:"value"`
+	Unit      string   `json:"unit,omitempty"`
+	Threshold *float64 `json:"threshold,omitempty"`
+	// StartedAt is when the alert first fired; it never changes.
+	StartedAt  time.Time  `json:"started_at"`
+	ChangedAt  time.Time  `json:"changed_at"` // last transition
+	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
+
+	Acknowledged   bool       `json:"acknowledged"`
+	AcknowledgedAt *time.Time `json:"acknowledged_at,omitempty"`
+	AcknowledgedBy string     `json:"acknowledged_by,omitempty"`
+	Comment        string     `json:"comment,omitempty"`
+
+	Message string `json:"message"`
+}
+
+// AlertID derives an alert's id from what identifies it: the rule, the
+// device, the point and the moment it started (Unix nanoseconds). It is the
+// first 20 hex digits of SHA-256 over those four, NUL-separated: stable
+// across restarts (it is stored, and could be recomputed), URL-safe, and
+// distinct for every occurrence because one key has at most one open alert
+// at a time.
+func AlertID(rule, device, point string, started time.Time) string {
+	h := sha256.New()
+	for _, s := range []string{rule, device, point, strconv.FormatInt(started.UnixNano(), 10)} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:20]
+}
+
+// outcome is what a condition says at one moment: active at a level (with
+// its severity, the value and the limit), or not active.
+type outcome struct {
+	Active    bool
+	Level     string
+	Severity  string
+	Value     float64
+	Threshold *float64
+}
+
+// applyOutcome is the lifecycle's reaction to a condition's level in force:
+// it returns the alert's next state and the notification it calls for
+// ("" for none). prev is the key's alert (nil if it never had one or the
+// previous one ended); fresh makes a new alert when one must start.
+//
+//   - no open alert, active: a new alert fires (alert.firing).
+//   - cleared-unacknowledged, active again: the same alert re-activates,
+//     unacknowledged (alert.firing; ISA-18.2's return from state D to B).
+//   - active, active at another level or severity: alert.changed; a worse
+//     severity needs acknowledging again.
+//   - active, not active: alert.resolved; acknowledged alerts end (normal),
+//     others stay listed as cleared-unacknowledged.
+//   - anything else: no change.
+func applyOutcome(prev *Alert, out outcome, now time.Time, fresh func() Alert) (next *Alert, typ string) {
+	open := prev != nil && prev.State.Open()
+	switch {
+	case out.Active && !open:
+		a := fresh()
+		a.Status, a.State = StatusFiring, StateActiveUnacked
+		a.Level, a.Severity, a.Value, a.Threshold = out.Level, out.Severity, out.Value, out.Threshold
+		a.StartedAt, a.ChangedAt = now, now
+		return &a, TypeFiring
+	case out.Active && prev.State == StateClearedUnacked:
+		a := *prev
+		a.Status, a.State, a.ResolvedAt = StatusFiring, StateActiveUnacked, nil
+		a.Level, a.Severity, a.Value, a.Threshold = out.Level, out.Severity, out.Value, out.Threshold
+		a.ChangedAt = now
+		return &a, TypeFiring
+	case out.Active && (out.Level != prev.Level || out.Severity != prev.Severity):
+		a := *prev
+		if severityRank(out.Severity) > severityRank(prev.Severity) && a.State == StateActiveAcked {
+			a.State, a.Acknowledged, a.AcknowledgedAt, a.AcknowledgedBy, a.Comment = StateActiveUnacked, false, nil, "", ""
+		}
+		a.Level, a.Severity, a.Value, a.Threshold = out.Level, out.Severity, out.Value, out.Threshold
+		a.ChangedAt = now
+		return &a, TypeChanged
+	case out.Active:
+		return prev, ""
+	case open && prev.Status == StatusFiring:
+		a := *prev
+		a.Status, a.Value = StatusResolved, out.Value
+		t := now
+		a.ResolvedAt, a.ChangedAt = &t, now
+		if a.State == StateActiveAcked {
+			a.State = StateNormal
+		} else {
+			a.State = StateClearedUnacked
+		}
+		return &a, TypeResolved
+	}
+	return prev, ""
+}
+
+// acknowledge applies a duty officer's acknowledgement. It returns the
+// next alert and whether anything changed: acknowledging twice, or an
+// alert that has ended, changes nothing (the API is idempotent).
+func acknowledge(a Alert, by, comment string, now time.Time) (Alert, bool) {
+	switch a.State {
+	case StateActiveUnacked:
+		a.State = StateActiveAcked
+	case StateClearedUnacked:
+		a.State = StateNormal
+	default:
+		return a, false
+	}
+	t := now
+	a.Acknowledged, a.AcknowledgedAt, a.AcknowledgedBy, a.Comment = true, &t, by, comment
+	a.ChangedAt = now
+	return a, true
+}
+
+// reminderDue reports whether a receiver with the given repeat interval
+// is owed a reminder: the alert is active and unacknowledged, and the last
+// firing, change or reminder it was sent is repeat or more ago.
+func reminderDue(a *Alert, last time.Time, repeat time.Duration, now time.Time) bool {
+	return repeat > 0 && a.State == StateActiveUnacked && !last.IsZero() && now.Sub(last) >= repeat
+}

@@ -1,0 +1,66 @@
+package alerting
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Collector exports the engine's counters to Prometheus, read at scrape
+// time. Register it with the gateway's registry:
+//
+//	reg.MustRegister(eng.Collector())
+func (e *Engine) Collector() prometheus.Collector { return collector{e} }
+
+type collector struct{ e *Engine }
+
+var (
+	descSamples     = prometheus.NewDesc("hazardgw_alert_samples_total", "Readings, statuses and events evaluated by the alert rules.", nil, nil)
+	descTransitions = prometheus.NewDesc("hazardgw_alert_transitions_total", "Alert transitions (firing, changed, resolved, acknowledged).", nil, nil)
+	descNotes       = prometheus.NewDesc("hazardgw_alert_notifications_total", "Notifications committed to the outbox, all receivers.", nil, nil)
+	descDelivered   = prometheus.NewDesc("hazardgw_alert_notifications_delivered_total", "Notifications a receiver accepted.", nil, nil)
+	descDeadLetter  = prometheus.NewDesc("hazardgw_alert_notifications_dead_lettered_total", "Notifications a receiver refused for good (4xx other than 429).", nil, nil)
+	descNotifyErr   = prometheus.NewDesc("hazardgw_alert_notify_errors_total", "Notify calls that failed and were retried by the engine.", nil, nil)
+	descWaits       = prometheus.NewDesc("hazardgw_alert_queue_waits_total", "Times the pipeline waited because alert evaluation was behind.", nil, nil)
+	descCommitErr   = prometheus.NewDesc("hazardgw_alert_commit_errors_total", "Failed alert store transactions (retried).", nil, nil)
+	descOpen        = prometheus.NewDesc("hazardgw_alerts_open", "Open alerts: active, or cleared and not yet acknowledged.", nil, nil)
+	descOutbox      = prometheus.NewDesc("hazardgw_alert_outbox_notifications", "Notifications waiting in the outbox.", []string{"receiver"}, nil)
+	descDeadKept    = prometheus.NewDesc("hazardgw_alert_dead_letters", "Dead-lettered notifications kept in the alert store.", []string{"receiver"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSamples, descTransitions, descNotes, descDelivered, descDeadLetter,
+		descNotifyErr, descWaits, descCommitErr, descOpen, descOutbox, descDeadKept} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.e.Stats()
+	counter := func(d *prometheus.Desc, v int64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
+	counter(descSamples, s.Samples)
+	counter(descTransitions, s.Transitions)
+	counter(descNotes, s.Notifications)
+	counter(descDelivered, s.Delivered)
+	counter(descDeadLetter, s.DeadLettered)
+	counter(descNotifyErr, s.NotifyErrors)
+	counter(descWaits, s.QueueWaits)
+	counter(descCommitErr, s.CommitErrors)
+	ch <- prometheus.MustNewConstMetric(descOpen, prometheus.GaugeValue, float64(s.Open))
+	c.e.mu.Lock()
+	st := c.e.st
+	c.e.mu.Unlock()
+	if st == nil {
+		return
+	}
+	outbox, dead, _, err := st.depth()
+	if err != nil {
+		return // the store is closing
+	}
+	for _, rc := range c.e.receivers {
+		ch <- prometheus.MustNewConstMetric(descOutbox, prometheus.GaugeValue, float64(outbox[rc.name]), rc.name)
+		ch <- prometheus.MustNewConstMetric(descDeadKept, prometheus.GaugeValue, float64(dead[rc.name]), rc.name)
+	}
+}

@@ -1,0 +1,326 @@
+package alerting
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hazardgw/hazardgw/gateway"
+	"github.com/hazardgw/hazardgw/gateway/spool"
+)
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t testing.TB, timeout time.Duration, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// recorder is a fake Notifier: it records messages and can fail them.
+type recorder struct {
+	mu   sync.Mutex
+	got  []Message
+	fail func(m Message, attempt int) error
+	seen map[string]int
+}
+
+func (r *recorder) Notify(ctx context.Context, m Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen == nil {
+		r.seen = map[string]int{}
+	}
+	r.seen[m.ID]++
+	if r.fail != nil {
+		if err := r.fail(m, r.seen[m.ID]); err != nil {
+			return err
+		}
+	}
+	r.got = append(r.got, m)
+	return nil
+}
+
+func (r *recorder) types() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, m := range r.got {
+		out = append(out, m.Type)
+	}
+	return out
+}
+
+type running struct {
+	e      *Engine
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startEngine(t *testing.T, path string, rules []RuleConfig, n Notifier, acc gateway.Acceptor) *running {
+	t.Helper()
+	e, err := New(Config{Rules: rules, Notify: []NotifyConfig{{Name: "desk"}}}, Options{
+		Site: "s", Path: path, Devices: testDevices, Notifiers: map[string]Notifier{"desk": n},
+		RetryDelay: 10 * time.Millisecond, Tick: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{e: e, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- e.Run(ctx, acc) }()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *running) stop() {
+	r.cancel()
+	<-r.done
+	r.done <- nil // stop is idempotent
+}
+
+func gasPt(dev string, v float64) gateway.Point {
+	return gateway.Point{Measurement: "gas_detector", Tags: []gateway.Tag{{Key: "device", Value: dev}},
+		Fields: []gateway.Field{gateway.Float("ch4", v)}, Time: time.Now()}
+}
+
+func TestRunDeliversInOrderRetriesAndDeadLetters(t *testing.T) {
+	rec := &recorder{fail: func(m Message, attempt int) error {
+		switch {
+		case m.Type == TypeChanged:
+			return fmt.Errorf("receiver answered 400: %w", gateway.ErrPermanent)
+		case m.Type == TypeFiring && attempt < 3:
+			return errors.New("connection refused")
+		}
+		return nil
+	}}
+	r := startEngine(t, filepath.Join(t.TempDir(), "alerts.db"), quietRules, rec, nil)
+	for _, v := range []float64{30, 60, 0} {
+		r.e.Observe([]gateway.Point{gasPt("GD-101", v)})
+	}
+	waitFor(t, 10*time.Second, func() bool { return len(rec.types()) == 2 }, "two deliveries")
+	eq(t, "delivered", rec.types(), []string{TypeFiring, TypeResolved})
+	st := r.e.Stats()
+	if st.DeadLettered != 1 || st.NotifyErrors != 2 || st.Delivered != 2 || st.Notifications != 3 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestRunRedeliversAfterRestartWithSameID(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts.db")
+	down := &recorder{fail: func(Message, int) error { return errors.New("connection refused") }}
+	r := startEngine(t, path, quietRules, down, nil)
+	r.e.Observe([]gateway.Point{gasPt("GD-101", 30)})
+	waitFor(t, 10*time.Second, func() bool { return r.e.Stats().NotifyErrors > 0 }, "a failed attempt")
+	r.stop()
+	ids := func(rec *recorder) []string {
+		var out []string
+		for id := range rec.seen {
+			out = append(out, id)
+		}
+		return out
+	}
+	up := &recorder{}
+	r2 := startEngine(t, path, quietRules, up, nil)
+	waitFor(t, 10*time.Second, func() bool { return len(up.types()) == 1 }, "redelivery")
+	eq(t, "same webhook-id after restart", ids(up), ids(down))
+	r2.e.Observe([]gateway.Point{gasPt("GD-101", 31)}) // still active: no re-fire
+	r2.e.Observe([]gateway.Point{gasPt("GD-101", 0)})
+	waitFor(t, 10*time.Second, func() bool { return len(up.types()) == 2 }, "resolution")
+	eq(t, "after restart", up.types(), []string{TypeFiring, TypeResolved})
+}
+
+// TestRunWithPipeline wires the engine to a real pipeline as its observer
+// and acceptor: Observe is called from the committer, alert points come
+// back through Accept from the engine's own goroutine, and nothing
+// deadlocks even with a one-slot queue under load.
+func TestRunWithPipeline(t *testing.T) {
+	dir := t.TempDir()
+	sp, err := spool.Open(filepath.Join(dir, "spool.db"), spool.Options{MaxBytes: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	rec := &recorder{}
+	e, err := New(Config{Rules: quietRules, Notify: []NotifyConfig{{Name: "desk"}}}, Options{
+		Site: "s", Path: filepath.Join(dir, "alerts.db"), Notifiers: map[string]Notifier{"desk": rec}, Queue: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipe := gateway.NewPipeline(sp, gateway.PipelineOptions{}, nil, e)
+	pctx, stopPipe := context.WithCancel(context.Background())
+	ectx, stopEngine := context.WithCancel(context.Background())
+	pdone, edone := make(chan error, 1), make(chan error, 1)
+	go func() { edone <- e.Run(ectx, pipe) }()
+	go func() { pdone <- pipe.Run(pctx) }()
+
+	var wg sync.WaitGroup
+	for dev := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				v := 0.0
+				if i%20 >= 10 {
+					v = 60 // a breach every 20 polls: firing, then resolved
+				}
+				if err := pipe.Accept(context.Background(), []gateway.Point{gasPt(fmt.Sprintf("GD-%d", dev), v)}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	const transitions = 4 * (10 + 9) // 10 breaches, the last one not resolved
+	waitFor(t, 30*time.Second, func() bool { return len(rec.types()) == transitions }, "every transition notified")
+	waitFor(t, 30*time.Second, func() bool {
+		entries, err := sp.Read(100000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, en := range entries {
+			if bytes.HasPrefix(en.Line, []byte("alert,")) {
+				n++
+			}
+		}
+		return n == transitions
+	}, "every alert point in the spool")
+	stopPipe()
+	<-pdone
+	stopEngine()
+	if err := <-edone; err != nil {
+		t.Fatal(err)
+	}
+	if st := e.Stats(); st.LostAtStop != 0 || st.Transitions != transitions {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestObserveWaitsWhenFullAndNeverDrops(t *testing.T) {
+	rec := &recorder{}
+	e, err := New(Config{Rules: quietRules, Notify: []NotifyConfig{{Name: "desk"}}}, Options{
+		Path: filepath.Join(t.TempDir(), "alerts.db"), Notifiers: map[string]Notifier{"desk": rec}, Queue: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	observed := make(chan struct{})
+	go func() {
+		e.Observe([]gateway.Point{gasPt("GD-101", 30)})
+		e.Observe([]gateway.Point{gasPt("GD-102", 30)}) // queue full: waits
+		close(observed)
+	}()
+	waitFor(t, 10*time.Second, func() bool { return e.Stats().QueueWaits == 1 }, "Observe to wait")
+	select {
+	case <-observed:
+		t.Fatal("Observe returned with the queue full")
+	default:
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx, nil) }()
+	<-observed
+	waitFor(t, 10*time.Second, func() bool { return len(rec.types()) == 2 }, "both alerts")
+	cancel()
+	<-done
+	e.Observe([]gateway.Point{gasPt("GD-101", 0)}) // after Run: dropped, counted, does not block
+	if st := e.Stats(); st.LostAtStop != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestAPI(t *testing.T) {
+	s := newSyncEngine(t, "", quietRules, 0)
+	mux := http.NewServeMux()
+	for p, h := range s.e.Routes() {
+		mux.Handle(p, h)
+	}
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	do := func(method, path, body string) (int, string) {
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	code, body := do("GET", "/api/v1/alerts", "")
+	if code != 200 || strings.TrimSpace(body) != "[]" {
+		t.Fatalf("empty list: %d %s", code, body)
+	}
+	s.poll("GD-101", 57)
+	s.poll("GD-102", 30)
+	code, body = do("GET", "/api/v1/alerts?state=active", "")
+	var list []Alert
+	if err := json.Unmarshal([]byte(body), &list); err != nil || code != 200 || len(list) != 2 {
+		t.Fatalf("list: %d %s", code, body)
+	}
+	if list[0].Device != "GD-102" || list[1].Level != "high-high" || list[1].Label == "" {
+		t.Errorf("newest first: %+v", list)
+	}
+	id := list[1].ID
+	for _, tc := range []struct {
+		method, path, body string
+		code               int
+	}{
+		{"GET", "/api/v1/alerts?state=bogus", "", 400},
+		{"POST", "/api/v1/alerts/" + id + "/ack", "{not json", 400},
+		{"POST", "/api/v1/alerts/" + id + "/ack", "", 400},
+		{"POST", "/api/v1/alerts/nope/ack", `{"by":"张三"}`, 404},
+		{"POST", "/api/v1/alerts/" + id + "/ack", `{"by":"张三","comment":"on my way"}`, 200},
+		{"POST", "/api/v1/alerts/" + id + "/ack", `{"by":"李四"}`, 200}, // idempotent
+	} {
+		if code, body := do(tc.method, tc.path, tc.body); code != tc.code {
+			t.Errorf("%s %s %q: %d %s, want %d", tc.method, tc.path, tc.body, code, body, tc.code)
+		}
+	}
+	_, body = do("GET", "/api/v1/alerts", "")
+	_ = json.Unmarshal([]byte(body), &list)
+	if list[1].State != StateActiveAcked || list[1].AcknowledgedBy != "张三" {
+		t.Errorf("acked alert %+v", list[1])
+	}
+	if n := strings.Count(strings.Join(s.notes(), ","), TypeAcknowledged); n != 1 {
+		t.Errorf("%d acknowledged notifications", n)
+	}
+}
+
+func TestCollector(t *testing.T) {
+	s := newSyncEngine(t, "", quietRules, 0)
+	s.poll("GD-101", 30)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.e.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			got[mf.GetName()] += v
+		}
+	}
+	if got["hazardgw_alerts_open"] != 1 || got["hazardgw_alert_outbox_notifications"] != 1 || got["hazardgw_alert_transitions_total"] != 1 {
+		t.Errorf("metrics %v", got)
+	}
+}

@@ -1,0 +1,327 @@
+package alerting
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/hazardgw/hazardgw/gateway"
+)
+
+// The store keeps, in one bbolt file (gateway.data_dir/alerts.db):
+//
+//	alerts  id → alertRec (JSON): open alerts and the most recent ended ones
+//	outbox  receiver → seq → outMsg: notifications not yet delivered
+//	dead    receiver → seq → deadMsg: notifications a receiver refused for good
+//	points  seq → gateway.Point: `alert` points not yet handed to the pipeline
+//	meta    the sequence shared by outbox and points (NextSequence)
+//
+// A transition is committed with its notifications and its point in one
+// fsync'd transaction, before anything is sent: a crash either loses the
+// whole transition (the next sample redoes it) or none of it.
+var (
+	bucketAlerts = []byte("alerts")
+	bucketOutbox = []byte("outbox")
+	bucketDead   = []byte("dead")
+	bucketPoints = []byte("points")
+	bucketMeta   = []byte("meta")
+)
+
+// Bounds of what the store keeps of the past.
+const (
+	maxEnded       = 1000 // ended (normal) alerts kept for ?state=all
+	maxDeadPerRecv = 1000 // dead letters kept per receiver
+)
+
+// alertRec is an alert with what the engine needs to carry it on after a
+// restart.
+type alertRec struct {
+	Alert
+	// Seq counts the notifications made for this alert (webhook ids).
+	Seq int `json:"seq"`
+	// Notified is, per receiver, when it was last sent a firing, change or
+	// reminder: reminders count from there.
+	Notified map[string]time.Time `json:"notified,omitempty"`
+	// AutoResolveAt is when an event alert resolves without a new event.
+	AutoResolveAt time.Time `json:"auto_resolve_at,omitzero"`
+}
+
+// outMsg is one notification waiting in the outbox.
+type outMsg struct {
+	ID      string          `json:"id"`
+	Type    string          `json:"type"`
+	AlertID string          `json:"alert"`
+	Body    json.RawMessage `json:"body"`
+	Created time.Time       `json:"created"`
+}
+
+type deadMsg struct {
+	outMsg
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// changeSet is what one evaluation round commits at once.
+type changeSet struct {
+	alerts []*alertRec
+	msgs   []queued
+	points []gateway.Point
+	drop   []string // ended alerts to forget
+}
+
+type queued struct {
+	receiver string
+	msg      outMsg
+}
+
+func (c *changeSet) empty() bool {
+	return len(c.alerts) == 0 && len(c.msgs) == 0 && len(c.points) == 0 && len(c.drop) == 0
+}
+
+func (c *changeSet) reset() {
+	c.alerts, c.msgs, c.points, c.drop = c.alerts[:0], c.msgs[:0], c.points[:0], c.drop[:0]
+}
+
+type store struct {
+	db *bolt.DB
+}
+
+func openStore(path string) (*store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open alert store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketAlerts, bucketOutbox, bucketDead, bucketPoints, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("init alert store %s: %w", path, err)
+	}
+	return &store{db: db}, nil
+}
+
+func (s *store) close() error { return s.db.Close() }
+
+// load returns every stored alert.
+func (s *store) load() ([]*alertRec, error) {
+	var out []*alertRec
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketAlerts).ForEach(func(k, v []byte) error {
+			var r alertRec
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("decode alert %s: %w", k, err)
+			}
+			out = append(out, &r)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load alerts: %w", err)
+	}
+	return out, nil
+}
+
+// commit writes a change set in one transaction.
+func (s *store) commit(c *changeSet) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		alerts := tx.Bucket(bucketAlerts)
+		for _, a := range c.alerts {
+			v, err := json.Marshal(a)
+			if err != nil {
+				return err
+			}
+			if err := alerts.Put([]byte(a.ID), v); err != nil {
+				return err
+			}
+		}
+		for _, id := range c.drop {
+			if err := alerts.Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		outbox := tx.Bucket(bucketOutbox)
+		for _, q := range c.msgs {
+			b, err := outbox.CreateBucketIfNotExists([]byte(q.receiver))
+			if err != nil {
+				return err
+			}
+			seq, err := meta.NextSequence()
+			if err != nil {
+				return err
+			}
+			v, err := json.Marshal(q.msg)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(u64(seq), v); err != nil {
+				return err
+			}
+		}
+		points := tx.Bucket(bucketPoints)
+		for i := range c.points {
+			seq, err := meta.NextSequence()
+			if err != nil {
+				return err
+			}
+			v, err := json.Marshal(&c.points[i])
+			if err != nil {
+				return err
+			}
+			if err := points.Put(u64(seq), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("commit alert transitions: %w", err)
+	}
+	return nil
+}
+
+// next returns the oldest notification waiting for receiver.
+func (s *store) next(receiver string) (seq uint64, m outMsg, ok bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketOutbox).Bucket([]byte(receiver))
+		if b == nil {
+			return nil
+		}
+		k, v := b.Cursor().First()
+		if k == nil {
+			return nil
+		}
+		seq, ok = binary.BigEndian.Uint64(k), true
+		return json.Unmarshal(v, &m)
+	})
+	if err != nil {
+		return 0, outMsg{}, false, fmt.Errorf("read outbox: %w", err)
+	}
+	return seq, m, ok, nil
+}
+
+// delivered removes a notification from the outbox.
+func (s *store) delivered(receiver string, seq uint64) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketOutbox).Bucket([]byte(receiver)); b != nil {
+			return b.Delete(u64(seq))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("remove delivered notification: %w", err)
+	}
+	return nil
+}
+
+// deadLetter moves a notification from the outbox to the receiver's dead
+// letters, keeping the newest maxDeadPerRecv.
+func (s *store) deadLetter(receiver string, seq uint64, m outMsg, reason string, at time.Time) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketOutbox).Bucket([]byte(receiver)); b != nil {
+			if err := b.Delete(u64(seq)); err != nil {
+				return err
+			}
+		}
+		d, err := tx.Bucket(bucketDead).CreateBucketIfNotExists([]byte(receiver))
+		if err != nil {
+			return err
+		}
+		v, err := json.Marshal(deadMsg{outMsg: m, Reason: reason, At: at})
+		if err != nil {
+			return err
+		}
+		if err := d.Put(u64(seq), v); err != nil {
+			return err
+		}
+		for n := d.Stats().KeyN; n > maxDeadPerRecv; n-- {
+			k, _ := d.Cursor().First()
+			if err := d.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("dead-letter notification: %w", err)
+	}
+	return nil
+}
+
+// pendingPoints returns up to max `alert` points waiting for the pipeline.
+func (s *store) pendingPoints(max int) (last uint64, pts []gateway.Point, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketPoints).Cursor()
+		for k, v := c.First(); k != nil && len(pts) < max; k, v = c.Next() {
+			var p gateway.Point
+			if err := json.Unmarshal(v, &p); err != nil {
+				return err
+			}
+			pts = append(pts, p)
+			last = binary.BigEndian.Uint64(k)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, fmt.Errorf("read alert points: %w", err)
+	}
+	return last, pts, nil
+}
+
+// pointsWritten removes the points up to seq through.
+func (s *store) pointsWritten(through uint64) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketPoints).Cursor()
+		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= through; k, _ = c.First() {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("remove written alert points: %w", err)
+	}
+	return nil
+}
+
+// depth counts the notifications waiting per receiver and the dead
+// letters kept, and the points waiting.
+func (s *store) depth() (outbox, dead map[string]int, points int, err error) {
+	outbox, dead = map[string]int{}, map[string]int{}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		count := func(parent []byte, into map[string]int) error {
+			return tx.Bucket(parent).ForEachBucket(func(k []byte) error {
+				into[string(k)] = tx.Bucket(parent).Bucket(k).Stats().KeyN
+				return nil
+			})
+		}
+		if err := count(bucketOutbox, outbox); err != nil {
+			return err
+		}
+		if err := count(bucketDead, dead); err != nil {
+			return err
+		}
+		points = tx.Bucket(bucketPoints).Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("count outbox: %w", err)
+	}
+	return outbox, dead, points, nil
+}
+
+// errStoreClosed is returned by the engine's API before the store is open.
+var errStoreClosed = errors.New("alert store not open")
+
+func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), n) }

@@ -1,0 +1,192 @@
+package alerting
+
+import (
+	"encoding/base64"
+	"strconv"
+	"strings"
+
+	"github.com/hazardgw/hazardgw/internal/conf"
+)
+
+// SecretPrefix starts every Standard Webhooks secret; base64 of the HMAC
+// key follows it.
+const SecretPrefix = "whsec_"
+
+// EventTypes are the camera event types (SPEC §5) an event rule may name.
+var EventTypes = []string{"smoke", "fire", "hotspot"}
+
+// Validate reports every problem of the `alerting` section at path. It
+// checks what an operator can get wrong; compileRules keeps its own guard
+// for what the engine relies on.
+func (c *Config) Validate(path string, p *conf.Problems) {
+	names := conf.Seen{}
+	for i := range c.Rules {
+		rp := conf.Index(conf.Join(path, "rules"), i)
+		r := &c.Rules[i]
+		if conf.CheckID(p, conf.Join(rp, "name"), r.Name) {
+			names.Check(p, conf.Join(rp, "name"), "rule name", r.Name)
+		}
+		validateRule(r, rp, p)
+	}
+	receivers := conf.Seen{}
+	for i := range c.Notify {
+		np := conf.Index(conf.Join(path, "notify"), i)
+		n := &c.Notify[i]
+		if conf.CheckID(p, conf.Join(np, "name"), n.Name) {
+			receivers.Check(p, conf.Join(np, "name"), "notify name", n.Name)
+		}
+		validateNotify(n, np, p)
+	}
+}
+
+func checkSeverity(p *conf.Problems, path, s string) bool {
+	return conf.OneOf(p, path, s, SeverityRed, SeverityOrange, SeverityYellow, SeverityBlue)
+}
+
+func validateRule(r *RuleConfig, rp string, p *conf.Problems) {
+	at := func(key string) string { return conf.Join(rp, key) }
+	conf.CheckGlob(p, conf.Join(at("match"), "kind"), r.Match.Kind)
+	conf.CheckGlob(p, conf.Join(at("match"), "device"), r.Match.Device)
+	conf.CheckGlob(p, conf.Join(at("match"), "point"), r.Match.Point)
+
+	var conds []string
+	if r.Thresholds != nil {
+		conds = append(conds, "thresholds")
+	}
+	if r.Rate != nil {
+		conds = append(conds, "rate")
+	}
+	if r.Stale != nil {
+		conds = append(conds, "stale")
+	}
+	if r.Event != nil {
+		conds = append(conds, "event")
+	}
+	if r.State != nil {
+		conds = append(conds, "state")
+	}
+	switch len(conds) {
+	case 0:
+		p.Addf(rp, "no condition: set one of thresholds, rate, stale, event or state")
+	case 1:
+	default:
+		p.Addf(rp, "more than one condition (%s): a rule has exactly one", strings.Join(conds, ", "))
+	}
+
+	if r.Severity != "" {
+		checkSeverity(p, at("severity"), r.Severity)
+	}
+	// Severity: per threshold (or the rule's, as the default of its
+	// thresholds), in rate or at the rule for a rate, at the rule otherwise.
+	if r.Thresholds != nil {
+		validateThresholds(r, at("thresholds"), p)
+	}
+	if r.Rate != nil {
+		if r.Rate.Severity != "" {
+			checkSeverity(p, conf.Join(at("rate"), "severity"), r.Rate.Severity)
+			if r.Severity != "" && r.Severity != r.Rate.Severity {
+				p.Addf(at("severity"), "differs from rate.severity: set it once")
+			}
+		}
+		if r.Rate.Per <= 0 {
+			p.Addf(conf.Join(at("rate"), "per"), "required: the window of the rise, a positive duration such as 1m")
+		}
+		if r.Rate.Above <= 0 {
+			p.Addf(conf.Join(at("rate"), "above"), "must be a positive rise per `per`")
+		}
+	}
+	if r.Event != nil {
+		ep := at("event")
+		if len(r.Event.Types) == 0 {
+			p.Addf(conf.Join(ep, "types"), "required: one or more of %s", strings.Join(EventTypes, ", "))
+		}
+		seen := conf.Seen{}
+		for i, t := range r.Event.Types {
+			tp := conf.Index(conf.Join(ep, "types"), i)
+			if conf.OneOf(p, tp, t, EventTypes...) {
+				seen.Check(p, tp, "event type", t)
+			}
+		}
+		if mc := r.Event.MinConfidence; !(mc >= 0 && mc <= 1) {
+			p.Addf(conf.Join(ep, "min_confidence"), "must be between 0 and 1 (got %v)", mc)
+		}
+	}
+	if r.State != nil && r.State.Level != "" {
+		conf.CheckID(p, conf.Join(at("state"), "level"), r.State.Level)
+	}
+	if len(conds) == 1 && r.Thresholds == nil && r.Severity == "" {
+		switch {
+		case r.Rate == nil:
+			p.Addf(at("severity"), "required: red, orange, yellow or blue")
+		case r.Rate.Severity == "":
+			p.Addf(conf.Join(at("rate"), "severity"), "required (here or on the rule): red, orange, yellow or blue")
+		}
+	}
+
+	if r.Deadband < 0 {
+		p.Addf(at("deadband"), "must not be negative (got %v)", r.Deadband)
+	}
+	conf.NotNegative(p, at("on_delay"), r.OnDelay)
+	conf.NotNegative(p, at("off_delay"), r.OffDelay)
+	if conf.NotNegative(p, at("auto_resolve"), r.AutoResolve) && r.AutoResolve > 0 && r.Event == nil && len(conds) == 1 {
+		p.Addf(at("auto_resolve"), "only for event rules: other conditions resolve when the value returns to normal")
+	}
+}
+
+func validateThresholds(r *RuleConfig, tsp string, p *conf.Problems) {
+	if len(r.Thresholds) == 0 {
+		p.Addf(tsp, "at least one threshold: {level: high, above: 25, severity: yellow}")
+	}
+	levels := conf.Seen{}
+	limits := conf.Seen{}
+	for i := range r.Thresholds {
+		t := &r.Thresholds[i]
+		tp := conf.Index(tsp, i)
+		if conf.CheckID(p, conf.Join(tp, "level"), t.Level) {
+			levels.Check(p, conf.Join(tp, "level"), "level", t.Level)
+		}
+		switch {
+		case (t.Above == nil) == (t.Below == nil):
+			p.Addf(tp, "set exactly one of above and below")
+		case t.Above != nil:
+			limits.Check(p, conf.Join(tp, "above"), "limit", "above "+strconv.FormatFloat(*t.Above, 'g', -1, 64))
+		default:
+			limits.Check(p, conf.Join(tp, "below"), "limit", "below "+strconv.FormatFloat(*t.Below, 'g', -1, 64))
+		}
+		switch {
+		case t.Severity != "":
+			checkSeverity(p, conf.Join(tp, "severity"), t.Severity)
+		case r.Severity == "":
+			p.Addf(conf.Join(tp, "severity"), "required: red, orange, yellow or blue (or set severity on the rule)")
+		}
+	}
+}
+
+func validateNotify(n *NotifyConfig, np string, p *conf.Problems) {
+	at := func(key string) string { return conf.Join(np, key) }
+	if u := conf.CheckURL(p, at("url"), n.URL, "https", "http"); u != nil {
+		conf.CheckHost(p, at("url"), u, false)
+	}
+	// Never print the secret, not even a part of it.
+	switch key, ok := strings.CutPrefix(n.Secret, SecretPrefix); {
+	case n.Secret == "":
+		p.Addf(at("secret"), `required: the Standard Webhooks secret, "whsec_" followed by base64`)
+	case !ok:
+		p.Addf(at("secret"), `must start with "whsec_" (value not shown)`)
+	case !validBase64Key(key):
+		p.Addf(at("secret"), `the part after "whsec_" must be non-empty valid base64 (value not shown)`)
+	}
+	conf.NotNegative(p, at("timeout"), n.Timeout)
+	conf.NotNegative(p, at("repeat_interval"), n.RepeatInterval)
+}
+
+// validBase64Key reports whether s decodes, with or without padding, to a
+// non-empty key.
+func validBase64Key(s string) bool {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && len(b) > 0 {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,178 @@
+// Command hazardgw is the hazardgw edge gateway: it polls Modbus devices,
+// subscribes to MQTT feeds, writes everything to InfluxDB through a durable
+// spool and pushes alarms to the duty desk (see SPEC.md).
+//
+//	hazardgw run   -config FILE   # run until SIGINT/SIGTERM
+//	hazardgw check -config FILE   # validate only; exit 0 = valid, 1 = invalid
+//	hazardgw version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"github.com/hazardgw/hazardgw/internal/conf"
+)
+
+// Set with -ldflags "-X main.version=1.2.3 -X main.commit=abc123".
+var (
+	version = "dev"
+	commit  = "unknown"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1 // invalid configuration, or the gateway stopped with an error
+	exitUsage   = 2
+)
+
+func main() {
+	os.Exit(cli(context.Background(), os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv, runGateway))
+}
+
+// runFunc runs the gateway until ctx ends (runGateway in production).
+type runFunc func(ctx context.Context, cfg *File, logger *slog.Logger) error
+
+const usageText = `usage:
+  hazardgw run   -config FILE   run until SIGINT/SIGTERM; exit 0 after a clean drain
+  hazardgw check -config FILE   validate FILE; exit 0 = valid, 1 = invalid
+  hazardgw version              print the version
+`
+
+// cli runs one command and returns the exit code.
+func cli(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool), run runFunc) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usageText)
+		return exitUsage
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "run":
+		path, code := configFlag(cmd, rest, stdout, stderr)
+		if path == "" {
+			return code
+		}
+		return cmdRun(ctx, path, stderr, lookup, run)
+	case "check":
+		path, code := configFlag(cmd, rest, stdout, stderr)
+		if path == "" {
+			return code
+		}
+		return cmdCheck(path, stdout, stderr, lookup)
+	case "version":
+		if len(rest) > 0 {
+			fmt.Fprintf(stderr, "hazardgw version: unexpected argument %q\n%s", rest[0], usageText)
+			return exitUsage
+		}
+		fmt.Fprintf(stdout, "hazardgw %s (commit %s, %s, %s/%s)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return exitOK
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usageText)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "hazardgw: unknown command %q\n%s", cmd, usageText)
+		return exitUsage
+	}
+}
+
+// configFlag parses the flags of run and check. It returns the config path,
+// or "" and the exit code to return.
+func configFlag(cmd string, args []string, stdout, stderr io.Writer) (string, int) {
+	fs := flag.NewFlagSet("hazardgw "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration `FILE` (YAML)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: hazardgw %s -config FILE\n", cmd)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return "", exitOK
+		}
+		return "", exitUsage
+	}
+	switch {
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "hazardgw %s: unexpected argument %q\n", cmd, fs.Arg(0))
+	case *path == "":
+		fmt.Fprintf(stderr, "hazardgw %s: -config FILE is required\n", cmd)
+	default:
+		return *path, exitOK
+	}
+	fs.Usage()
+	return "", exitUsage
+}
+
+// printLoadError prints a configuration error: the problem lines as they
+// are (FILE:LINE: ...), anything else prefixed with the program name.
+func printLoadError(stderr io.Writer, err error) {
+	if ce := (*conf.Error)(nil); errors.As(err, &ce) {
+		fmt.Fprintln(stderr, err)
+		return
+	}
+	fmt.Fprintf(stderr, "hazardgw: %v\n", err)
+}
+
+func cmdCheck(path string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
+	cfg, err := LoadFile(path, lookup)
+	if err != nil {
+		printLoadError(stderr, err)
+		return exitFailure
+	}
+	fmt.Fprintf(stdout, "%s: OK: %s\n", path, cfg.Summary())
+	return exitOK
+}
+
+func cmdRun(ctx context.Context, path string, stderr io.Writer, lookup func(string) (string, bool), run runFunc) int {
+	cfg, err := LoadFile(path, lookup)
+	if err != nil {
+		// Nothing has been started: an invalid file never runs half-configured.
+		printLoadError(stderr, err)
+		return exitFailure
+	}
+	logger := newLogger(stderr, cfg)
+	slog.SetDefault(logger) // libraries logging through log/slog's default get the same handler
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// After the first signal the gateway drains; restoring the default
+	// handling lets a second signal end the process at once.
+	context.AfterFunc(ctx, stop)
+
+	logger.Info("starting", "version", version, "site", cfg.Site.ID, "config", path)
+	if err := run(ctx, cfg, logger); err != nil {
+		logger.Error("stopped", "err", err)
+		return exitFailure
+	}
+	logger.Info("stopped")
+	return exitOK
+}
+
+// newLogger builds the process logger from gateway.log. Its handler
+// redacts the configuration's secrets from everything logged, whoever logs
+// it: the last line of defence for SPEC §2 "secrets never appear in logs".
+func newLogger(w io.Writer, cfg *File) *slog.Logger {
+	var level slog.Level // info
+	if cfg.Gateway.Log.Level != "" {
+		// Validate has checked the name.
+		_ = level.UnmarshalText([]byte(cfg.Gateway.Log.Level))
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	if cfg.Gateway.Log.Format == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	} else {
+		h = slog.NewTextHandler(w, opts)
+	}
+	return slog.New(newRedactor(h, cfg.Secrets()))
+}

@@ -1,0 +1,151 @@
+package mqttsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// PublisherOptions configure a Publisher.
+type PublisherOptions struct {
+	URL      string // tcp://host:port
+	ClientID string // default "mqttsim-<site>"
+	Username string
+	Password string
+	Site     string // site id in the topics
+	// Window is how many QoS 1 messages may await their PUBACK before a
+	// publish waits for the oldest. Default 256.
+	Window int
+}
+
+// A Publisher publishes device messages at QoS 1 with paho, pipelining up to
+// Window unacknowledged messages. Its session is persistent, so messages
+// not yet acknowledged when the broker goes away are sent again after
+// reconnection (at least once: the gateway must, and does, tolerate that).
+// Publish methods are safe for concurrent use.
+type Publisher struct {
+	opts   PublisherOptions
+	client paho.Client
+
+	mu      sync.Mutex
+	pending []paho.Token // FIFO of unacknowledged publishes
+}
+
+// NewPublisher connects to the broker.
+func NewPublisher(ctx context.Context, opts PublisherOptions) (*Publisher, error) {
+	if opts.ClientID == "" {
+		opts.ClientID = "mqttsim-" + opts.Site
+	}
+	if opts.Window <= 0 {
+		opts.Window = 256
+	}
+	o := paho.NewClientOptions().
+		AddBroker(opts.URL).
+		SetClientID(opts.ClientID).
+		SetProtocolVersion(4).
+		SetCleanSession(false).
+		SetAutoReconnect(true).
+		SetMaxReconnectInterval(time.Second).
+		SetConnectTimeout(5 * time.Second).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(200 * time.Millisecond).
+		SetKeepAlive(30 * time.Second)
+	if opts.Username != "" {
+		o.SetUsername(opts.Username).SetPassword(opts.Password)
+	}
+	p := &Publisher{opts: opts, client: paho.NewClient(o)}
+	tok := p.client.Connect()
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return nil, fmt.Errorf("connect publisher: %w", err)
+		}
+	case <-ctx.Done():
+		p.client.Disconnect(0)
+		return nil, fmt.Errorf("connect publisher: %w", ctx.Err())
+	}
+	return p, nil
+}
+
+// PublishCamera publishes ev on its camera's topic.
+func (p *Publisher) PublishCamera(ctx context.Context, ev CameraEvent) error {
+	return p.publish(ctx, CameraTopic(p.opts.Site, ev.CameraID), 1, ev.JSON())
+}
+
+// PublishCameraOn publishes ev on the topic of camera, which may differ
+// from ev.CameraID (or stand in for a payload without one).
+func (p *Publisher) PublishCameraOn(ctx context.Context, camera string, ev CameraEvent) error {
+	return p.publish(ctx, CameraTopic(p.opts.Site, camera), 1, ev.JSON())
+}
+
+// PublishPassage publishes ev on its checkpoint's topic.
+func (p *Publisher) PublishPassage(ctx context.Context, ev Passage) error {
+	return p.publish(ctx, CheckpointTopic(p.opts.Site, ev.CheckpointID), 1, ev.JSON())
+}
+
+// PublishRaw publishes any payload on any topic at QoS 1.
+func (p *Publisher) PublishRaw(ctx context.Context, topic string, payload []byte) error {
+	return p.publish(ctx, topic, 1, payload)
+}
+
+// PublishQoS0 publishes at QoS 0 (fire and forget).
+func (p *Publisher) PublishQoS0(ctx context.Context, topic string, payload []byte) error {
+	return p.publish(ctx, topic, 0, payload)
+}
+
+func (p *Publisher) publish(ctx context.Context, topic string, qos byte, payload []byte) error {
+	tok := p.client.Publish(topic, qos, false, payload)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pending = append(p.pending, tok)
+	for len(p.pending) > p.opts.Window {
+		if err := wait(ctx, p.pending[0]); err != nil {
+			return err
+		}
+		p.pending[0] = nil
+		p.pending = p.pending[1:]
+	}
+	return nil
+}
+
+// Flush waits until the broker has acknowledged every message published so far.
+func (p *Publisher) Flush(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.pending) > 0 {
+		if err := wait(ctx, p.pending[0]); err != nil {
+			return err
+		}
+		p.pending[0] = nil
+		p.pending = p.pending[1:]
+	}
+	return nil
+}
+
+func wait(ctx context.Context, tok paho.Token) error {
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("publish: %w", ctx.Err())
+	}
+}
+
+// Close flushes (for at most timeout) and disconnects.
+func (p *Publisher) Close(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err := p.Flush(ctx)
+	p.client.Disconnect(250)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("close publisher: messages still unacknowledged after %v", timeout)
+	}
+	return err
+}
