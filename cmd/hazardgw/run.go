@@ -211,7 +211,7 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) error {
 		return fmt.Errorf("http server: %w", err)
 	}
 	st := pipe.Stats()
-	logger.Info("stopped", "accepted", st.Accepted, "written", fwd.Stats().Written, "left_in_spool", sp.Stats().Count)
+	logger.Info("drained", "accepted", st.Accepted, "written", fwd.Stats().Written, "left_in_spool", sp.Stats().Count)
 	if srcErr != nil && !errors.Is(srcErr, context.Canceled) && ctx.Err() == nil {
 		return srcErr
 	}

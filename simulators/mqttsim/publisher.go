@@ -23,16 +23,25 @@ type PublisherOptions struct {
 }
 
 // A Publisher publishes device messages at QoS 1 with paho, pipelining up to
-// Window unacknowledged messages. Its session is persistent, so messages
-// not yet acknowledged when the broker goes away are sent again after
-// reconnection (at least once: the gateway must, and does, tolerate that).
+// Window unacknowledged messages. Messages not yet acknowledged when the
+// broker goes away are sent again after reconnection (at least once: the
+// gateway must, and does, tolerate duplicates).
 // Publish methods are safe for concurrent use.
 type Publisher struct {
 	opts   PublisherOptions
 	client paho.Client
 
 	mu      sync.Mutex
-	pending []paho.Token // FIFO of unacknowledged publishes
+	pending []pendingMsg // FIFO of unacknowledged publishes
+}
+
+// pendingMsg is a publish awaiting its PUBACK, kept to be sent again if
+// the connection breaks under it.
+type pendingMsg struct {
+	tok     paho.Token
+	topic   string
+	qos     byte
+	payload []byte
 }
 
 // NewPublisher connects to the broker.
@@ -101,15 +110,39 @@ func (p *Publisher) publish(ctx context.Context, topic string, qos byte, payload
 	tok := p.client.Publish(topic, qos, false, payload)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.pending = append(p.pending, tok)
+	p.pending = append(p.pending, pendingMsg{tok, topic, qos, payload})
 	for len(p.pending) > p.opts.Window {
-		if err := wait(ctx, p.pending[0]); err != nil {
+		if err := p.settleOldest(ctx); err != nil {
 			return err
 		}
-		p.pending[0] = nil
-		p.pending = p.pending[1:]
 	}
 	return nil
+}
+
+// settleOldest waits for the oldest pending publish. A publish that failed
+// because the connection broke (a broker restart) is sent again once paho
+// has reconnected: at least once, as a device with a persistent session
+// behaves. Only ctx ends the retrying.
+func (p *Publisher) settleOldest(ctx context.Context) error {
+	m := &p.pending[0]
+	for {
+		err := wait(ctx, m.tok)
+		if err == nil || ctx.Err() != nil {
+			if err == nil {
+				p.pending[0] = pendingMsg{}
+				p.pending = p.pending[1:]
+			}
+			return err
+		}
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("publish: %w", ctx.Err())
+		case <-t.C:
+		}
+		m.tok = p.client.Publish(m.topic, m.qos, false, m.payload)
+	}
 }
 
 // Flush waits until the broker has acknowledged every message published so far.
@@ -117,11 +150,9 @@ func (p *Publisher) Flush(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for len(p.pending) > 0 {
-		if err := wait(ctx, p.pending[0]); err != nil {
+		if err := p.settleOldest(ctx); err != nil {
 			return err
 		}
-		p.pending[0] = nil
-		p.pending = p.pending[1:]
 	}
 	return nil
 }
