@@ -171,7 +171,7 @@ func New(cfg Config, opts Options) (*Engine, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	rules, err := compileRules(cfg.Rules)
+	rules, err := compileRules(withBuiltinRules(cfg.Rules))
 	if err != nil {
 		return nil, fmt.Errorf("create alert engine: %w", err)
 	}
@@ -838,4 +838,31 @@ func (e *Engine) Stats() Stats {
 		QueueWaits: e.queueWaits.Load(), LostAtStop: e.lostAtStop.Load(), CommitErrors: e.commitErr.Load(),
 		Open: open,
 	}
+}
+
+// SpoolFullRule is the built-in rule that raises an alarm when the spool
+// was full and points were dropped (SPEC §3 spool_max_bytes). The gateway
+// reports drops as field gateway.FieldSpoolDropped of its own health series
+// (gateway.SelfMonitor), every report counting the drops since the last.
+// A rule of the same name in the configuration replaces it.
+const SpoolFullRule = "spool-full"
+
+// withBuiltinRules returns the configured rules plus the built-in ones the
+// configuration does not override.
+func withBuiltinRules(cfgs []RuleConfig) []RuleConfig {
+	for _, c := range cfgs {
+		if c.Name == SpoolFullRule {
+			return cfgs
+		}
+	}
+	one := 1.0
+	return append(slices.Clone(cfgs), RuleConfig{
+		Name:  SpoolFullRule,
+		Match: Match{Kind: gateway.MeasurementGateway, Device: gateway.GatewayDevice, Point: gateway.FieldSpoolDropped},
+		// Losing data is serious but not an immediate danger: orange (II).
+		Thresholds: []Threshold{{Level: "data-loss", Above: &one, Severity: SeverityOrange}},
+		// Drops come in bursts while the sink is down; resolve only after a
+		// quiet minute so the duty desk sees one alarm, not a flapping one.
+		OffDelay: time.Minute,
+	})
 }

@@ -21,6 +21,7 @@ var zhPoints = map[string]string{
 	"level": "液位", "level_mm": "液位", "level_m": "液位", "temperature": "温度", "pressure": "压力",
 	"flow": "流量", "humidity": "湿度", "wind_speed": "风速", "wind_direction": "风向", "rainfall": "雨量",
 	"fault": "故障信号", "alarm": "报警信号", "confidence": "置信度", "online": "在线状态",
+	"spool_dropped": "缓存已满丢弃的数据点",
 }
 
 // zhLevels names alarm levels (GB/T 50493: first- and second-level alarms)
@@ -30,6 +31,7 @@ var zhLevels = map[string]string{
 	"low": "低限报警", "low-low": "低低限报警", "l": "低限报警", "ll": "低低限报警",
 	"alarm": "报警", "fault": "故障", "rate": "变化率超限", "offline": "离线",
 	"fire": "明火", "smoke": "烟雾", "hotspot": "热点",
+	"data-loss": "数据丢失",
 }
 
 // msgInput is what a message is built from.

@@ -150,20 +150,6 @@ func (s *Spool) Append(lines [][]byte, accepted time.Time) (dropped int, err err
 		q := tx.Bucket(bucketQueue)
 		m := tx.Bucket(bucketMeta)
 		count, bytes := getInt(m, keyCount), getInt(m, keyBytes)
-		// Make room: drop the oldest entries until the new ones fit.
-		if over := bytes + add - s.opts.MaxBytes; over > 0 {
-			c := q.Cursor()
-			for k, v := c.First(); k != nil && over > 0; k, v = c.First() {
-				n := int64(len(v)) + 8
-				if err := c.Delete(); err != nil {
-					return err
-				}
-				over -= n
-				bytes -= n
-				count--
-				dropped++
-			}
-		}
 		q.FillPercent = 1.0 // keys only ever grow: pack pages full
 		// bbolt keeps references to keys and values until commit, so each
 		// needs its own bytes: carve them all out of two allocations.
@@ -184,6 +170,25 @@ func (s *Spool) Append(lines [][]byte, accepted time.Time) (dropped int, err err
 		}
 		count += int64(len(lines))
 		bytes += add
+		// Over the limit: drop the oldest entries — older ones first, and
+		// the oldest of this batch too if it alone is larger than the room.
+		if over := bytes - s.opts.MaxBytes; over > 0 {
+			var keys []byte
+			c := q.Cursor()
+			for k, v := c.First(); k != nil && over > 0; k, v = c.Next() {
+				n := int64(len(v)) + 8
+				keys = append(keys, k...)
+				over -= n
+				bytes -= n
+				count--
+				dropped++
+			}
+			for i := 0; i+8 <= len(keys); i += 8 {
+				if err := q.Delete(keys[i : i+8]); err != nil {
+					return err
+				}
+			}
+		}
 		newCount, newBytes = count, bytes
 		oldest = firstTime(q)
 		putInt(m, keyCount, count)

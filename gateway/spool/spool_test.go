@@ -115,6 +115,22 @@ func TestFullSpoolDropsOldest(t *testing.T) {
 	}
 }
 
+func TestBatchLargerThanRoomDropsItsOldest(t *testing.T) {
+	per := int64(5 + entryOverhead)
+	s, _ := open(t, Options{MaxBytes: 10 * per})
+	dropped, err := s.Append(lines("a", 13), time.Now())
+	if err != nil || dropped != 3 {
+		t.Fatalf("dropped %d, err %v; want 3", dropped, err)
+	}
+	es, _ := s.Read(100)
+	if len(es) != 10 || string(es[0].Line) != "a0003" {
+		t.Fatalf("kept %d from %q", len(es), es[0].Line)
+	}
+	if st := s.Stats(); st.Bytes != 10*per || st.Count != 10 || st.Dropped != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
 func TestDeadLetter(t *testing.T) {
 	s, _ := open(t, Options{MaxBytes: 1 << 20, DeadMaxBytes: 3 * (5 + entryOverhead)})
 	s.Append(lines("a", 5), time.Now())

@@ -1,0 +1,117 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/hazardgw/hazardgw/gateway/spool"
+)
+
+// The gateway's own health series (written like a device's, so that it is
+// stored, shown and alarmed on like any other).
+const (
+	MeasurementGateway = "hazardgw" // measurement and device kind
+	GatewayDevice      = "gateway"  // device tag
+	FieldSpoolDropped  = "spool_dropped"
+)
+
+// SelfMonitor reports the gateway's health every Interval as one point of
+// measurement "hazardgw", device "gateway": spool depth, size, fill ratio
+// and age of the oldest point, and how many points were dropped because the
+// spool was full, dead-lettered and written since the previous report.
+// Alerting raises an alarm on spool_dropped (SPEC §3: when the spool is
+// full, the oldest points are dropped, counted, and an alert fires).
+type SelfMonitor struct {
+	Site     string
+	Interval time.Duration // default 10s
+	MaxBytes int64         // the spool's limit, for the fill ratio
+	Spool    *spool.Spool
+	Fwd      *Forwarder
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// DefaultSelfMonitorInterval is how often the gateway reports its health.
+const DefaultSelfMonitorInterval = 10 * time.Second
+
+var _ Source = (*SelfMonitor)(nil)
+
+// Run reports until ctx ends. The first report comes one Interval after start.
+func (m *SelfMonitor) Run(ctx context.Context, acc Acceptor) error {
+	iv := m.Interval
+	if iv <= 0 {
+		iv = DefaultSelfMonitorInterval
+	}
+	now := m.Now
+	if now == nil {
+		now = time.Now
+	}
+	t := time.NewTicker(iv)
+	defer t.Stop()
+	var last reportBase
+	last.take(m)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		p, next := m.report(last, now())
+		if err := acc.Accept(ctx, []Point{p}); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if m.Logger != nil {
+				m.Logger.Warn("gateway health report not stored", "err", err)
+			}
+			continue // the deltas are reported with the next one
+		}
+		last = next
+	}
+}
+
+// reportBase holds the lifetime counters at the previous report.
+type reportBase struct{ dropped, dead, written int64 }
+
+func (b *reportBase) take(m *SelfMonitor) {
+	st := m.Spool.Stats()
+	b.dropped = st.Dropped
+	if m.Fwd != nil {
+		fs := m.Fwd.Stats()
+		b.dead, b.written = fs.DeadLettered, fs.Written
+	}
+}
+
+// report builds the point for now, given the counters at the previous report.
+func (m *SelfMonitor) report(prev reportBase, now time.Time) (Point, reportBase) {
+	var cur reportBase
+	cur.take(m)
+	st := m.Spool.Stats()
+	fill := 0.0
+	if m.MaxBytes > 0 {
+		fill = float64(st.Bytes) / float64(m.MaxBytes)
+	}
+	age := 0.0
+	if !st.Oldest.IsZero() {
+		age = max(0, now.Sub(st.Oldest).Seconds())
+	}
+	fields := []Field{
+		Float("spool_points", float64(st.Count)),
+		Float("spool_bytes", float64(st.Bytes)),
+		Float("spool_fill", fill),
+		Float("spool_oldest_age_s", age),
+		Float(FieldSpoolDropped, float64(cur.dropped-prev.dropped)),
+		Float("dead_lettered", float64(cur.dead-prev.dead)),
+		Float("written", float64(cur.written-prev.written)),
+	}
+	if m.Fwd != nil {
+		fields = append(fields, Bool("sink_failing", m.Fwd.Stats().Failing))
+	}
+	return Point{
+		Measurement: MeasurementGateway,
+		Tags:        []Tag{{TagSite, m.Site}, {TagDevice, GatewayDevice}},
+		Fields:      fields,
+		Time:        now,
+	}, cur
+}
