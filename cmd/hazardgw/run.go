@@ -88,6 +88,12 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) error {
 			alertDevices = append(alertDevices, alerting.Device{ID: d.ID, Label: d.Label, Kind: d.Kind, Interval: interval, Units: units})
 		}
 	}
+	// The gateway reports its own health like a device, so that a full
+	// spool raises the built-in alarm (alerting.SpoolFullRule).
+	alertDevices = append(alertDevices, alerting.Device{
+		ID: gateway.GatewayDevice, Label: "hazardgw " + cfg.Site.ID, Kind: gateway.MeasurementGateway,
+		Interval: gateway.DefaultSelfMonitorInterval,
+	})
 	alerts, err := alerting.New(cfg.Alerting, alerting.Options{
 		Site: cfg.Site.ID, Language: cfg.Site.Language, Path: filepath.Join(gw.DataDir, "alerts.db"),
 		Devices: alertDevices, Notifiers: notifiers, Logger: logger.With("component", "alerting"),
@@ -114,7 +120,10 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) error {
 		alerts.Collector(),
 	)
 
-	var sources []gateway.Source
+	sources := []gateway.Source{asyncSource{&gateway.SelfMonitor{
+		Site: cfg.Site.ID, MaxBytes: int64(gw.SpoolMaxBytes), Spool: sp, Fwd: fwd,
+		Logger: logger.With("component", "selfmon"),
+	}, pipe}}
 	api := &httpapi.Server{
 		Token:   gw.HTTP.Token,
 		Logger:  logger,
@@ -128,6 +137,7 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) error {
 		if err != nil {
 			return err
 		}
+		reg.MustRegister(mb.Collector())
 		// Polls have nothing to acknowledge upstream: hand them over without
 		// waiting for the commit, so a link's back-to-back polls share one fsync.
 		sources = append(sources, asyncSource{mb, pipe})

@@ -46,6 +46,7 @@ type siteOpts struct {
 	interval time.Duration
 	repeat   time.Duration // notify.repeat_interval
 	offDelay time.Duration
+	spool    string // gateway.spool_max_bytes; default 1GiB
 }
 
 func newAlertSite(t testing.TB, o siteOpts) *alertSite {
@@ -73,11 +74,15 @@ func newAlertSite(t testing.TB, o siteOpts) *alertSite {
 	port := testenv.FreePort(t)
 	s.api = fmt.Sprintf("http://127.0.0.1:%d", port)
 
+	if o.spool == "" {
+		o.spool = "1GiB"
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `site: {id: e2e-site, name: 测试站, language: zh}
 gateway:
   http: {listen: "127.0.0.1:%d", token: test-token}
   data_dir: %s
+  spool_max_bytes: %s
   shutdown_timeout: 10s
 influxdb:
   url: %s
@@ -90,7 +95,7 @@ modbus:
       url: tcp://%s
       timeout: 300ms
       devices:
-`, port, filepath.Join(dir, "data"), s.influx.URL(), addr)
+`, port, filepath.Join(dir, "data"), o.spool, s.influx.URL(), addr)
 	for u := 1; u <= o.devices; u++ {
 		fmt.Fprintf(&b, `        - id: GD-10%d
           label: %d号储罐区可燃气体探测器
