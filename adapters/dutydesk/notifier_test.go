@@ -204,7 +204,7 @@ func TestNotifyFirstRefusedThenServed(t *testing.T) {
 	time.Sleep(50 * time.Millisecond) // the scenario's timeline, not synchronisation
 	ln2, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Skipf("port %s taken meanwhile: %v", addr, err)
+		t.Fatalf("port %s taken by another process meanwhile (rerun): %v", addr, err)
 	}
 	srv := &http.Server{Handler: d}
 	go srv.Serve(ln2)
