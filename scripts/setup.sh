@@ -49,6 +49,7 @@ missing=()
 find_mosquitto >/dev/null || missing+=(mosquitto)
 command -v socat >/dev/null || missing+=(socat)
 command -v mbpoll >/dev/null || missing+=(mbpoll)
+command -v chromium >/dev/null || missing+=(chromium) # headless, for the demo's acceptance test (test/e2e/demo_test.go)
 command -v "$(go env CC)" >/dev/null || missing+=(gcc libc6-dev)
 
 if [ ${#missing[@]} -gt 0 ]; then
