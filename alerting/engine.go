@@ -68,6 +68,9 @@ type Stats struct {
 	LostAtStop    int64 // samples observed after Run had returned
 	CommitErrors  int64 // failed store transactions (retried on the next round)
 	Open          int   // open alerts
+	// Active counts the alerts whose condition is active (firing, acknowledged
+	// or not), by severity.
+	Active map[string]int
 }
 
 // Engine evaluates alarm rules over the points the pipeline commits, runs
@@ -826,9 +829,13 @@ func (e *Engine) restore(recs []*alertRec, now time.Time) {
 func (e *Engine) Stats() Stats {
 	e.mu.Lock()
 	open := 0
+	active := map[string]int{}
 	for _, a := range e.alerts {
 		if a.State.Open() {
 			open++
+		}
+		if a.Status == StatusFiring && a.State.Open() {
+			active[a.Severity]++
 		}
 	}
 	e.mu.Unlock()
@@ -836,7 +843,7 @@ func (e *Engine) Stats() Stats {
 		Samples: e.samples.Load(), Transitions: e.transitions.Load(), Notifications: e.notifications.Load(),
 		Delivered: e.delivered.Load(), DeadLettered: e.dead.Load(), NotifyErrors: e.notifyErr.Load(),
 		QueueWaits: e.queueWaits.Load(), LostAtStop: e.lostAtStop.Load(), CommitErrors: e.commitErr.Load(),
-		Open: open,
+		Open: open, Active: active,
 	}
 }
 

@@ -22,6 +22,7 @@ var (
 	descWaits       = prometheus.NewDesc("hazardgw_alert_queue_waits_total", "Times the pipeline waited because alert evaluation was behind.", nil, nil)
 	descCommitErr   = prometheus.NewDesc("hazardgw_alert_commit_errors_total", "Failed alert store transactions (retried).", nil, nil)
 	descOpen        = prometheus.NewDesc("hazardgw_alerts_open", "Open alerts: active, or cleared and not yet acknowledged.", nil, nil)
+	descActive      = prometheus.NewDesc("hazardgw_alerts_active", "Alerts whose condition is active (acknowledged or not), by severity.", []string{"severity"}, nil)
 	descOutbox      = prometheus.NewDesc("hazardgw_alert_outbox_notifications", "Notifications waiting in the outbox.", []string{"receiver"}, nil)
 	descDeadKept    = prometheus.NewDesc("hazardgw_alert_dead_letters", "Dead-lettered notifications kept in the alert store.", []string{"receiver"}, nil)
 )
@@ -29,7 +30,7 @@ var (
 // Describe implements prometheus.Collector.
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSamples, descTransitions, descNotes, descDelivered, descDeadLetter,
-		descNotifyErr, descWaits, descCommitErr, descOpen, descOutbox, descDeadKept} {
+		descNotifyErr, descWaits, descCommitErr, descOpen, descActive, descOutbox, descDeadKept} {
 		ch <- d
 	}
 }
@@ -49,6 +50,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descWaits, s.QueueWaits)
 	counter(descCommitErr, s.CommitErrors)
 	ch <- prometheus.MustNewConstMetric(descOpen, prometheus.GaugeValue, float64(s.Open))
+	// Every severity, so that a dashboard or an alert rule sees 0, not nothing.
+	for _, sev := range []string{SeverityRed, SeverityOrange, SeverityYellow, SeverityBlue} {
+		ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, float64(s.Active[sev]), sev)
+	}
 	c.e.mu.Lock()
 	st := c.e.st
 	c.e.mu.Unlock()

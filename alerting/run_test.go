@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/hazardgw/hazardgw/gateway"
 	"github.com/hazardgw/hazardgw/gateway/spool"
@@ -318,9 +319,28 @@ func TestCollector(t *testing.T) {
 		for _, m := range mf.GetMetric() {
 			v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
 			got[mf.GetName()] += v
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "severity" {
+					got[mf.GetName()+"{"+l.GetValue()+"}"] = v
+				}
+			}
 		}
 	}
-	if got["hazardgw_alerts_open"] != 1 || got["hazardgw_alert_outbox_notifications"] != 1 || got["hazardgw_alert_transitions_total"] != 1 {
+	list, err := s.e.Alerts(false)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("alerts %v %v", list, err)
+	}
+	sev := list[0].Severity
+	if got["hazardgw_alerts_open"] != 1 || got["hazardgw_alert_outbox_notifications"] != 1 || got["hazardgw_alert_transitions_total"] != 1 ||
+		got["hazardgw_alerts_active"] != 1 || got["hazardgw_alerts_active{"+sev+"}"] != 1 {
 		t.Errorf("metrics %v", got)
+	}
+	// Cleared but not acknowledged: still open, no longer active.
+	s.poll("GD-101", 0)
+	if st := s.e.Stats(); st.Open != 1 || st.Active[sev] != 0 {
+		t.Errorf("after clearing: open %d, active %v", st.Open, st.Active)
+	}
+	if problems, err := testutil.CollectAndLint(s.e.Collector()); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", err, problems)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hazardgw/hazardgw/gateway"
 )
 
@@ -21,6 +23,7 @@ type link struct {
 	now        func() time.Time
 	jitter     func() float64 // [0,1)
 	stats      *counters
+	reqTime    prometheus.Histogram // round trip of each successful request
 
 	due         []time.Time // next scheduled poll of devs[i]
 	connFails   int         // consecutive failed connects; >0: backing off until retryAt
@@ -148,8 +151,10 @@ func (l *link) readDevice(ctx context.Context, d *device) error {
 			return ctx.Err()
 		}
 		r := &d.plan.reads[ri]
+		t0 := l.now()
 		data, err := l.conn.read(d.unit, r.area, r.start, r.count)
 		if err == nil {
+			l.reqTime.Observe(l.now().Sub(t0).Seconds())
 			if err = d.plan.decode(ri, data, d.vals); err != nil {
 				err = fmt.Errorf("read %s %d+%d from unit %d: %w", r.area, r.start, r.count, d.unit, err)
 			}

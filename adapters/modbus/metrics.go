@@ -11,9 +11,9 @@ import (
 //
 //	reg.MustRegister(src.Collector())
 //
-// Per-link series are sums over the link's devices. The round-trip time is
-// a gauge of each device's last poll, not a histogram: a histogram would
-// need an observation on the polling path.
+// Per-link series are sums over the link's devices, except the request
+// round-trip histogram, which the link observes as it polls (one atomic
+// add per request, small beside the request's own system calls).
 func (s *Source) Collector() prometheus.Collector { return metricsCollector{s} }
 
 type metricsCollector struct{ s *Source }
@@ -36,8 +36,24 @@ var (
 	descDevFailures = prometheus.NewDesc("hazardgw_modbus_device_poll_failures_total", "Failed polls of the device.", devLabels, nil)
 )
 
+// requestBuckets span a fast local TCP device (~1 ms) to a slow serial bus
+// at its timeout (seconds).
+var requestBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
+
+func newRequestHistogram(link string) prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:        "hazardgw_modbus_request_duration_seconds",
+		Help:        "Round trip of each successful Modbus request on the link (failed requests count in hazardgw_modbus_poll_failures_total).",
+		ConstLabels: prometheus.Labels{"link": link},
+		Buckets:     requestBuckets,
+	})
+}
+
 // Describe implements prometheus.Collector.
 func (c metricsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, l := range c.s.links {
+		l.reqTime.Describe(ch)
+	}
 	for _, d := range []*prometheus.Desc{descPolls, descPollFailures, descMissed, descConnectFailures, descAcceptErrors,
 		descDevOnline, descDevRTT, descDevLastPoll, descDevFailures} {
 		ch <- d
@@ -74,5 +90,6 @@ func (c metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descPolls, prometheus.CounterValue, float64(polls), l.name)
 		ch <- prometheus.MustNewConstMetric(descPollFailures, prometheus.CounterValue, float64(failures), l.name)
 		ch <- prometheus.MustNewConstMetric(descMissed, prometheus.CounterValue, float64(missed), l.name)
+		l.reqTime.Collect(ch)
 	}
 }

@@ -1,6 +1,7 @@
 package modbus
 
 import (
+	"math"
 	"net"
 	"strings"
 	"testing"
@@ -46,8 +47,8 @@ func TestCollector(t *testing.T) {
 		return st.ConnectFailures >= 2 && ds[0].Online && ds[1].Failures >= 2 && ds[2].Failures >= 2
 	})
 	// While running: scraping races with polling (go test -race checks it).
-	if n := testutil.CollectAndCount(c); n != 2+3*2+4*3 { // source-wide, per link (2), per device (3)
-		t.Errorf("%d series, want %d", n, 2+3*2+4*3)
+	if n := testutil.CollectAndCount(c); n != 2+4*2+4*3 { // source-wide, per link (2), per device (3)
+		t.Errorf("%d series, want %d", n, 2+4*2+4*3)
 	}
 	r.stop()
 
@@ -87,9 +88,13 @@ func TestCollector(t *testing.T) {
 		`hazardgw_modbus_device_rtt_seconds{device=GD-101,kind=gas_detector,link=site-tcp}`:         ds[0].RTTMillis / 1000,
 		`hazardgw_modbus_device_poll_failures_total{device=GD-102,kind=gas_detector,link=site-tcp}`: float64(ds[1].Failures),
 		`hazardgw_modbus_device_last_poll_timestamp_seconds{device=TK-01,kind=tank,link=dead}`:      float64(ds[2].LastPoll.UnixNano()) / 1e9,
+		// One request per poll of the answering unit; none that failed.
+		`hazardgw_modbus_request_duration_seconds{link=site-tcp}`: float64(ds[0].Polls - ds[0].Failures),
+		`hazardgw_modbus_request_duration_seconds{link=dead}`:     0,
 	}
 	for k, v := range want {
-		if g, ok := got[k]; !ok || g != v {
+		// RTTMillis/1000 and Duration.Seconds may round differently.
+		if g, ok := got[k]; !ok || math.Abs(g-v) > 1e-9*math.Abs(v) {
 			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
 		}
 	}
@@ -115,6 +120,8 @@ func metricValue(m *dto.Metric) float64 {
 		return m.GetCounter().GetValue()
 	case m.GetGauge() != nil:
 		return m.GetGauge().GetValue()
+	case m.GetHistogram() != nil:
+		return float64(m.GetHistogram().GetSampleCount())
 	}
 	return 0
 }

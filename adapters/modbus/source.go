@@ -94,6 +94,7 @@ func (s *Source) newLink(lc LinkConfig, path string, p *problems) *link {
 		now:        time.Now,
 		jitter:     rand.Float64,
 		stats:      &s.stats,
+		reqTime:    newRequestHistogram(lc.Name),
 	}
 	for j, dc := range lc.Devices {
 		if d := newDevice(dc, lc, ep.rtu, s.site, conf.Index(conf.Join(path, "devices"), j), p); d != nil {
