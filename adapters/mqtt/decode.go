@@ -107,13 +107,52 @@ func precheck(payload []byte) reject {
 	return reject{}
 }
 
-// parseTS parses an RFC 3339 timestamp and checks it is plausible.
-func parseTS(b []byte, now time.Time) (time.Time, reason) {
+// parseTS parses an RFC 3339 timestamp and checks it is plausible. digits
+// is how many fractional-second digits the payload wrote (0–9).
+func parseTS(b []byte, now time.Time) (t time.Time, digits int, r reason) {
 	t, err := time.Parse(time.RFC3339Nano, bstr(b))
 	if err != nil {
-		return time.Time{}, reasonBadTimestamp
+		return time.Time{}, 0, reasonBadTimestamp
 	}
-	return t, checkTime(t, now)
+	// RFC 3339 fixes "2006-01-02T15:04:05" at 19 bytes; a fraction follows.
+	if len(b) > 19 && (b[19] == '.' || b[19] == ',') {
+		for i := 20; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			digits++
+		}
+	}
+	return t, digits, checkTime(t, now)
+}
+
+// eventTime is an event's point time: its payload timestamp plus a
+// deterministic offset inside the digits the payload left unwritten (under
+// a second for "09:00:05Z", under a millisecond for "09:00:05.123Z").
+// Without it, two passages through one checkpoint
+// in the same direction and second (or two smoke events of one camera in
+// the same millisecond) would be one series at one timestamp, and InfluxDB
+// would keep only the last. The offset is a hash of the event's identity
+// (event_id, or the whole payload when there is none), so a redelivered
+// event lands on the same nanosecond and overwrites itself, as SPEC §4
+// wants of replays; truncated to what the payload wrote, the time is
+// exactly its ts. A timestamp written to the nanosecond is kept as is.
+func eventTime(t time.Time, digits int, identity uint64) time.Time {
+	unit := uint64(time.Second)
+	for range digits {
+		unit /= 10
+	}
+	if unit <= 1 {
+		return t
+	}
+	return t.Add(time.Duration(identity % unit))
+}
+
+// fnv64a is FNV-1a, for eventTime's identity hash.
+func fnv64a[T string | []byte](b T) uint64 {
+	h := uint64(14695981039346656037)
+	for i := range len(b) {
+		h ^= uint64(b[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
 // checkTime is the plausibility check for any payload timestamp.
@@ -249,6 +288,7 @@ func (cameraDecoder) decode(e *env, payload []byte, out *decoded) reject {
 	var (
 		camera, typ         string
 		ts                  time.Time
+		tsDigits            int
 		haveTS, haveConf    bool
 		conf                float64
 		bearing, dist, temp float64
@@ -297,7 +337,7 @@ func (cameraDecoder) decode(e *env, payload []byte, out *decoded) reject {
 		case "ts":
 			field = "ts"
 			if v, okv = s.str(); okv {
-				ts, fail = parseTS(v, e.now)
+				ts, tsDigits, fail = parseTS(v, e.now)
 				haveTS = true
 			}
 		case "confidence":
@@ -371,6 +411,10 @@ func (cameraDecoder) decode(e *env, payload []byte, out *decoded) reject {
 	}
 	if !haveTS {
 		ts, out.arrival = e.now, true
+	} else if eventID != "" {
+		ts = eventTime(ts, tsDigits, fnv64a(eventID))
+	} else {
+		ts = eventTime(ts, tsDigits, fnv64a(payload))
 	}
 	fields = append(fields, gateway.Float(fieldConfidence, conf))
 	if haveB {
@@ -417,7 +461,10 @@ func (passageDecoder) decode(e *env, payload []byte, out *decoded) reject {
 	var (
 		checkpoint, dir  string
 		ts               time.Time
+		tsDigits         int
 		haveTS           bool
+		identity         = uint64(0)
+		haveID           bool
 		people, vehicles int64
 		haveP, haveV     bool
 		plate            string
@@ -465,8 +512,13 @@ func (passageDecoder) decode(e *env, payload []byte, out *decoded) reject {
 		case "ts":
 			field = "ts"
 			if v, okv = s.str(); okv {
-				ts, fail = parseTS(v, e.now)
+				ts, tsDigits, fail = parseTS(v, e.now)
 				haveTS = true
+			}
+		case "event_id":
+			field = "event_id"
+			if v, okv = s.str(); okv && len(v) > 0 {
+				identity, haveID = fnv64a(v), true
 			}
 		case "people":
 			field = fieldPeople
@@ -522,6 +574,11 @@ func (passageDecoder) decode(e *env, payload []byte, out *decoded) reject {
 	}
 	if !haveTS {
 		ts, out.arrival = e.now, true
+	} else {
+		if !haveID {
+			identity = fnv64a(payload)
+		}
+		ts = eventTime(ts, tsDigits, identity)
 	}
 	if haveP {
 		fields = append(fields, gateway.Int(fieldPeople, people))

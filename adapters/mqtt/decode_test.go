@@ -3,6 +3,7 @@ package mqtt
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -21,6 +22,27 @@ func newEnv(topicTags ...gateway.Tag) *env {
 func line(p gateway.Point) string {
 	p.Tags = slices.Clone(p.Tags)
 	return string(gateway.AppendLine(nil, &p))
+}
+
+var tsMember = regexp.MustCompile(`"ts" *: *"[0-9T:-]{19}(?:[.,]([0-9]*))?`)
+
+// eventLine is line for an event decoded from payload, with its time cut
+// back to the precision the payload's ts stated. It fails the test if the
+// decoder moved the time outside that precision (see eventTime).
+func eventLine(t *testing.T, p gateway.Point, payload string, arrival bool) string {
+	t.Helper()
+	m := tsMember.FindStringSubmatch(payload)
+	if m == nil || arrival {
+		return line(p)
+	}
+	unit := time.Second
+	for range len(m[1]) {
+		unit /= 10
+	}
+	if unit > 0 {
+		p.Time = p.Time.Truncate(unit)
+	}
+	return line(p)
 }
 
 const goodCamera = `{"event_id":"CAM-07-000123","camera_id":"CAM-07","ts":"2026-11-22T09:00:00.123Z",
@@ -110,7 +132,7 @@ func TestDecodeCamera(t *testing.T) {
 			if tc.want == "" {
 				return
 			}
-			if got := line(d.point); got != tc.want {
+			if got := eventLine(t, d.point, tc.payload, d.arrival); got != tc.want {
 				t.Errorf("point\n got %s\nwant %s", got, tc.want)
 			}
 			if d.arrival != tc.arrival {
@@ -159,7 +181,7 @@ func TestDecodePassage(t *testing.T) {
 				t.Fatalf("reason = %q (field %q), want %q", r.reason, r.field, tc.reason)
 			}
 			if tc.want != "" {
-				if got := line(d.point); got != tc.want {
+				if got := eventLine(t, d.point, tc.payload, d.arrival); got != tc.want {
 					t.Errorf("point\n got %s\nwant %s", got, tc.want)
 				}
 			}
@@ -309,5 +331,55 @@ func TestDecodeNoAllocsWithArena(t *testing.T) {
 	})
 	if allocs > 0 {
 		t.Errorf("decoding a camera event without strings allocates %v times", allocs)
+	}
+}
+
+// TestEventTimeKeepsEveryEvent: events that share a series and the time
+// their payload states are distinct points (InfluxDB would otherwise keep
+// only the last), a redelivered event is the same point, and the time
+// never leaves the precision the payload stated.
+func TestEventTimeKeepsEveryEvent(t *testing.T) {
+	decode := func(dec decoder, payload string) time.Time {
+		t.Helper()
+		var d decoded
+		if r := dec.decode(newEnv(), []byte(payload), &d); !r.ok() {
+			t.Fatalf("%s: %v", payload, r)
+		}
+		return d.point.Time
+	}
+	second := time.Date(2026, 11, 22, 9, 0, 5, 0, time.UTC)
+	seen := map[time.Time]string{}
+	for i := range 200 {
+		// 200 passages through KK-03, inbound, all stamped 09:00:05.
+		p := fmt.Sprintf(`{"event_id":"KK-03-%06d","checkpoint_id":"KK-03","ts":"2026-11-22T09:00:05Z","direction":"in","people":1}`, i)
+		ts := decode(passageDecoder{}, p)
+		if ts.Truncate(time.Second) != second {
+			t.Fatalf("%s: time %v left the stated second", p, ts)
+		}
+		if prev, dup := seen[ts]; dup {
+			t.Fatalf("%s and %s share time %v", prev, p, ts)
+		}
+		seen[ts] = p
+		if again := decode(passageDecoder{}, p); again != ts {
+			t.Fatalf("redelivery at %v, first at %v", again, ts)
+		}
+	}
+	// Without an event_id, the payload is the identity.
+	a := decode(passageDecoder{}, `{"checkpoint_id":"KK-03","ts":"2026-11-22T09:00:05Z","direction":"in","people":1}`)
+	b := decode(passageDecoder{}, `{"checkpoint_id":"KK-03","ts":"2026-11-22T09:00:05Z","direction":"in","people":2}`)
+	if a == b || a.Truncate(time.Second) != second || b.Truncate(time.Second) != second {
+		t.Errorf("passages without event_id: %v and %v", a, b)
+	}
+	// Cameras write milliseconds: the offset stays under one.
+	ms := time.Date(2026, 11, 22, 9, 0, 0, 123_000_000, time.UTC)
+	c1 := decode(cameraDecoder{}, `{"event_id":"E1","camera_id":"CAM-07","ts":"2026-11-22T09:00:00.123Z","type":"smoke","confidence":0.5}`)
+	c2 := decode(cameraDecoder{}, `{"event_id":"E2","camera_id":"CAM-07","ts":"2026-11-22T09:00:00.123Z","type":"smoke","confidence":0.5}`)
+	if c1 == c2 || c1.Truncate(time.Millisecond) != ms || c2.Truncate(time.Millisecond) != ms {
+		t.Errorf("camera events in one millisecond: %v and %v", c1, c2)
+	}
+	// A timestamp written to the nanosecond is kept exactly.
+	ns := decode(cameraDecoder{}, `{"event_id":"E1","camera_id":"CAM-07","ts":"2026-11-22T09:00:00.123456789Z","type":"smoke","confidence":0.5}`)
+	if want := time.Date(2026, 11, 22, 9, 0, 0, 123456789, time.UTC); !ns.Equal(want) {
+		t.Errorf("nanosecond ts: %v, want %v", ns, want)
 	}
 }

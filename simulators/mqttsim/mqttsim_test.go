@@ -23,9 +23,13 @@ func TestPayloadsFollowTheSpec(t *testing.T) {
 	}
 	p := Passage{EventID: "KK-03-000045", CheckpointID: "KK-03", TS: ts.Truncate(time.Second), Direction: In,
 		People: Ptr(2), Vehicles: Ptr(1), Plate: "闽C12345", VoicePlayed: Ptr(true)}
-	want = `{"ts":"2026-11-22T09:00:00.000Z","event_id":"KK-03-000045","checkpoint_id":"KK-03","direction":"in","people":2,"vehicles":1,"plate":"闽C12345","voice_played":true}`
+	want = `{"ts":"2026-11-22T09:00:00Z","event_id":"KK-03-000045","checkpoint_id":"KK-03","direction":"in","people":2,"vehicles":1,"plate":"闽C12345","voice_played":true}`
 	if got := string(p.JSON()); got != want {
 		t.Errorf("passage\n got %s\nwant %s", got, want)
+	}
+	p.TS = ts
+	if got := string(p.JSON()); got[:33] != `{"ts":"2026-11-22T09:00:00.123Z",` {
+		t.Errorf("passage with a fraction: %s", got)
 	}
 	if got := string((CameraEvent{Type: Fire, Confidence: 1}).JSON()); got != `{"type":"fire","confidence":1}` {
 		t.Errorf("minimal event: %s", got)

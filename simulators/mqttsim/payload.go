@@ -41,23 +41,27 @@ type Passage struct {
 	VoicePlayed  *bool     `json:"voice_played,omitempty"`
 }
 
-// tsLayout is RFC 3339 with milliseconds, as the cameras of SPEC §5 write it.
-const tsLayout = "2006-01-02T15:04:05.000Z07:00"
+// Timestamp layouts as SPEC §5's examples write them: cameras to the
+// millisecond, checkpoints to the second (a fraction only when there is one).
+const (
+	cameraTSLayout  = "2006-01-02T15:04:05.000Z07:00"
+	passageTSLayout = "2006-01-02T15:04:05.999Z07:00"
+)
 
 // JSON encodes the event. A zero TS is left out (the gateway then stamps
 // the arrival time).
 func (e CameraEvent) JSON() []byte {
 	type alias CameraEvent
-	return marshalWithTS(alias(e), e.TS)
+	return marshalWithTS(alias(e), e.TS, cameraTSLayout)
 }
 
 // JSON encodes the passage; a zero TS is left out.
 func (p Passage) JSON() []byte {
 	type alias Passage
-	return marshalWithTS(alias(p), p.TS)
+	return marshalWithTS(alias(p), p.TS, passageTSLayout)
 }
 
-func marshalWithTS(v any, ts time.Time) []byte {
+func marshalWithTS(v any, ts time.Time, layout string) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
 		panic(fmt.Sprintf("mqttsim: encode %T: %v", v, err)) // only plain values: cannot fail
@@ -68,7 +72,7 @@ func marshalWithTS(v any, ts time.Time) []byte {
 	// "ts" goes second, as in the SPEC's examples; the object is never empty.
 	out := make([]byte, 0, len(b)+40)
 	out = append(out, `{"ts":"`...)
-	out = ts.UTC().AppendFormat(out, tsLayout)
+	out = ts.UTC().AppendFormat(out, layout)
 	out = append(out, `",`...)
 	return append(out, b[1:]...)
 }
