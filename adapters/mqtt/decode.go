@@ -107,20 +107,59 @@ func precheck(payload []byte) reject {
 	return reject{}
 }
 
-// parseTS parses an RFC 3339 timestamp and checks it is plausible. digits
-// is how many fractional-second digits the payload wrote (0–9).
-func parseTS(b []byte, now time.Time) (t time.Time, digits int, r reason) {
+// eventStamp is an event payload's ts.
+type eventStamp struct {
+	t      time.Time
+	digits int  // fractional-second digits the payload wrote (0–9)
+	set    bool // the payload had a ts
+}
+
+// parseStamp parses an RFC 3339 timestamp and checks it is plausible.
+func parseStamp(b []byte, now time.Time) (eventStamp, reason) {
 	t, err := time.Parse(time.RFC3339Nano, bstr(b))
 	if err != nil {
-		return time.Time{}, 0, reasonBadTimestamp
+		return eventStamp{}, reasonBadTimestamp
 	}
+	st := eventStamp{t: t, set: true}
 	// RFC 3339 fixes "2006-01-02T15:04:05" at 19 bytes; a fraction follows.
 	if len(b) > 19 && (b[19] == '.' || b[19] == ',') {
 		for i := 20; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-			digits++
+			st.digits++
 		}
 	}
-	return t, digits, checkTime(t, now)
+	return st, checkTime(t, now)
+}
+
+// sourceID is an event's camera or checkpoint id: the payload's (member
+// field), else the topic's tag.
+func sourceID(e *env, id, tag, field string) (string, reject) {
+	if id != "" {
+		return id, reject{}
+	}
+	if id = topicTag(e.topicTags, tag); id == "" {
+		return "", reject{reason: reasonMissingField, field: field}
+	}
+	if !validID([]byte(id)) {
+		return "", reject{reason: reasonOutOfRange, field: field}
+	}
+	return id, reject{}
+}
+
+// finishEvent completes out as an event point with the given fields:
+// tagged with the site, the event's source and its kind, then the topic
+// tags; timed by eventTime from the payload's ts and the event's identity
+// hash, or at arrival when the payload had no ts.
+func finishEvent(e *env, out *decoded, measurement string, source, kind gateway.Tag, fields []gateway.Field, st eventStamp, identity uint64) {
+	ts := e.now
+	if st.set {
+		ts = eventTime(st.t, st.digits, identity)
+	} else {
+		out.arrival = true
+	}
+	tags := append(out.point.Tags[:0], gateway.Tag{Key: gateway.TagSite, Value: e.site}, source, kind)
+	tags = addTopicTags(tags, e.topicTags)
+	out.point = gateway.Point{Measurement: measurement, Tags: tags, Fields: fields, Time: ts}
+	out.device = source.Value
 }
 
 // eventTime is an event's point time: its payload timestamp plus a
@@ -287,9 +326,8 @@ func (cameraDecoder) decode(e *env, payload []byte, out *decoded) reject {
 	}
 	var (
 		camera, typ         string
-		ts                  time.Time
-		tsDigits            int
-		haveTS, haveConf    bool
+		stamp               eventStamp
+		haveConf            bool
 		conf                float64
 		bearing, dist, temp float64
 		haveB, haveD, haveT bool
@@ -337,8 +375,7 @@ func (cameraDecoder) decode(e *env, payload []byte, out *decoded) reject {
 		case "ts":
 			field = "ts"
 			if v, okv = s.str(); okv {
-				ts, tsDigits, fail = parseTS(v, e.now)
-				haveTS = true
+				stamp, fail = parseStamp(v, e.now)
 			}
 		case "confidence":
 			field = fieldConfidence
@@ -395,26 +432,15 @@ func (cameraDecoder) decode(e *env, payload []byte, out *decoded) reject {
 	if s.err != "" || !s.end() {
 		return reject{reason: s.err}
 	}
-	if camera == "" {
-		if camera = topicTag(e.topicTags, tagCamera); camera == "" {
-			return reject{reason: reasonMissingField, field: "camera_id"}
-		}
-		if !validID([]byte(camera)) {
-			return reject{reason: reasonOutOfRange, field: "camera_id"}
-		}
+	camera, r := sourceID(e, camera, tagCamera, "camera_id")
+	if !r.ok() {
+		return r
 	}
 	if typ == "" {
 		return reject{reason: reasonMissingField, field: "type"}
 	}
 	if !haveConf {
 		return reject{reason: reasonMissingField, field: fieldConfidence}
-	}
-	if !haveTS {
-		ts, out.arrival = e.now, true
-	} else if eventID != "" {
-		ts = eventTime(ts, tsDigits, fnv64a(eventID))
-	} else {
-		ts = eventTime(ts, tsDigits, fnv64a(payload))
 	}
 	fields = append(fields, gateway.Float(fieldConfidence, conf))
 	if haveB {
@@ -432,13 +458,16 @@ func (cameraDecoder) decode(e *env, payload []byte, out *decoded) reject {
 	if imageURL != "" {
 		fields = append(fields, gateway.String(fieldImageURL, imageURL))
 	}
-	tags := append(out.point.Tags[:0],
-		gateway.Tag{Key: gateway.TagSite, Value: e.site},
-		gateway.Tag{Key: tagCamera, Value: camera},
-		gateway.Tag{Key: tagType, Value: typ})
-	tags = addTopicTags(tags, e.topicTags)
-	out.point = gateway.Point{Measurement: measurementFire, Tags: tags, Fields: fields, Time: ts}
-	out.device = camera
+	var identity uint64
+	if stamp.set {
+		if eventID != "" {
+			identity = fnv64a(eventID)
+		} else {
+			identity = fnv64a(payload)
+		}
+	}
+	finishEvent(e, out, measurementFire, gateway.Tag{Key: tagCamera, Value: camera}, gateway.Tag{Key: tagType, Value: typ},
+		fields, stamp, identity)
 	return reject{}
 }
 
@@ -460,10 +489,8 @@ func (passageDecoder) decode(e *env, payload []byte, out *decoded) reject {
 	}
 	var (
 		checkpoint, dir  string
-		ts               time.Time
-		tsDigits         int
-		haveTS           bool
-		identity         = uint64(0)
+		stamp            eventStamp
+		identity         uint64
 		haveID           bool
 		people, vehicles int64
 		haveP, haveV     bool
@@ -512,8 +539,7 @@ func (passageDecoder) decode(e *env, payload []byte, out *decoded) reject {
 		case "ts":
 			field = "ts"
 			if v, okv = s.str(); okv {
-				ts, tsDigits, fail = parseTS(v, e.now)
-				haveTS = true
+				stamp, fail = parseStamp(v, e.now)
 			}
 		case "event_id":
 			field = "event_id"
@@ -558,13 +584,9 @@ func (passageDecoder) decode(e *env, payload []byte, out *decoded) reject {
 	if s.err != "" || !s.end() {
 		return reject{reason: s.err}
 	}
-	if checkpoint == "" {
-		if checkpoint = topicTag(e.topicTags, tagCheckpoint); checkpoint == "" {
-			return reject{reason: reasonMissingField, field: "checkpoint_id"}
-		}
-		if !validID([]byte(checkpoint)) {
-			return reject{reason: reasonOutOfRange, field: "checkpoint_id"}
-		}
+	checkpoint, r := sourceID(e, checkpoint, tagCheckpoint, "checkpoint_id")
+	if !r.ok() {
+		return r
 	}
 	if dir == "" {
 		return reject{reason: reasonMissingField, field: tagDirection}
@@ -572,13 +594,8 @@ func (passageDecoder) decode(e *env, payload []byte, out *decoded) reject {
 	if !haveP && !haveV && !havePlate && !haveVoice {
 		return reject{reason: reasonMissingField, field: "people"}
 	}
-	if !haveTS {
-		ts, out.arrival = e.now, true
-	} else {
-		if !haveID {
-			identity = fnv64a(payload)
-		}
-		ts = eventTime(ts, tsDigits, identity)
+	if stamp.set && !haveID {
+		identity = fnv64a(payload)
 	}
 	if haveP {
 		fields = append(fields, gateway.Int(fieldPeople, people))
@@ -592,12 +609,7 @@ func (passageDecoder) decode(e *env, payload []byte, out *decoded) reject {
 	if haveVoice {
 		fields = append(fields, gateway.Bool(fieldVoicePlayed, voice))
 	}
-	tags := append(out.point.Tags[:0],
-		gateway.Tag{Key: gateway.TagSite, Value: e.site},
-		gateway.Tag{Key: tagCheckpoint, Value: checkpoint},
-		gateway.Tag{Key: tagDirection, Value: dir})
-	tags = addTopicTags(tags, e.topicTags)
-	out.point = gateway.Point{Measurement: measurementPassage, Tags: tags, Fields: fields, Time: ts}
-	out.device = checkpoint
+	finishEvent(e, out, measurementPassage, gateway.Tag{Key: tagCheckpoint, Value: checkpoint}, gateway.Tag{Key: tagDirection, Value: dir},
+		fields, stamp, identity)
 	return reject{}
 }
