@@ -13,16 +13,15 @@ type reason string
 
 // Rejection reasons.
 const (
-	reasonTooLarge     reason = "too_large"        // payload above MaxPayload
-	reasonEmpty        reason = "empty"            // no bytes, or only white space
-	reasonInvalidJSON  reason = "invalid_json"     // not JSON (truncated, trailing garbage, too deeply nested)
-	reasonInvalidUTF8  reason = "invalid_utf8"     // bytes or \u escapes that are not UTF-8 text
-	reasonWrongType    reason = "wrong_type"       // a member of the wrong JSON type, or a document that is not an object
-	reasonOutOfRange   reason = "out_of_range"     // a value outside its domain (confidence 7, negative count, NaN, bearing 360)
-	reasonMissingField reason = "missing_field"    // a required member is absent
-	reasonBadTimestamp reason = "bad_timestamp"    // ts unparsable, or before 2000 (a device whose clock was never set)
-	reasonFutureTime   reason = "future_timestamp" // ts more than MaxFuture ahead of the gateway's clock
-	reasonUnknownType  reason = "unknown_type"     // camera event type not smoke, fire or hotspot
+	reasonTooLarge     reason = "too_large"     // payload above MaxPayload
+	reasonEmpty        reason = "empty"         // no bytes, or only white space
+	reasonInvalidJSON  reason = "invalid_json"  // not JSON (truncated, trailing garbage, too deeply nested)
+	reasonInvalidUTF8  reason = "invalid_utf8"  // bytes or \u escapes that are not UTF-8 text
+	reasonWrongType    reason = "wrong_type"    // a member of the wrong JSON type, or a document that is not an object
+	reasonOutOfRange   reason = "out_of_range"  // a value outside its domain (confidence 7, negative count, NaN, bearing 360)
+	reasonMissingField reason = "missing_field" // a required member is absent
+	reasonBadTimestamp reason = "bad_timestamp" // ts unparsable
+	reasonUnknownType  reason = "unknown_type"  // camera event type not smoke, fire or hotspot
 	reasonUnknownDir   reason = "unknown_direction"
 	reasonUnknownTopic reason = "unknown_topic" // matches no subscription's template
 	reasonOverload     reason = "overload"      // QoS 0 message dropped because the workers were saturated
@@ -31,7 +30,7 @@ const (
 // allReasons lists every reason, so that each series exists from the start.
 var allReasons = []reason{
 	reasonTooLarge, reasonEmpty, reasonInvalidJSON, reasonInvalidUTF8, reasonWrongType,
-	reasonOutOfRange, reasonMissingField, reasonBadTimestamp, reasonFutureTime,
+	reasonOutOfRange, reasonMissingField, reasonBadTimestamp,
 	reasonUnknownType, reasonUnknownDir, reasonUnknownTopic, reasonOverload,
 }
 
@@ -40,13 +39,16 @@ var allReasons = []reason{
 const MaxPayload = 64 << 10
 
 // MaxFuture is how far ahead of the gateway's clock a payload timestamp may
-// be. Further is a device clock gone wrong; storing it would put the point
-// where no dashboard looks and hide later points behind it.
+// be. Further is a device clock gone wrong (or the gateway's).
 const MaxFuture = time.Hour
 
-// minTime is the earliest payload timestamp accepted: devices without a
-// real-time clock start in 1970, and their events would be stored where
-// nobody looks.
+// minTime is the earliest plausible payload timestamp: devices without a
+// real-time clock start in 1970.
+//
+// A message whose timestamp is implausible is not rejected: a fire camera
+// with a wrong clock still sees fire. It is stored at the arrival time,
+// counted, and logged (see plausible), so its alarm still fires while its
+// point lands where dashboards look.
 var minTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // A reject is a decoder's verdict on a bad payload: the reason and, for
@@ -74,7 +76,10 @@ type env struct {
 type decoded struct {
 	point   gateway.Point
 	device  string // the device this message is from ("" if unknown)
-	arrival bool   // stamped with the arrival time (no timestamp in the payload)
+	arrival bool   // stamped with the arrival time (no timestamp in the payload, or an implausible one)
+	// badClock is the implausible payload timestamp replaced by the arrival
+	// time (zero if none).
+	badClock time.Time
 }
 
 // A decoder turns one payload into a point. Tags and fields are appended to
@@ -110,8 +115,9 @@ func precheck(payload []byte) reject {
 // eventStamp is an event payload's ts.
 type eventStamp struct {
 	t      time.Time
-	digits int  // fractional-second digits the payload wrote (0–9)
-	set    bool // the payload had a ts
+	digits int       // fractional-second digits the payload wrote (0–9)
+	set    bool      // the payload had a plausible ts
+	bad    time.Time // the payload's ts if it was implausible
 }
 
 // parseStamp parses an RFC 3339 timestamp and checks it is plausible.
@@ -120,6 +126,9 @@ func parseStamp(b []byte, now time.Time) (eventStamp, reason) {
 	if err != nil {
 		return eventStamp{}, reasonBadTimestamp
 	}
+	if !plausible(t, now) {
+		return eventStamp{bad: t}, ""
+	}
 	st := eventStamp{t: t, set: true}
 	// RFC 3339 fixes "2006-01-02T15:04:05" at 19 bytes; a fraction follows.
 	if len(b) > 19 && (b[19] == '.' || b[19] == ',') {
@@ -127,7 +136,7 @@ func parseStamp(b []byte, now time.Time) (eventStamp, reason) {
 			st.digits++
 		}
 	}
-	return st, checkTime(t, now)
+	return st, ""
 }
 
 // sourceID is an event's camera or checkpoint id: the payload's (member
@@ -154,7 +163,7 @@ func finishEvent(e *env, out *decoded, measurement string, source, kind gateway.
 	if st.set {
 		ts = eventTime(st.t, st.digits, identity)
 	} else {
-		out.arrival = true
+		out.arrival, out.badClock = true, st.bad
 	}
 	tags := append(out.point.Tags[:0], gateway.Tag{Key: gateway.TagSite, Value: e.site}, source, kind)
 	tags = addTopicTags(tags, e.topicTags)
@@ -194,15 +203,10 @@ func fnv64a[T string | []byte](b T) uint64 {
 	return h
 }
 
-// checkTime is the plausibility check for any payload timestamp.
-func checkTime(t, now time.Time) reason {
-	switch {
-	case t.Before(minTime):
-		return reasonBadTimestamp
-	case t.After(now.Add(MaxFuture)):
-		return reasonFutureTime
-	}
-	return ""
+// plausible is the check of any payload timestamp against the arrival
+// time now; see minTime for what happens to one that fails it.
+func plausible(t, now time.Time) bool {
+	return !t.Before(minTime) && !t.After(now.Add(MaxFuture))
 }
 
 // validID reports whether s can name a device: not empty, no control

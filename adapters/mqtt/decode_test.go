@@ -58,9 +58,10 @@ func TestDecodeCamera(t *testing.T) {
 		name    string
 		payload string
 		topic   []gateway.Tag
-		want    string // line protocol, or "" when rejected
-		reason  reason
-		arrival bool
+		want     string // line protocol, or "" when rejected
+		reason   reason
+		arrival  bool
+		badClock bool // arrival time because the payload's ts was implausible
 	}{
 		{name: "spec example", payload: goodCamera, topic: []gateway.Tag{zone},
 			want: `fire_detection,camera=CAM-07,site=qz-petro-01,type=smoke,zone=north confidence=0.87,bearing_deg=132.5,distance_m=1800,temperature_c=312,event_id="CAM-07-000123",image_url="http://10.0.0.7/snap/000123.jpg" 1795338000123000000`},
@@ -114,8 +115,11 @@ func TestDecodeCamera(t *testing.T) {
 		{name: "control char in camera", payload: `{"camera_id":"C\u0007","type":"smoke","confidence":0.5}`, reason: reasonOutOfRange},
 		{name: "bad ts", payload: `{"camera_id":"C","type":"smoke","confidence":0.5,"ts":"yesterday"}`, reason: reasonBadTimestamp},
 		{name: "ts number", payload: `{"camera_id":"C","type":"smoke","confidence":0.5,"ts":1795338000}`, reason: reasonWrongType},
-		{name: "ts 1970", payload: `{"camera_id":"C","type":"smoke","confidence":0.5,"ts":"1970-01-01T00:00:05Z"}`, reason: reasonBadTimestamp},
-		{name: "ts future", payload: `{"camera_id":"C","type":"smoke","confidence":0.5,"ts":"2026-11-22T10:30:00Z"}`, reason: reasonFutureTime},
+		// A wrong clock does not hide a fire: arrival time, flagged.
+		{name: "ts 1970", payload: `{"camera_id":"C","type":"fire","confidence":0.9,"ts":"1970-01-01T00:00:05Z"}`, arrival: true, badClock: true,
+			want: `fire_detection,camera=C,site=qz-petro-01,type=fire confidence=0.9 1795338030000000000`},
+		{name: "ts future", payload: `{"camera_id":"C","type":"smoke","confidence":0.5,"ts":"2026-11-22T10:30:00Z"}`, arrival: true, badClock: true,
+			want: `fire_detection,camera=C,site=qz-petro-01,type=smoke confidence=0.5 1795338030000000000`},
 		{name: "nested garbage", payload: `{"camera_id":{"camera_id":{"camera_id":[]}},"type":"smoke","confidence":0.5}`, reason: reasonWrongType},
 		{name: "bad escape", payload: `{"camera_id":"C\x","type":"smoke","confidence":0.5}`, reason: reasonInvalidJSON},
 		{name: "raw newline in string", payload: "{\"camera_id\":\"C\n\",\"type\":\"smoke\",\"confidence\":0.5}", reason: reasonInvalidJSON},
@@ -135,8 +139,8 @@ func TestDecodeCamera(t *testing.T) {
 			if got := eventLine(t, d.point, tc.payload, d.arrival); got != tc.want {
 				t.Errorf("point\n got %s\nwant %s", got, tc.want)
 			}
-			if d.arrival != tc.arrival {
-				t.Errorf("arrival = %v, want %v", d.arrival, tc.arrival)
+			if d.arrival != tc.arrival || d.badClock.IsZero() == tc.badClock {
+				t.Errorf("arrival = %v, bad clock %v; want %v, %v", d.arrival, d.badClock, tc.arrival, tc.badClock)
 			}
 			if !d.point.Valid() {
 				t.Errorf("decoded point is not valid")
@@ -212,9 +216,10 @@ func TestDecodeMapping(t *testing.T) {
 		name    string
 		payload string
 		topic   []gateway.Tag
-		want    string
-		reason  reason
-		arrival bool
+		want     string
+		reason   reason
+		arrival  bool
+		badClock bool
 	}{
 		{name: "all paths", payload: `{"meta":{"t":1795338000123,"dev":"WS-1","zone":3},"data":{"wind":4.5,"n":7,"ok":true,"note":"风"},"list":[{"name":"a"},1,2.5],"x":[{}]}`,
 			topic: []gateway.Tag{{Key: "vendor", Value: "acme"}},
@@ -234,7 +239,10 @@ func TestDecodeMapping(t *testing.T) {
 		{name: "ok number", payload: `{"meta":{"dev":"D"},"data":{"ok":1}}`, reason: reasonWrongType},
 		{name: "tag object", payload: `{"meta":{"dev":"D","zone":{}},"data":{"wind":1}}`, reason: reasonWrongType},
 		{name: "time string garbage", payload: `{"meta":{"dev":"D","t":"soon"},"data":{"wind":1}}`, reason: reasonBadTimestamp},
-		{name: "time far future", payload: `{"meta":{"dev":"D","t":4102444800000},"data":{"wind":1}}`, reason: reasonFutureTime},
+		{name: "time far future", payload: `{"meta":{"dev":"D","t":4102444800000},"data":{"wind":1}}`, arrival: true, badClock: true,
+			want: `weather,device=D,site=qz-petro-01 wind=1 1795338030000000000`},
+		{name: "time 1970", payload: `{"meta":{"dev":"D","t":5000},"data":{"wind":1}}`, arrival: true, badClock: true,
+			want: `weather,device=D,site=qz-petro-01 wind=1 1795338030000000000`},
 		{name: "time overflow", payload: `{"meta":{"dev":"D","t":1e300},"data":{"wind":1}}`, reason: reasonBadTimestamp},
 		{name: "wind NaN", payload: `{"meta":{"dev":"D"},"data":{"wind":NaN}}`, reason: reasonOutOfRange},
 		{name: "array document", payload: `[{"meta":{}}]`, reason: reasonWrongType},
@@ -251,8 +259,8 @@ func TestDecodeMapping(t *testing.T) {
 				if got := line(d.point); got != tc.want {
 					t.Errorf("point\n got %s\nwant %s", got, tc.want)
 				}
-				if d.arrival != tc.arrival {
-					t.Errorf("arrival = %v, want %v", d.arrival, tc.arrival)
+				if d.arrival != tc.arrival || d.badClock.IsZero() == tc.badClock {
+					t.Errorf("arrival = %v, bad clock %v; want %v, %v", d.arrival, d.badClock, tc.arrival, tc.badClock)
 				}
 			}
 		})

@@ -396,7 +396,6 @@ func TestMalformedPayloads(t *testing.T) {
 		{reasonBadTimestamp, cam, []byte(`{"camera_id":"CAM-09","type":"smoke","confidence":0.5,"ts":"22/11/2026 09:00"}`)},
 		{reasonWrongType, cam, []byte(`{"camera_id":{"id":[{"x":[[[]]]}]},"type":"smoke","confidence":0.5}`)}, // nested garbage
 		{reasonEmpty, cam, nil},
-		{reasonFutureTime, cam, []byte(`{"camera_id":"CAM-09","type":"smoke","confidence":0.5,"ts":"` + future + `"}`)},
 		{reasonOutOfRange, kk, []byte(`{"direction":"in","people":-3}`)},
 		{reasonUnknownDir, kk, []byte(`{"direction":"sideways","people":1}`)},
 		{reasonMissingField, kk, []byte(`{"people":1}`)},
@@ -423,10 +422,18 @@ func TestMalformedPayloads(t *testing.T) {
 			good++
 		}
 	}
+	// A camera whose clock is hours ahead still reports fire: stored at
+	// arrival time, counted, not rejected.
+	for i := range 3 {
+		p := fmt.Sprintf(`{"event_id":"CAM-11-%d","camera_id":"CAM-11","type":"fire","confidence":0.9,"ts":"%s"}`, i, future)
+		if err := pub.PublishRaw(ctx, cam, []byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := pub.Close(time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 2*time.Minute, func() bool { return db.Count(testDB, measurementFire, "") >= good },
+	testenv.Eventually(t, 2*time.Minute, func() bool { return db.Count(testDB, measurementFire, "") >= good+3 },
 		"%d good events in InfluxDB", good)
 	testenv.Eventually(t, time.Minute, func() bool { return sumRejected(st.src) >= 1000 }, "1,000 rejections counted")
 
@@ -455,6 +462,25 @@ func TestMalformedPayloads(t *testing.T) {
 	}
 	if n := db.Count(testDB, measurementFire, `"camera" = 'CAM-09'`); n != good {
 		t.Errorf("%d good events stored, want %d", n, good)
+	}
+	res, err := db.Query(testDB, `SELECT confidence FROM fire_detection WHERE camera = 'CAM-11'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := rowsOf(res)
+	if len(rows) != 3 {
+		t.Errorf("%d events of the camera with a wrong clock stored, want 3", len(rows))
+	}
+	for _, r := range rows {
+		if d := time.Since(r.time()); d < 0 || d > 10*time.Minute {
+			t.Errorf("event with a future ts stored at %v, not at its arrival", r.time())
+		}
+	}
+	if got := testutil.ToFloat64(st.src.met.badClock); got != 3 {
+		t.Errorf("arrival_time_total{cause=implausible_timestamp} = %v, want 3", got)
+	}
+	if !strings.Contains(st.logs.String(), "implausible timestamp") {
+		t.Error("no log line for the implausible timestamps")
 	}
 	if !st.src.Connected() {
 		t.Error("source not connected at the end")
@@ -531,5 +557,37 @@ func TestPasswordNeverLogged(t *testing.T) {
 	wg.Wait()
 	if out := logs.String(); strings.Contains(out, "s3cret") {
 		t.Errorf("secret in the log:\n%s", out)
+	}
+}
+
+// TestArrivalStampedEventsAllKept: events without a ts of one camera and
+// type, arriving together (one worker batch), are each stored: their
+// arrival times differ, so none overwrites another in InfluxDB.
+func TestArrivalStampedEventsAllKept(t *testing.T) {
+	broker := testenv.Mosquitto(t)
+	db := testenv.InfluxDB(t)
+	db.CreateDB(testDB)
+	st := startStack(t, brokerConfig(broker.URL()), db.URL())
+	ctx := context.Background()
+	pub, err := mqttsim.NewPublisher(ctx, mqttsim.PublisherOptions{URL: broker.URL(), Site: "qz", ClientID: "it-arrival"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 500
+	for i := range n {
+		ev := mqttsim.CameraEvent{EventID: fmt.Sprintf("CAM-12-%d", i), CameraID: "CAM-12", Type: mqttsim.Smoke, Confidence: 0.3}
+		if err := pub.PublishCamera(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pub.Close(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, time.Minute, func() bool { return testutil.ToFloat64(st.src.met.arrival) >= n }, "%d messages decoded", n)
+	testenv.Eventually(t, time.Minute, func() bool {
+		return st.fwd.Stats().Written == st.pipe.Stats().Accepted
+	}, "everything accepted written to InfluxDB")
+	if got := db.Count(testDB, measurementFire, `"camera" = 'CAM-12'`); got != n {
+		t.Errorf("%d events stored, want %d", got, n)
 	}
 }

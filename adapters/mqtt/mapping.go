@@ -178,13 +178,14 @@ func (d *mappingDecoder) decode(e *env, payload []byte, out *decoded) reject {
 	ts := e.now
 	if v := vals[slotTime]; d.hasTime && v.kind != 0 {
 		t, r := d.parseTime(e, v)
-		if r == "" {
-			r = checkTime(t, e.now)
-		}
 		if r != "" {
 			return reject{reason: r, field: "time"}
 		}
-		ts = t
+		if plausible(t, e.now) {
+			ts = t
+		} else {
+			out.arrival, out.badClock = true, t
+		}
 	} else {
 		out.arrival = true
 	}

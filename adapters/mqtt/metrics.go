@@ -11,7 +11,9 @@ import (
 // so the data path pays one atomic add per increment.
 type metrics struct {
 	messages  prometheus.Counter
-	arrival   prometheus.Counter
+	arrival   prometheus.Counter // no timestamp
+	badClock  prometheus.Counter // implausible timestamp
+	arrivalV  *prometheus.CounterVec
 	connected prometheus.Gauge
 	connects  prometheus.Counter
 	rejected  map[reason]prometheus.Counter
@@ -24,10 +26,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "hazardgw_mqtt_messages_total",
 			Help: "MQTT messages received, good and bad.",
 		}),
-		arrival: prometheus.NewCounter(prometheus.CounterOpts{
+		arrivalV: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hazardgw_mqtt_arrival_time_total",
-			Help: "MQTT messages stored with the gateway's arrival time because the payload had no timestamp.",
-		}),
+			Help: "MQTT messages stored with the gateway's arrival time, by cause: the payload had no timestamp (no_timestamp), or one before 2000 or over an hour ahead (implausible_timestamp: a wrong device or gateway clock).",
+		}, []string{"cause"}),
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hazardgw_mqtt_connected",
 			Help: "1 while connected to the MQTT broker.",
@@ -45,10 +47,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range allReasons {
 		m.rejected[r] = m.rejectVec.WithLabelValues(string(r))
 	}
+	m.arrival = m.arrivalV.WithLabelValues("no_timestamp")
+	m.badClock = m.arrivalV.WithLabelValues("implausible_timestamp")
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.messages, m.arrival, m.connected, m.connects, m.rejectVec} {
+	for _, c := range []prometheus.Collector{m.messages, m.arrivalV, m.connected, m.connects, m.rejectVec} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

@@ -395,6 +395,23 @@ func (s *Source) rejected(r reject, topic string, payload []byte) {
 	s.log.Warn("rejected MQTT message (acknowledged, not stored)", args...)
 }
 
+// badClockKey is the log limiter's key for implausible timestamps.
+const badClockKey reason = "implausible_timestamp"
+
+// badClock logs (rate-limited) a message stored at its arrival time because
+// its timestamp was implausible.
+func (s *Source) badClock(topic string, ts time.Time) {
+	ok, suppressed := s.lim.allow(badClockKey, s.now())
+	if !ok {
+		return
+	}
+	args := []any{"topic", topic, "ts", ts.UTC().Format(time.RFC3339Nano), "gateway_time", s.now().UTC().Format(time.RFC3339)}
+	if suppressed > 0 {
+		args = append(args, "suppressed_since_last", suppressed)
+	}
+	s.log.Warn("implausible timestamp: a device clock (or the gateway's) is wrong; stored at arrival time", args...)
+}
+
 // preview is the start of a payload, safe to log.
 func preview(p []byte) string {
 	const n = 120
@@ -471,8 +488,10 @@ func (w *worker) process(ctx context.Context, acc gateway.Acceptor) {
 	fields := make([]gateway.Field, 0, n*6)
 	w.good, w.bad, w.seen, w.pidx = w.good[:0], w.bad[:0], w.seen[:0], w.pidx[:0]
 	s.met.messages.Add(float64(n))
-	w.env.now = now
-	for _, m := range w.msgs {
+	for i, m := range w.msgs {
+		// Messages stamped at arrival get distinct times within a batch
+		// (1 ns apart), or two events of one series would be one point.
+		w.env.now = now.Add(time.Duration(i))
 		topic := m.Topic()
 		sub, tt := s.route(topic, w.ttags[:0])
 		w.ttags = tt
@@ -492,7 +511,11 @@ func (w *worker) process(ctx context.Context, acc gateway.Acceptor) {
 		tags, fields = carve(tags, d.point.Tags), carve(fields, d.point.Fields)
 		d.point.Tags = d.point.Tags[:len(d.point.Tags):len(d.point.Tags)]
 		d.point.Fields = d.point.Fields[:len(d.point.Fields):len(d.point.Fields)]
-		if d.arrival {
+		switch {
+		case !d.badClock.IsZero():
+			s.met.badClock.Inc()
+			s.badClock(topic, d.badClock)
+		case d.arrival:
 			s.met.arrival.Inc()
 		}
 		if d.device != "" {
