@@ -55,9 +55,9 @@ const goodPassage = `{"event_id":"KK-03-000045","checkpoint_id":"KK-03","ts":"20
 func TestDecodeCamera(t *testing.T) {
 	zone := gateway.Tag{Key: "zone", Value: "north"}
 	tests := []struct {
-		name    string
-		payload string
-		topic   []gateway.Tag
+		name     string
+		payload  string
+		topic    []gateway.Tag
 		want     string // line protocol, or "" when rejected
 		reason   reason
 		arrival  bool
@@ -213,9 +213,9 @@ func TestDecodeMapping(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name    string
-		payload string
-		topic   []gateway.Tag
+		name     string
+		payload  string
+		topic    []gateway.Tag
 		want     string
 		reason   reason
 		arrival  bool
