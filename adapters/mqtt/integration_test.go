@@ -580,6 +580,17 @@ func TestArrivalStampedEventsAllKept(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// QoS 0 events (delivered at QoS 0) take the same path when the
+	// workers keep up.
+	const n0 = 100
+	base := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	for i := range n0 {
+		ev := mqttsim.CameraEvent{EventID: fmt.Sprintf("CAM-13-%d", i), CameraID: "CAM-13", Type: mqttsim.Fire, Confidence: 0.9,
+			TS: base.Add(time.Duration(i) * time.Millisecond)}
+		if err := pub.PublishQoS0(ctx, mqttsim.CameraTopic("qz", "CAM-13"), ev.JSON()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := pub.Close(time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -589,5 +600,10 @@ func TestArrivalStampedEventsAllKept(t *testing.T) {
 	}, "everything accepted written to InfluxDB")
 	if got := db.Count(testDB, measurementFire, `"camera" = 'CAM-12'`); got != n {
 		t.Errorf("%d events stored, want %d", got, n)
+	}
+	testenv.Eventually(t, time.Minute, func() bool { return db.Count(testDB, measurementFire, `"camera" = 'CAM-13'`) >= n0 },
+		"%d QoS 0 events stored", n0)
+	if got := testutil.ToFloat64(st.src.met.rejected[reasonOverload]); got != 0 {
+		t.Errorf("%v QoS 0 messages dropped as overload", got)
 	}
 }

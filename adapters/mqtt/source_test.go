@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -282,3 +283,51 @@ func TestNewErrors(t *testing.T) {
 }
 
 var _ paho.Message = (*fakeMsg)(nil)
+
+// TestQoS0OverloadDropsAreCounted: QoS 0 messages have no in-flight window
+// to bound the handler goroutines waiting on a full queue, so beyond the
+// queue they are dropped, counted as overload and logged; up to it they
+// are queued. QoS 1 messages never are dropped (they wait).
+func TestQoS0OverloadDropsAreCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	var logs bytes.Buffer
+	s, _ := newTestSource(t, reg, &logs)
+	qos0 := func(i int) *fakeMsg {
+		return &fakeMsg{qos: 0, topic: "site/qz/camera/CAM-01/event",
+			payload: []byte(fmt.Sprintf(`{"event_id":"E%d","type":"smoke","confidence":0.5}`, i))}
+	}
+	for i := range queueLen {
+		s.onMessage(nil, qos0(i))
+	}
+	if len(s.in) != queueLen {
+		t.Fatalf("%d queued, want %d", len(s.in), queueLen)
+	}
+	if got := testutil.ToFloat64(s.met.rejected[reasonOverload]); got != 0 {
+		t.Fatalf("overload = %v before the queue was full", got)
+	}
+	for i := range 5 {
+		s.onMessage(nil, qos0(queueLen+i))
+	}
+	if got := testutil.ToFloat64(s.met.rejected[reasonOverload]); got != 5 {
+		t.Errorf("overload = %v, want 5", got)
+	}
+	if got := testutil.ToFloat64(s.met.messages); got != 5 {
+		t.Errorf("messages_total = %v, want the 5 dropped (queued ones count when decoded)", got)
+	}
+	if !strings.Contains(logs.String(), "reason=overload") {
+		t.Errorf("no overload log line:\n%s", logs.String())
+	}
+	// A QoS 1 message waits for room instead.
+	done := make(chan struct{})
+	go func() { s.onMessage(nil, camMsg("CAM-02", "2026-11-22T09:00:00Z")); close(done) }()
+	select {
+	case <-done:
+		t.Fatal("QoS 1 message returned while the queue was full")
+	case <-time.After(50 * time.Millisecond):
+	}
+	<-s.in
+	<-done
+	if got := testutil.ToFloat64(s.met.rejected[reasonOverload]); got != 5 {
+		t.Errorf("overload = %v after a QoS 1 message, want 5", got)
+	}
+}
