@@ -121,3 +121,59 @@ func TestRTUOverPty(t *testing.T) {
 		t.Errorf("R3 error %q", e.S)
 	}
 }
+
+// TestRTULateRepliesNeverMisattributed: a unit answering after the timeout
+// leaves its late reply on the bus. RTU replies carry no address and no
+// transaction id, so a late reply to one read can look exactly like the
+// reply to the next read of the same unit, function and size. Two such
+// reads (holding 0 and holding 100) of different values, a slow phase, then
+// a normal one: no poll may ever store one register's value as the other's.
+func TestRTULateRepliesNeverMisattributed(t *testing.T) {
+	a, b := ptyPair(t)
+	sim := modbussim.New(modbussim.Options{Logger: testLogger(t)})
+	t.Cleanup(func() { sim.Close() })
+	if err := sim.ServeRTU(a); err != nil {
+		t.Fatal(err)
+	}
+	_ = sim.Unit(1).SetRegisters(modbussim.Holding, 0, 111)
+	_ = sim.Unit(1).SetRegisters(modbussim.Holding, 100, 222)
+	const timeout = 150 * time.Millisecond
+	r := runSource(t, Config{Links: []LinkConfig{{
+		Name: "bus", URL: "rtu://" + b, Timeout: timeout, MaxBackoff: 200 * time.Millisecond,
+		Serial: &SerialConfig{Baud: 19200, DataBits: 8, Parity: "N", StopBits: 1},
+		Devices: []DeviceConfig{{ID: "R1", UnitID: 1, Kind: "tank", Interval: 100 * time.Millisecond, Points: []PointConfig{
+			{Name: "lo", Area: "holding", Address: 0, Type: "uint16"},
+			{Name: "hi", Area: "holding", Address: 100, Type: "uint16"},
+		}}},
+	}}})
+	good := func() int { return len(r.acc.points("tank", "R1")) }
+	waitFor(t, 10*time.Second, "first good polls", func() bool { return good() >= 3 })
+	for round := range 3 {
+		// Replies arrive 1.3–1.9 timeouts late, then on time again.
+		if err := sim.Unit(1).SetFault(modbussim.Fault{Mode: modbussim.Slow, Delay: timeout * time.Duration(13+3*round) / 10}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		_ = sim.Unit(1).SetFault(modbussim.Fault{})
+		n := good()
+		waitFor(t, 10*time.Second, "good polls after the slow phase", func() bool { return good() >= n+5 })
+	}
+	r.stop()
+	offline := 0
+	for _, p := range r.acc.status("R1") {
+		if !online(p) {
+			offline++
+		}
+	}
+	if offline == 0 {
+		t.Fatal("no poll failed during the slow phases: the test did not test late replies")
+	}
+	t.Logf("%d good polls, %d failed", good(), offline)
+	for _, p := range r.acc.points("tank", "R1") {
+		lo, _ := p.Field("lo")
+		hi, _ := p.Field("hi")
+		if lo.F != 111 || hi.F != 222 {
+			t.Errorf("poll at %v stored lo=%v hi=%v, want 111 and 222", p.Time.Format("15:04:05.000"), lo.F, hi.F)
+		}
+	}
+}
