@@ -158,7 +158,10 @@ go build -ldflags "-X main.version=$version" -o "$bin/" ./cmd/hazardgw ./cmd/sit
 
 ports=(DEMO_API_PORT DEMO_DESK_PORT DEMO_SITESIM_PORT DEMO_MODBUS_PORT DEMO_MQTT_PORT)
 [ -z "${INFLUX_URL:-}" ] && ports+=(DEMO_INFLUX_PORT DEMO_INFLUX_RPC_PORT)
+declare -A taken=()
 for p in "${ports[@]}"; do
+  [ -z "${taken[${!p}]:-}" ] || die "$p and ${taken[${!p}]} are both ${!p}; give each its own port"
+  taken[${!p}]=$p
   port_free "${!p}" || die "port ${!p} is in use (another demo?); set $p to move it"
 done
 mkdir -p "$DEMO_DIR"

@@ -25,6 +25,23 @@ func FreePort(t testing.TB) int {
 	return port
 }
 
+// FreePorts returns n distinct free ports on 127.0.0.1, for a process that
+// binds several at once: calling FreePort n times can return one port twice,
+// because each is released before the next is chosen.
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("testenv: find a free port: %v", err)
+		}
+		defer l.Close() // held until all are chosen, so that they differ
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
+
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -26,6 +26,22 @@ func TestFreePort(t *testing.T) {
 	}
 }
 
+func TestFreePorts(t *testing.T) {
+	ports := FreePorts(t, 50)
+	seen := map[int]bool{}
+	for _, p := range ports {
+		if seen[p] {
+			t.Fatalf("port %d returned twice in %v", p, ports)
+		}
+		seen[p] = true
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			t.Fatalf("listen on the free port %d: %v", p, err)
+		}
+		defer l.Close()
+	}
+}
+
 func TestEventually(t *testing.T) {
 	t.Run("becomes true", func(t *testing.T) {
 		n := 0

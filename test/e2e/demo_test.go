@@ -33,8 +33,9 @@ func TestDemo(t *testing.T) {
 	}
 	const token = "e2e-demo-token"
 	ports := map[string]int{}
-	for _, name := range []string{"API", "DESK", "SITESIM", "MODBUS", "MQTT", "INFLUX", "INFLUX_RPC"} {
-		ports[name] = testenv.FreePort(t)
+	names := []string{"API", "DESK", "SITESIM", "MODBUS", "MQTT", "INFLUX", "INFLUX_RPC"}
+	for i, port := range testenv.FreePorts(t, len(names)) {
+		ports[names[i]] = port
 	}
 	env := []string{"DEMO_DIR=" + t.TempDir(), "DEMO_BIN=" + t.TempDir(), "HAZARDGW_API_TOKEN=" + token}
 	for name, port := range ports {
