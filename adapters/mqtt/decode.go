@@ -157,7 +157,7 @@ func sourceID(e *env, id, tag, field string) (string, reject) {
 // finishEvent completes out as an event point with the given fields:
 // tagged with the site, the event's source and its kind, then the topic
 // tags; timed by eventTime from the payload's ts and the event's identity
-// hash, or at arrival when the payload had no ts.
+// hash, or at arrival when the payload had no plausible ts.
 func finishEvent(e *env, out *decoded, measurement string, source, kind gateway.Tag, fields []gateway.Field, st eventStamp, identity uint64) {
 	ts := e.now
 	if st.set {
@@ -174,14 +174,14 @@ func finishEvent(e *env, out *decoded, measurement string, source, kind gateway.
 // eventTime is an event's point time: its payload timestamp plus a
 // deterministic offset inside the digits the payload left unwritten (under
 // a second for "09:00:05Z", under a millisecond for "09:00:05.123Z").
-// Without it, two passages through one checkpoint
-// in the same direction and second (or two smoke events of one camera in
-// the same millisecond) would be one series at one timestamp, and InfluxDB
-// would keep only the last. The offset is a hash of the event's identity
-// (event_id, or the whole payload when there is none), so a redelivered
-// event lands on the same nanosecond and overwrites itself, as SPEC §4
-// wants of replays; truncated to what the payload wrote, the time is
-// exactly its ts. A timestamp written to the nanosecond is kept as is.
+// Without it, two passages through one checkpoint in the same direction
+// and second (or two smoke events of one camera in the same millisecond)
+// would be one series at one timestamp, and InfluxDB would keep only the
+// last. The offset is a hash of the event's identity (event_id, or the
+// whole payload when there is none), so a redelivered event lands on the
+// same nanosecond and overwrites itself, as SPEC §4 wants of replays;
+// truncated to what the payload wrote, the time is exactly its ts. A
+// timestamp written to the nanosecond is kept as is.
 func eventTime(t time.Time, digits int, identity uint64) time.Time {
 	unit := uint64(time.Second)
 	for range digits {
