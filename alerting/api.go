@@ -6,10 +6,20 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strings"
 )
 
 // ErrUnknownAlert is returned by Ack for an id the engine does not know.
 var ErrUnknownAlert = errors.New("unknown alert")
+
+// ErrAckNeedsBy is returned by Ack when no one is named as acknowledging.
+var ErrAckNeedsBy = errors.New("acknowledgement needs by: who acknowledges")
+
+// ErrAckTooLong is returned by Ack when by or comment exceeds maxAckText.
+var ErrAckTooLong = errors.New("acknowledgement: by and comment are limited to 1024 bytes")
+
+// maxAckText bounds `by` and `comment` of an acknowledgement, in bytes.
+const maxAckText = 1024
 
 // Routes returns the alert API (SPEC §7) as method-and-path patterns for
 // http.ServeMux. They are under /api/, so httpapi puts the bearer-token
@@ -49,11 +59,21 @@ func (e *Engine) Alerts(all bool) ([]Alert, error) {
 	return out, nil
 }
 
-// Ack acknowledges alert id on behalf of a duty officer. It is
-// idempotent: acknowledging an acknowledged or ended alert returns it
-// unchanged and notifies no one. The first acknowledgement is committed
-// and sends alert.acknowledged to every receiver; reminders stop.
+// Ack acknowledges occurrence id on behalf of the duty officer by (required:
+// ErrAckNeedsBy when empty). Only that occurrence changes, never a later
+// one of the same condition. It is idempotent: acknowledging an
+// acknowledged or ended alert returns it unchanged and notifies no one. The
+// first acknowledgement is committed, logged with who, when and the comment,
+// written as an `alert` point with fields by and comment, and sends
+// alert.acknowledged to every receiver; reminders stop.
 func (e *Engine) Ack(id, by, comment string) (Alert, error) {
+	by = strings.TrimSpace(by)
+	if by == "" {
+		return Alert{}, ErrAckNeedsBy
+	}
+	if len(by) > maxAckText || len(comment) > maxAckText {
+		return Alert{}, ErrAckTooLong
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.st == nil {
@@ -108,10 +128,16 @@ func (e *Engine) handleAck(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be JSON {\"by\":\"...\",\"comment\":\"...\"}"})
 		return
 	}
+	if strings.TrimSpace(req.By) == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "by is required: the name of who acknowledges"})
+		return
+	}
 	a, err := e.Ack(r.PathValue("id"), req.By, req.Comment)
 	switch {
 	case errors.Is(err, ErrUnknownAlert):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such alert"})
+	case errors.Is(err, ErrAckNeedsBy), errors.Is(err, ErrAckTooLong):
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 	case errors.Is(err, errStoreClosed):
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
 	case err != nil:

@@ -94,54 +94,95 @@ func (r *rule) stateValue(b bool) float64 {
 	return 0
 }
 
-// rateBuckets is how finely a rate window is resolved: the window `per` is
-// cut into this many buckets, each keeping its smallest sample, so a
-// window costs a fixed small amount of memory whatever the sample rate.
-const rateBuckets = 32
+// maxRateSamples bounds the readings a rate window keeps: past it, every
+// other older reading is dropped, so a fast poll rate costs a fixed amount
+// of memory and the slope still spans the whole window.
+const maxRateSamples = 128
 
-// rateWindow keeps the minimum of the good samples seen in each bucket of
-// the last `per`, to compute how much a value rose over the window.
+// rateWindow keeps the good readings of the last `per` and computes their
+// rate of change: the least-squares slope, scaled to `per`, made robust to
+// a single outlier by taking, of the slopes with each reading left out in
+// turn, the one least in the alarm's direction (the smallest for a rise,
+// the largest for a fall). One bad reading can therefore never raise the
+// alarm on its own, while a real steady change moves every one of them.
 type rateWindow struct {
-	width int64 // bucket width in ns
-	last  int64 // newest bucket index seen
-	seen  bool
-	idx   [rateBuckets]int64
-	min   [rateBuckets]float64
-	valid [rateBuckets]bool
+	per    time.Duration
+	rising bool // the rule alarms a rise (above), else a fall (below)
+	t      []int64
+	v      []float64
 }
 
-func newRateWindow(per time.Duration) *rateWindow {
-	w := int64(per) / rateBuckets
-	if w <= 0 {
-		w = 1
-	}
-	return &rateWindow{width: w}
+func newRateWindow(per time.Duration, rising bool) *rateWindow {
+	return &rateWindow{per: per, rising: rising}
 }
 
-// add records sample v taken at t and returns the rise over the window: v
-// minus the smallest sample within the last `per` (resolved to per/32).
-// A sample older than the window is ignored and reports no rise.
-func (w *rateWindow) add(t time.Time, v float64) float64 {
-	b := t.UnixNano() / w.width
-	if w.seen && b <= w.last-rateBuckets {
-		return 0
+// add records reading v taken at t and returns the robust slope of the
+// window per `per`. ok is false while the window holds fewer than 3
+// readings or they span less than half of `per`: then the rate is unknown
+// and the condition neither raises nor clears. A reading not newer than the
+// newest is ignored (ok false).
+func (w *rateWindow) add(t time.Time, v float64) (slope float64, ok bool) {
+	ns := t.UnixNano()
+	if n := len(w.t); n > 0 && ns <= w.t[n-1] {
+		return 0, false
 	}
-	if !w.seen || b > w.last {
-		w.last, w.seen = b, true
+	w.t, w.v = append(w.t, ns), append(w.v, v)
+	cut := 0
+	for cut < len(w.t) && w.t[cut] < ns-int64(w.per) {
+		cut++
 	}
-	slot := int(uint64(b) % rateBuckets)
-	if !w.valid[slot] || w.idx[slot] != b {
-		w.idx[slot], w.valid[slot], w.min[slot] = b, true, v
-	} else if v < w.min[slot] {
-		w.min[slot] = v
+	if cut > 0 {
+		w.t, w.v = slices.Delete(w.t, 0, cut), slices.Delete(w.v, 0, cut)
 	}
-	lo := v
-	for i := range rateBuckets {
-		if w.valid[i] && w.idx[i] > w.last-rateBuckets && w.min[i] < lo {
-			lo = w.min[i]
+	if len(w.t) > maxRateSamples {
+		w.thin()
+	}
+	n := len(w.t)
+	if n < 3 || w.t[n-1]-w.t[0] < int64(w.per)/2 {
+		return 0, false
+	}
+	return w.robustSlope() * w.per.Seconds(), true
+}
+
+// thin drops every other reading but the newest, keeping the window's span.
+func (w *rateWindow) thin() {
+	n := len(w.t)
+	j := 0
+	for i := 0; i < n; i++ {
+		if i%2 == 0 || i == n-1 {
+			w.t[j], w.v[j] = w.t[i], w.v[i]
+			j++
 		}
 	}
-	return v - lo
+	w.t, w.v = w.t[:j], w.v[:j]
+}
+
+// robustSlope is the leave-one-out least-squares slope (units per second)
+// least in the alarm's direction. Times are taken relative to the newest
+// reading so the sums stay exact enough.
+func (w *rateWindow) robustSlope() float64 {
+	n := len(w.t)
+	base := w.t[n-1]
+	var sx, sy, sxx, sxy float64
+	for i := range n {
+		x := float64(w.t[i]-base) / 1e9
+		sx, sy, sxx, sxy = sx+x, sy+w.v[i], sxx+x*x, sxy+x*w.v[i]
+	}
+	best, have := 0.0, false
+	for i := range n {
+		x, y := float64(w.t[i]-base)/1e9, w.v[i]
+		m := float64(n - 1)
+		ax, ay, axx, axy := sx-x, sy-y, sxx-x*x, sxy-x*y
+		den := m*axx - ax*ax
+		if den <= 0 {
+			continue
+		}
+		b := (m*axy - ax*ay) / den
+		if !have || w.rising && b < best || !w.rising && b > best {
+			best, have = b, true
+		}
+	}
+	return best
 }
 
 // deviceSeen is what the engine knows of one device's liveness.

@@ -172,32 +172,64 @@ func TestResetPending(t *testing.T) {
 }
 
 func TestRateWindow(t *testing.T) {
-	type smp struct {
-		d    time.Duration
-		v    float64
-		rise float64
+	// series returns n readings one every step, value f(i).
+	series := func(n int, step time.Duration, f func(i int) float64) []float64 {
+		out := make([]float64, n)
+		for i := range out {
+			out[i] = f(i)
+		}
+		return out
 	}
+	still := func(i int) float64 { return 12000 }
 	tests := []struct {
 		name    string
-		per     time.Duration
-		samples []smp
+		rising  bool
+		step    time.Duration
+		vals    []float64
+		wantOK  bool
+		atLeast float64 // rising: slope ≥; falling: slope ≤
+		atMost  float64 // rising: slope ≤; falling: slope ≥
 	}{
-		{"steady rise", time.Minute, []smp{{0, 100, 0}, {20 * time.Second, 110, 10}, {40 * time.Second, 125, 25}, {59 * time.Second, 140, 40}}},
-		{"old samples leave the window", time.Minute, []smp{{0, 100, 0}, {30 * time.Second, 110, 10}, {70 * time.Second, 120, 10}, {125 * time.Second, 121, 1}, {200 * time.Second, 130, 0}}},
-		{"a fall is no rise", time.Minute, []smp{{0, 100, 0}, {10 * time.Second, 90, 0}, {20 * time.Second, 80, 0}}},
-		{"rise from the lowest point in the window", time.Minute, []smp{{0, 100, 0}, {10 * time.Second, 80, 0}, {20 * time.Second, 95, 15}}},
-		{"late sample outside the window is ignored", time.Minute, []smp{{2 * time.Minute, 100, 0}, {0, 10, 0}, {2*time.Minute + time.Second, 101, 1}}},
+		{"steady rise of 2 mm/s is 120 per minute", true, time.Second, series(40, time.Second, func(i int) float64 { return 1000 + 2*float64(i) }), true, 119.9, 120.1},
+		{"steady fall of 1 mm/s is -60 per minute", false, time.Second, series(40, time.Second, func(i int) float64 { return 1000 - float64(i) }), true, -60.1, -59.9},
+		{"still tank", true, time.Second, series(40, time.Second, still), true, -0.001, 0.001},
+		{"one zero reading last does not rise", true, time.Second, append(series(39, time.Second, still), 0), true, -1e9, 0.001},
+		{"one zero reading last does not fall", false, time.Second, append(series(39, time.Second, still), 0), true, -0.001, 1e9},
+		{"one zero reading in the middle does not rise", true, time.Second, func() []float64 { v := series(40, time.Second, still); v[20] = 0; return v }(), true, -1e9, 0.001},
+		{"one spike in the middle does not fall", false, time.Second, func() []float64 { v := series(40, time.Second, still); v[20] = 99999; return v }(), true, -0.001, 1e9},
+		{"three readings with one outlier", true, 20 * time.Second, []float64{12000, 12000, 0}, true, -1e9, 0.001},
+		{"two readings are too few", true, 30 * time.Second, []float64{1, 100}, false, 0, 0},
+		{"readings spanning less than half the window", true, time.Second, series(20, time.Second, func(i int) float64 { return float64(i) * 10 }), false, 0, 0},
+		{"fast polling thins but keeps the slope", true, 100 * time.Millisecond, series(1200, 0, func(i int) float64 { return float64(i) * 0.2 }), true, 119.9, 120.1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newRateWindow(tc.per)
-			for i, s := range tc.samples {
-				if got := w.add(at(s.d), s.v); math.Abs(got-s.rise) > 1e-9 {
-					t.Fatalf("sample %d: rise %v, want %v", i, got, s.rise)
-				}
+			w := newRateWindow(time.Minute, tc.rising)
+			var got float64
+			var ok bool
+			for i, v := range tc.vals {
+				got, ok = w.add(t0.Add(time.Duration(i)*tc.step), v)
+			}
+			if len(w.t) > maxRateSamples {
+				t.Errorf("window keeps %d readings, bound %d", len(w.t), maxRateSamples)
+			}
+			if ok != tc.wantOK {
+				t.Fatalf("ok %v, want %v (slope %v)", ok, tc.wantOK, got)
+			}
+			if ok && (got < tc.atLeast || got > tc.atMost) {
+				t.Fatalf("slope %v per minute, want in [%v, %v]", got, tc.atLeast, tc.atMost)
 			}
 		})
 	}
+	t.Run("late reading is ignored", func(t *testing.T) {
+		w := newRateWindow(time.Minute, true)
+		for i := range 40 {
+			w.add(t0.Add(time.Duration(i)*time.Second), 5)
+		}
+		if _, ok := w.add(t0, 1e6); ok || len(w.t) != 40 {
+			t.Fatalf("late reading taken: ok %v, %d readings", ok, len(w.t))
+		}
+	})
 }
 
 func TestStaleTarget(t *testing.T) {
@@ -266,7 +298,10 @@ func TestCompileRules(t *testing.T) {
 		{"above and below", RuleConfig{Name: "x", Thresholds: []Threshold{{Level: "h", Above: f(1), Below: f(0)}}}},
 		{"neither above nor below", RuleConfig{Name: "x", Thresholds: []Threshold{{Level: "h"}}}},
 		{"bad glob", RuleConfig{Name: "x", Match: Match{Device: "GD-["}, Stale: &Stale{}}},
-		{"rate without per", RuleConfig{Name: "x", Rate: &Rate{Above: 1}}},
+		{"rate without per", RuleConfig{Name: "x", Rate: &Rate{Above: f(1)}}},
+		{"rate above not positive", RuleConfig{Name: "x", Rate: &Rate{Above: f(-1), Per: time.Minute}}},
+		{"rate below not negative", RuleConfig{Name: "x", Rate: &Rate{Below: f(1), Per: time.Minute}}},
+		{"rate above and below", RuleConfig{Name: "x", Rate: &Rate{Above: f(1), Below: f(-1), Per: time.Minute}}},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,9 @@
 package alerting
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -8,6 +11,34 @@ import (
 type Config struct {
 	Rules  []RuleConfig   `yaml:"rules"`
 	Notify []NotifyConfig `yaml:"notify"`
+	// Retention is how long ended alerts stay in alerts.db and the API
+	// (default and minimum 30 days: GB 17681 asks for 30 days of records).
+	Retention Period `yaml:"retention"`
+}
+
+// DefaultRetention is Config.Retention when it is not set, and its minimum.
+const DefaultRetention = 30 * 24 * time.Hour
+
+// Period is a duration that may also be written in days ("30d", "90d").
+type Period struct{ time.Duration }
+
+// UnmarshalText parses "30d" or a Go duration ("720h").
+func (p *Period) UnmarshalText(b []byte) error {
+	s := string(b)
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days <= 0 || days > 100*365 {
+			return fmt.Errorf("invalid period %q: want days such as 30d or a duration such as 720h", s)
+		}
+		p.Duration = time.Duration(days) * 24 * time.Hour
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid period %q: want days such as 30d or a duration such as 720h", s)
+	}
+	p.Duration = d
+	return nil
 }
 
 // RuleConfig is one alarm rule. Exactly one of Thresholds, Rate, Stale,
@@ -41,11 +72,15 @@ type Threshold struct {
 	Above    *float64 `yaml:"above"`
 	Below    *float64 `yaml:"below"`
 	Severity string   `yaml:"severity"`
+	Label    string   `yaml:"label"` // the level's name in messages, e.g. 一级报警
 }
 
-// Rate fires when a value rises faster than Above per Per.
+// Rate fires when the least-squares slope of the good readings of the last
+// Per, scaled to Per, is at or above Above (a rise) or at or below Below (a
+// fall, negative). Exactly one of Above and Below is set.
 type Rate struct {
-	Above    float64       `yaml:"above"`
+	Above    *float64      `yaml:"above"`
+	Below    *float64      `yaml:"below"`
 	Per      time.Duration `yaml:"per"`
 	Severity string        `yaml:"severity"`
 }

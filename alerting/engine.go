@@ -409,6 +409,7 @@ func (e *Engine) tick() {
 			}
 		}
 	}
+	e.prune(now)
 	e.commitLocked()
 }
 
@@ -464,9 +465,12 @@ func (e *Engine) sample(s *sample, now time.Time) {
 		t := e.track(trackKey{ri, s.device, s.point}, d)
 		if r.kind == condRate {
 			if t.rate == nil {
-				t.rate = newRateWindow(r.ratePer)
+				t.rate = newRateWindow(r.ratePer, r.levels[0].above)
 			}
-			x = t.rate.add(s.at, x)
+			var ok bool
+			if x, ok = t.rate.add(s.at, x); !ok {
+				continue // too few readings to tell
+			}
 		}
 		t.value = x
 		if t.alert != nil && t.alert.Status == StatusFiring {
@@ -544,8 +548,12 @@ func (e *Engine) transition(r *rule, t *track, lvl int, now time.Time) {
 	}
 	next, typ := applyOutcome(prev, out, now, func() Alert {
 		m := e.meta[t.key.device]
+		id := AlertID(r.name, t.key.device, t.key.point, now)
+		for n := 1; e.alerts[id] != nil; n++ { // two occurrences within one clock tick
+			id = AlertID(r.name, t.key.device, t.key.point, now.Add(time.Duration(n)))
+		}
 		a := Alert{
-			ID:   AlertID(r.name, t.key.device, t.key.point, now),
+			ID: id, Key: AlertKey(r.name, t.key.device, t.key.point),
 			Rule: r.name, Site: e.opts.Site, Device: t.key.device, Label: m.Label,
 			Kind: e.devices[t.key.device].kind, Point: t.key.point, Unit: m.Units[t.key.point],
 		}
@@ -602,9 +610,30 @@ func (e *Engine) emit(r *rule, a *alertRec, typ string, now time.Time, lvl int, 
 		e.cs.points = append(e.cs.points, e.alertPoint(a, typ, now))
 	}
 	e.markDirty(a)
+	e.logTransition(a, typ, only)
 	if a.State == StateNormal {
-		e.end(a)
+		e.end(a, now)
 	}
+}
+
+// logTransition writes the one Info line of a transition (or reminder).
+func (e *Engine) logTransition(a *alertRec, typ string, only *receiver) {
+	attrs := []any{"type", typ, "alert", a.ID, "key", a.Key, "state", a.State, "level", a.Level,
+		"severity", a.Severity, "value", cleanFloat(a.Value)}
+	switch {
+	case typ == TypeAcknowledged:
+		var at time.Time
+		if a.AcknowledgedAt != nil {
+			at = *a.AcknowledgedAt
+		}
+		attrs = append(attrs, "by", a.AcknowledgedBy, "at", at, "comment", a.Comment)
+	case a.Reason != "":
+		attrs = append(attrs, "reason", a.Reason)
+	}
+	if only != nil {
+		attrs = append(attrs, "receiver", only.name)
+	}
+	e.log.Info("alert "+typ[len("alert."):], attrs...)
 }
 
 func (a *alertRec) setNotified(receiver string, at time.Time) {
@@ -631,24 +660,54 @@ func (e *Engine) alertPoint(a *alertRec, typ string, now time.Time) gateway.Poin
 		p.Fields = append(p.Fields, gateway.Float("threshold", cleanFloat(*a.Threshold)))
 	}
 	p.Fields = append(p.Fields, gateway.String("id", a.ID))
+	if typ == TypeAcknowledged {
+		p.Fields = append(p.Fields, gateway.String("by", a.AcknowledgedBy), gateway.String("comment", a.Comment))
+	}
+	if a.Reason != "" && typ == TypeResolved {
+		p.Fields = append(p.Fields, gateway.String("reason", a.Reason))
+	}
 	return p
 }
 
 // end files an alert that reached normal: it leaves its track and is kept
-// for ?state=all among the most recent maxEnded.
-func (e *Engine) end(a *alertRec) {
+// for ?state=all until it is older than the retention (see prune).
+func (e *Engine) end(a *alertRec, now time.Time) {
 	if r := e.byName[a.Rule]; r != nil {
 		if t := e.tracks[trackKey{r.idx, a.Device, a.Point}]; t != nil && t.alert == a {
 			t.alert = nil
 		}
 	}
 	e.ended = append(e.ended, a.ID)
-	for len(e.ended) > maxEnded {
-		id := e.ended[0]
-		e.ended = e.ended[1:]
+	e.prune(now)
+}
+
+// prune forgets ended alerts that ended longer ago than the retention, and
+// the oldest beyond maxEnded (a bound on memory during an alarm flood).
+func (e *Engine) prune(now time.Time) {
+	keep := e.retention()
+	n := 0
+	for n < len(e.ended) {
+		a := e.alerts[e.ended[n]]
+		if a != nil && now.Sub(a.ChangedAt) < keep && len(e.ended)-n <= maxEnded {
+			break
+		}
+		n++
+	}
+	for _, id := range e.ended[:n] {
 		delete(e.alerts, id)
 		e.cs.drop = append(e.cs.drop, id)
 	}
+	if n > 0 {
+		e.ended = slices.Delete(e.ended, 0, n)
+	}
+}
+
+// retention is how long ended alerts are kept.
+func (e *Engine) retention() time.Duration {
+	if e.cfg.Retention.Duration > 0 {
+		return e.cfg.Retention.Duration
+	}
+	return DefaultRetention
 }
 
 func (e *Engine) markDirty(a *alertRec) {
@@ -787,18 +846,23 @@ func (e *Engine) restore(recs []*alertRec, now time.Time) {
 	sort.Slice(recs, func(i, j int) bool { return recs[i].ChangedAt.Before(recs[j].ChangedAt) })
 	for _, a := range recs {
 		e.alerts[a.ID] = a
+		if a.Key == "" { // stored before keys existed
+			a.Key = AlertKey(a.Rule, a.Device, a.Point)
+		}
 		if !a.State.Open() {
 			e.ended = append(e.ended, a.ID)
 			continue
 		}
 		r := e.byName[a.Rule]
+		lvl := -1
+		if r != nil {
+			lvl = e.levelIndex(a)
+		}
+		if a.Status == StatusFiring && (lvl < 0 || !e.producesLevel(r, lvl, a)) {
+			e.endRuleChanged(a, now)
+			continue
+		}
 		if r == nil {
-			if a.Status == StatusFiring {
-				next, typ := applyOutcome(&a.Alert, outcome{Value: a.Value}, now, nil)
-				a.Alert = *next
-				e.emit(nil, a, typ, now, -1, nil)
-				e.log.Warn("alert of a rule no longer configured resolved", "alert", a.ID, "rule", a.Rule)
-			}
 			continue
 		}
 		d := e.device(a.Device, a.Kind, false, now)
@@ -806,23 +870,55 @@ func (e *Engine) restore(recs []*alertRec, now time.Time) {
 			continue
 		}
 		t := e.track(trackKey{r.idx, a.Device, a.Point}, d)
+		if t.alert != nil && t.alert.Status == StatusFiring && a.Status != StatusFiring {
+			continue // the key's active occurrence wins over a cleared one
+		}
 		t.alert, t.value = a, a.Value
 		if a.Status == StatusFiring {
-			if lvl := e.levelIndex(a); lvl >= 0 {
-				t.cond = condState{Level: lvl, Target: lvl}
-			}
+			t.cond = condState{Level: lvl, Target: lvl}
 		}
 	}
-	for len(e.ended) > maxEnded {
-		e.cs.drop = append(e.cs.drop, e.ended[0])
-		delete(e.alerts, e.ended[0])
-		e.ended = e.ended[1:]
-	}
+	e.prune(now)
 	// Configured devices are watched from the start, so one that never
 	// answers goes offline too.
 	for id, m := range e.meta {
 		e.device(id, m.Kind, false, now)
 	}
+}
+
+// producesLevel reports whether rule r still raises level lvl of the
+// stored active alert a: the rule still applies to the alert's series and
+// the level has the severity and limit the alert was raised with.
+func (e *Engine) producesLevel(r *rule, lvl int, a *alertRec) bool {
+	kind := a.Kind
+	if m, ok := e.meta[a.Device]; ok && m.Kind != "" {
+		kind = m.Kind
+	}
+	if !r.matches(kind, a.Device, a.Point) {
+		return false
+	}
+	if r.kind == condEvent {
+		return r.eventMatches(a.Level, max(a.Value, r.minConf))
+	}
+	l := r.levels[lvl]
+	if l.severity != a.Severity {
+		return false
+	}
+	if a.Threshold != nil && (r.kind == condThreshold || r.kind == condRate) && *a.Threshold != l.limit {
+		return false
+	}
+	return true
+}
+
+// endRuleChanged ends a restored active alert that the configuration no
+// longer raises: alert.resolved with reason rule_changed. Its condition
+// was not seen to return to normal, so the message says the rule changed.
+func (e *Engine) endRuleChanged(a *alertRec, now time.Time) {
+	next, typ := applyOutcome(&a.Alert, outcome{Value: a.Value}, now, nil)
+	a.Alert = *next
+	a.Reason = ReasonRuleChanged
+	e.emit(nil, a, typ, now, -1, nil)
+	e.log.Warn("alert ended: its rule was removed or changed", "alert", a.ID, "rule", a.Rule, "level", a.Level)
 }
 
 // Stats returns counters since start.

@@ -2,6 +2,7 @@ package alerting
 
 import (
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -369,7 +370,7 @@ func TestEngineAckAndReminders(t *testing.T) {
 	}
 }
 
-func TestEngineClearedUnackedStaysListedAndReactivates(t *testing.T) {
+func TestEngineNewOccurrenceWhileOldIsClearedUnacked(t *testing.T) {
 	s := newSyncEngine(t, "", testRules, 0)
 	s.poll("GD-101", 30)
 	s.poll("GD-101", 0)
@@ -377,22 +378,38 @@ func TestEngineClearedUnackedStaysListedAndReactivates(t *testing.T) {
 	if len(list) != 1 || list[0].State != StateClearedUnacked || list[0].Status != StatusResolved {
 		t.Fatalf("cleared alert %+v", list)
 	}
-	id := list[0].ID
+	old := list[0]
+	s.clock.Add(time.Second)
 	s.poll("GD-101", 55)
 	list, _ = s.e.Alerts(false)
-	if len(list) != 1 || list[0].ID != id || list[0].State != StateActiveUnacked || list[0].Level != "high-high" {
-		t.Fatalf("reactivated alert %+v", list)
+	if len(list) != 2 {
+		t.Fatalf("want the old (cleared-unacknowledged) and the new occurrence, got %+v", list)
+	}
+	cur := list[0] // newest first
+	if cur.ID == old.ID || cur.State != StateActiveUnacked || cur.Level != "high-high" || cur.Key != old.Key {
+		t.Fatalf("new occurrence %+v (old %s key %s)", cur, old.ID, old.Key)
+	}
+	if cur.Key != AlertKey("combustible-gas", "GD-101", "ch4") {
+		t.Errorf("key %q", cur.Key)
 	}
 	eq(t, "notifications", s.notes(), []string{"alert.firing high yellow", "alert.resolved high yellow", "alert.firing high-high red"})
-	s.poll("GD-101", 0)
-	if _, err := s.e.Ack(id, "x", ""); err != nil {
+	// The desk acknowledges yesterday's message: only that one ends.
+	if _, err := s.e.Ack(old.ID, "张三", "seen"); err != nil {
 		t.Fatal(err)
 	}
-	s.poll("GD-101", 30)
 	list, _ = s.e.Alerts(false)
-	if len(list) != 1 || list[0].ID == id {
-		t.Fatalf("after the old one ended a new alert must start: %+v", list)
+	if len(list) != 1 || list[0].ID != cur.ID || list[0].Acknowledged || list[0].State != StateActiveUnacked {
+		t.Fatalf("after acking the old occurrence the new one must stay unacknowledged: %+v", list)
 	}
+	if _, err := s.e.Ack(cur.ID, "", ""); !errors.Is(err, ErrAckNeedsBy) {
+		t.Errorf("ack without by: %v, want ErrAckNeedsBy", err)
+	}
+	var ids []string
+	for _, m := range s.outbox() {
+		ids = append(ids, m.Type+" "+m.AlertID)
+	}
+	eq(t, "occurrence ids", ids, []string{
+		TypeFiring + " " + old.ID, TypeResolved + " " + old.ID, TypeFiring + " " + cur.ID, TypeAcknowledged + " " + old.ID})
 }
 
 func TestEngineRestartNeitherRefiresNorForgets(t *testing.T) {
@@ -451,19 +468,52 @@ func TestObserveIgnoresOwnAlertPointsAndCopies(t *testing.T) {
 }
 
 func TestRateRule(t *testing.T) {
-	rules := []RuleConfig{{Name: "tank-level-rising", Match: Match{Kind: "tank", Point: "level_mm"},
-		Rate: &Rate{Above: 30, Per: time.Minute, Severity: "orange"}}}
-	s := newSyncEngine(t, "", rules, 0)
-	level := 1000.0
-	for i := range 120 {
-		if i >= 30 && i < 60 {
-			level += 2 // 2 mm/s: 120 mm/min
-		}
+	rules := []RuleConfig{
+		{Name: "tank-level-rising", Match: Match{Kind: "tank", Point: "level_mm"}, Rate: &Rate{Above: f(30), Per: time.Minute, Severity: "orange"}},
+		{Name: "tank-level-falling", Match: Match{Kind: "tank", Point: "level_mm"}, Rate: &Rate{Below: f(-30), Per: time.Minute, Severity: "red"}},
+	}
+	tank := func(s *syncEngine, v float64) {
 		s.clock.Add(time.Second)
 		s.feed(gateway.Point{Measurement: "tank", Tags: []gateway.Tag{{Key: "device", Value: "TK-1"}},
-			Fields: []gateway.Field{gateway.Float("level_mm", level)}, Time: s.clock.Now()})
+			Fields: []gateway.Field{gateway.Float("level_mm", v)}, Time: s.clock.Now()})
 	}
-	eq(t, "rate", s.notes(), []string{"alert.firing rate orange", "alert.resolved rate orange"})
+	t.Run("a steady rise fires and resolves", func(t *testing.T) {
+		s := newSyncEngine(t, "", rules, 0)
+		level := 1000.0
+		for i := range 150 {
+			if i >= 30 && i < 90 {
+				level += 2 // 2 mm/s: 120 mm/min
+			}
+			tank(s, level)
+		}
+		eq(t, "rate", s.notes(), []string{"alert.firing rate orange", "alert.resolved rate orange"})
+	})
+	t.Run("a leak (steady fall) fires the fall rule", func(t *testing.T) {
+		s := newSyncEngine(t, "", rules, 0)
+		level := 12000.0
+		for i := range 100 {
+			if i >= 40 {
+				level -= 1.5 // 90 mm/min
+			}
+			tank(s, level)
+		}
+		eq(t, "fall", s.notes(), []string{"alert.firing fall red"})
+		list, _ := s.e.Alerts(false)
+		if len(list) != 1 || !strings.Contains(list[0].Message, "下降") {
+			t.Errorf("fall alert %+v", list)
+		}
+	})
+	t.Run("one zero reading on a still tank raises nothing", func(t *testing.T) {
+		s := newSyncEngine(t, "", rules, 0)
+		for i := range 120 {
+			v := 12000.0
+			if i == 60 {
+				v = 0
+			}
+			tank(s, v)
+		}
+		eq(t, "outlier", s.notes(), nil)
+	})
 }
 
 func nan() float64 { var z float64; return z / z }

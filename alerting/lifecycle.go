@@ -43,7 +43,12 @@ const (
 // Alert is one alarm occurrence of a (rule, device, point), as the API
 // lists it and as the webhook's `data` carries it.
 type Alert struct {
-	ID        string   `json:"id"`
+	// ID names this occurrence: every notification about it carries it,
+	// and acknowledging it touches nothing else.
+	ID string `json:"id"`
+	// Key is the stable identity of the condition (rule/device/point),
+	// shared by all its occurrences, so that a desk can group them.
+	Key       string   `json:"key"`
 	Rule      string   `json:"rule"`
 	Status    string   `json:"status"` // firing | resolved
 	State     State    `json:"state"`
@@ -68,7 +73,19 @@ type Alert struct {
 	Comment        string     `json:"comment,omitempty"`
 
 	Message string `json:"message"`
+	// Reason says why an alert ended other than by its condition:
+	// ReasonRuleChanged when its rule was removed or no longer produces
+	// its level after a configuration change.
+	Reason string `json:"reason,omitempty"`
 }
+
+// ReasonRuleChanged is Alert.Reason of an alert ended because the
+// configuration no longer has a rule that raises it.
+const ReasonRuleChanged = "rule_changed"
+
+// AlertKey is the stable identity of a condition: rule/device/point. Rule
+// names and device ids cannot contain '/'.
+func AlertKey(rule, device, point string) string { return rule + "/" + device + "/" + point }
 
 // AlertID derives an alert's id from what identifies it: the rule, the
 // device, the point and the moment it started (Unix nanoseconds). It is the
@@ -100,9 +117,10 @@ type outcome struct {
 // ("" for none). prev is the key's alert (nil if it never had one or the
 // previous one ended); fresh makes a new alert when one must start.
 //
-//   - no open alert, active: a new alert fires (alert.firing).
-//   - cleared-unacknowledged, active again: the same alert re-activates,
-//     unacknowledged (alert.firing; ISA-18.2's return from state D to B).
+//   - no active alert, active: a new occurrence fires (alert.firing), also
+//     when the previous one is still listed as cleared-unacknowledged: that
+//     one stays on the desk with its own id until it is acknowledged, so an
+//     acknowledgement of yesterday's message never touches today's alarm.
 //   - active, active at another level or severity: alert.changed; a worse
 //     severity needs acknowledging again.
 //   - active, not active: alert.resolved; acknowledged alerts end (normal),
@@ -110,18 +128,13 @@ type outcome struct {
 //   - anything else: no change.
 func applyOutcome(prev *Alert, out outcome, now time.Time, fresh func() Alert) (next *Alert, typ string) {
 	open := prev != nil && prev.State.Open()
+	active := open && prev.Status == StatusFiring
 	switch {
-	case out.Active && !open:
+	case out.Active && !active:
 		a := fresh()
 		a.Status, a.State = StatusFiring, StateActiveUnacked
 		a.Level, a.Severity, a.Value, a.Threshold = out.Level, out.Severity, out.Value, out.Threshold
 		a.StartedAt, a.ChangedAt = now, now
-		return &a, TypeFiring
-	case out.Active && prev.State == StateClearedUnacked:
-		a := *prev
-		a.Status, a.State, a.ResolvedAt = StatusFiring, StateActiveUnacked, nil
-		a.Level, a.Severity, a.Value, a.Threshold = out.Level, out.Severity, out.Value, out.Threshold
-		a.ChangedAt = now
 		return &a, TypeFiring
 	case out.Active && (out.Level != prev.Level || out.Severity != prev.Severity):
 		a := *prev
@@ -133,7 +146,7 @@ func applyOutcome(prev *Alert, out outcome, now time.Time, fresh func() Alert) (
 		return &a, TypeChanged
 	case out.Active:
 		return prev, ""
-	case open && prev.Status == StatusFiring:
+	case active:
 		a := *prev
 		a.Status, a.Value = StatusResolved, out.Value
 		t := now

@@ -34,7 +34,7 @@ func TestApplyOutcome(t *testing.T) {
 		{"de-escalation keeps the ack", active(StateActiveAcked, "high-high", "red"), hi, TypeChanged, "old", StateActiveAcked, true},
 		{"unacked clears: stays listed", active(StateActiveUnacked, "high", "yellow"), off, TypeResolved, "old", StateClearedUnacked, false},
 		{"acked clears: ends", active(StateActiveAcked, "high", "yellow"), off, TypeResolved, "old", StateNormal, true},
-		{"cleared-unacked, active again: same alert re-fires", cleared, hh, TypeFiring, "old", StateActiveUnacked, false},
+		{"cleared-unacked, active again: a new occurrence fires", cleared, hh, TypeFiring, "new", StateActiveUnacked, false},
 		{"cleared-unacked, still normal: nothing", cleared, off, "", "old", StateClearedUnacked, false},
 		{"ended, normal: nothing", ended, off, "", "old", StateNormal, true},
 	}
@@ -140,7 +140,7 @@ func TestMessages(t *testing.T) {
 	offline := mustRule(t, RuleConfig{Stale: &Stale{After: StaleAfter{Intervals: 3}}})
 	fire := mustRule(t, RuleConfig{Event: &Event{Types: []string{"fire"}, MinConfidence: 0.7}})
 	fault := mustRule(t, RuleConfig{State: &StateCondition{Value: true, Level: "fault"}})
-	rate := mustRule(t, RuleConfig{Rate: &Rate{Above: 30, Per: time.Minute}})
+	rate := mustRule(t, RuleConfig{Rate: &Rate{Above: f(30), Per: time.Minute}})
 	o2 := o2Rule(t)
 	label := "1号储罐区东侧可燃气体探测器"
 	tests := []struct {

@@ -44,7 +44,8 @@ func severityRank(s string) int {
 
 // Names of the levels of rules that have a single condition.
 const (
-	levelRate    = "rate"
+	levelRate    = "rate" // a rise (rate.above)
+	levelFall    = "fall" // a fall (rate.below)
 	levelOffline = "offline"
 	levelAlarm   = "alarm" // default level of a state rule
 )
@@ -164,8 +165,16 @@ func compileRule(idx int, c RuleConfig) (*rule, error) {
 			return nil, errors.New("rate.per must be positive")
 		}
 		r.ratePer = c.Rate.Per
-		r.levels = []level{{name: levelRate, severity: firstNonEmpty(c.Rate.Severity, c.Severity, SeverityOrange),
-			above: true, limit: c.Rate.Above, extreme: 1}}
+		l := level{name: levelRate, severity: firstNonEmpty(c.Rate.Severity, c.Severity, SeverityOrange), extreme: 1}
+		switch {
+		case c.Rate.Above != nil && c.Rate.Below == nil && *c.Rate.Above > 0:
+			l.above, l.limit = true, *c.Rate.Above
+		case c.Rate.Below != nil && c.Rate.Above == nil && *c.Rate.Below < 0:
+			l.name, l.limit = levelFall, *c.Rate.Below
+		default:
+			return nil, errors.New("rate: want exactly one of above (a positive rise) and below (a negative fall)")
+		}
+		r.levels = []level{l}
 	}
 	if c.State != nil {
 		n++

@@ -14,7 +14,7 @@ import (
 
 // The store keeps, in one bbolt file (gateway.data_dir/alerts.db):
 //
-//	alerts  id → alertRec (JSON): open alerts and the most recent ended ones
+//	alerts  id → alertRec (JSON): open alerts and those ended within the retention
 //	outbox  receiver → seq → outMsg: notifications not yet delivered
 //	dead    receiver → seq → deadMsg: notifications a receiver refused for good
 //	points  seq → gateway.Point: `alert` points not yet handed to the pipeline
@@ -33,7 +33,10 @@ var (
 
 // Bounds of what the store keeps of the past.
 const (
-	maxEnded       = 1000 // ended (normal) alerts kept for ?state=all
+	// maxEnded bounds the ended alerts kept for ?state=all within the
+	// retention, so that an alarm flood cannot exhaust memory or disk. A
+	// healthy site ends a few thousand alerts a month.
+	maxEnded       = 50000
 	maxDeadPerRecv = 1000 // dead letters kept per receiver
 )
 

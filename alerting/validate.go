@@ -91,8 +91,15 @@ func validateRule(r *RuleConfig, rp string, p *conf.Problems) {
 		if r.Rate.Per <= 0 {
 			p.Addf(conf.Join(at("rate"), "per"), "required: the window of the rise, a positive duration such as 1m")
 		}
-		if r.Rate.Above <= 0 {
+		switch a, b := r.Rate.Above, r.Rate.Below; {
+		case a == nil && b == nil:
+			p.Addf(at("rate"), "set one of above (a rise per `per`, positive) and below (a fall, negative)")
+		case a != nil && b != nil:
+			p.Addf(at("rate"), "set only one of above and below: one rule watches one direction")
+		case a != nil && !(*a > 0):
 			p.Addf(conf.Join(at("rate"), "above"), "must be a positive rise per `per`")
+		case b != nil && !(*b < 0):
+			p.Addf(conf.Join(at("rate"), "below"), "must be a negative change per `per` (a fall, e.g. -30)")
 		}
 	}
 	if r.Event != nil {
