@@ -27,11 +27,14 @@ type Device struct {
 	Kind     string
 	Interval time.Duration     // poll interval; 0 for devices that are not polled (MQTT)
 	Units    map[string]string // point name → unit, e.g. "ch4" → "%LEL"
+	// PointLabels names points in messages, e.g. "ch4" → "甲烷".
+	PointLabels map[string]string
 }
 
 // Options configure an Engine. Zero values mean defaults, except Path.
 type Options struct {
 	Site     string // tag `site` of alert points and `site` in notifications
+	SiteName string // site.name, named at the start of every message ("" for none)
 	Language string // LangZH (default) or LangEN: language of messages
 	// Path is the bbolt file holding alert state and the outbox
 	// (gateway.data_dir/alerts.db). Required.
@@ -581,7 +584,8 @@ func (e *Engine) emit(r *rule, a *alertRec, typ string, now time.Time, lvl int, 
 	if r == nil {
 		r = &rule{name: a.Rule, kind: condThreshold}
 	}
-	text := message(msgInput{lang: e.opts.Language, rule: r, alert: &a.Alert, typ: typ, levelIx: lvl})
+	text := message(msgInput{lang: e.opts.Language, site: e.opts.SiteName, rule: r,
+		alert: &a.Alert, typ: typ, levelIx: lvl, ptLabel: e.meta[a.Device].PointLabels[a.Point]})
 	if typ != TypeReminder {
 		a.Message = text
 		e.transitions.Add(1)
@@ -917,7 +921,7 @@ func (e *Engine) endRuleChanged(a *alertRec, now time.Time) {
 	next, typ := applyOutcome(&a.Alert, outcome{Value: a.Value}, now, nil)
 	a.Alert = *next
 	a.Reason = ReasonRuleChanged
-	e.emit(nil, a, typ, now, -1, nil)
+	e.emit(e.byName[a.Rule], a, typ, now, -1, nil)
 	e.log.Warn("alert ended: its rule was removed or changed", "alert", a.ID, "rule", a.Rule, "level", a.Level)
 }
 

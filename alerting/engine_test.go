@@ -439,13 +439,91 @@ func TestEngineRestartNeitherRefiresNorForgets(t *testing.T) {
 	eq(t, "reminders and resolution after restart", got, []string{"alert.resolved fire red", "alert.reminder high-high red", "alert.resolved high-high red"})
 }
 
-func TestEngineRemovedRuleResolvesOnStart(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "alerts.db")
-	s := newSyncEngine(t, path, testRules, 0)
+func TestEngineRuleChangedAcrossRestart(t *testing.T) {
+	gas := func(hh float64, sev string) []RuleConfig {
+		r := slices.Clone(testRules)
+		r[0].Thresholds = []Threshold{{Level: "high", Above: f(25), Severity: "yellow"}, {Level: "high-high", Above: f(hh), Severity: sev}}
+		return r
+	}
+	tests := []struct {
+		name  string
+		rules []RuleConfig
+		ended bool
+	}{
+		{"rule removed", testRules[1:], true},
+		{"level's limit changed", gas(60, "red"), true},
+		{"level's severity changed", gas(50, "orange"), true},
+		{"level removed", append([]RuleConfig{{Name: "combustible-gas", Match: testRules[0].Match,
+			Thresholds: []Threshold{{Level: "high", Above: f(25), Severity: "yellow"}}}}, testRules[1:]...), true},
+		{"rule now matches other points", append([]RuleConfig{{Name: "combustible-gas", Match: Match{Kind: "gas_detector", Point: "h2s"},
+			Thresholds: testRules[0].Thresholds}}, testRules[1:]...), true},
+		{"unchanged", testRules, false},
+		{"other rules changed", gas(50, "red")[:1], false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "alerts.db")
+			s := newSyncEngine(t, path, testRules, 0)
+			s.poll("GD-101", 57)
+			s.close()
+			s2 := newSyncEngine(t, path, tc.rules, 0)
+			if !tc.ended {
+				eq(t, "notifications", s2.notes(), []string{"alert.firing high-high red"})
+				return
+			}
+			eq(t, "notifications", s2.notes(), []string{"alert.firing high-high red", "alert.resolved high-high red"})
+			var p struct{ Data Alert }
+			_ = json.Unmarshal(s2.outbox()[1].Body, &p)
+			if p.Data.Reason != ReasonRuleChanged || strings.Contains(p.Data.Message, "已恢复正常") || !strings.Contains(p.Data.Message, "规则") {
+				t.Errorf("resolved %+v", p.Data)
+			}
+			pts := s2.points()
+			last := pts[len(pts)-1]
+			if !slices.ContainsFunc(last.Fields, func(f gateway.Field) bool { return f.Key == "reason" }) {
+				t.Errorf("alert point %+v has no reason", last)
+			}
+		})
+	}
+}
+
+func TestEngineAckAuditAndRetention(t *testing.T) {
+	s := newSyncEngine(t, "", quietRules, 0)
 	s.poll("GD-101", 30)
+	list, _ := s.e.Alerts(false)
+	id := list[0].ID
+	if _, err := s.e.Ack(id, "  ", "x"); !errors.Is(err, ErrAckNeedsBy) {
+		t.Fatalf("blank by: %v", err)
+	}
+	if _, err := s.e.Ack(id, "李四", "去现场"); err != nil {
+		t.Fatal(err)
+	}
+	pts := s.points()
+	ack := pts[len(pts)-1]
+	fields := map[string]string{}
+	for _, f := range ack.Fields {
+		if f.Kind == gateway.KindString {
+			fields[f.Key] = f.S
+		}
+	}
+	if fields["status"] != "acknowledged" || fields["by"] != "李四" || fields["comment"] != "去现场" || fields["id"] != id {
+		t.Errorf("ack point fields %v", fields)
+	}
+	s.poll("GD-101", 0) // acknowledged and cleared: ended
+	s.clock.Add(DefaultRetention - time.Hour)
+	s.tick()
+	if all, _ := s.e.Alerts(true); len(all) != 1 {
+		t.Fatalf("ended alert forgotten before the retention: %+v", all)
+	}
+	s.clock.Add(2 * time.Hour)
+	s.tick()
+	if all, _ := s.e.Alerts(true); len(all) != 0 {
+		t.Fatalf("ended alert kept past the retention: %+v", all)
+	}
 	s.close()
-	s2 := newSyncEngine(t, path, testRules[1:], 0)
-	eq(t, "notifications", s2.notes(), []string{"alert.firing high yellow", "alert.resolved high yellow"})
+	s2 := newSyncEngine(t, s.path, quietRules, 0)
+	if all, _ := s2.e.Alerts(true); len(all) != 0 {
+		t.Fatalf("ended alert still in the store past the retention: %+v", all)
+	}
 }
 
 func TestObserveIgnoresOwnAlertPointsAndCopies(t *testing.T) {

@@ -142,6 +142,10 @@ func TestMessages(t *testing.T) {
 	fault := mustRule(t, RuleConfig{State: &StateCondition{Value: true, Level: "fault"}})
 	rate := mustRule(t, RuleConfig{Rate: &Rate{Above: f(30), Per: time.Minute}})
 	o2 := o2Rule(t)
+	fall := mustRule(t, RuleConfig{Rate: &Rate{Below: f(-30), Per: time.Minute}})
+	labelled := mustRule(t, RuleConfig{Message: "立即疏散", Thresholds: []Threshold{{Level: "l1", Above: f(25), Label: "一级报警"}}})
+	unnamed := mustRule(t, RuleConfig{Thresholds: []Threshold{{Level: "lvl_a", Above: f(5)}, {Level: "lvl_b", Above: f(8)}}})
+	silent := mustRule(t, RuleConfig{Stale: &Stale{After: StaleAfter{Duration: 10 * time.Minute}}})
 	label := "1号储罐区东侧可燃气体探测器"
 	tests := []struct {
 		name string
@@ -179,15 +183,62 @@ func TestMessages(t *testing.T) {
 		{"zh detector fault", LangZH, fault, 0, TypeFiring, Alert{Device: "GD-101", Point: "fault", Level: "fault", Value: 1},
 			"GD-101 故障"},
 		{"en rate", LangEN, rate, 0, TypeFiring, Alert{Device: "TK-1", Point: "level_mm", Level: "rate", Value: 42, Unit: "mm", Threshold: f(30)},
-			"TK-1 level_mm rose 42 mm in 1m, above 30 mm"},
+			"TK-1 level_mm rose 42 mm in 1 min, above 30 mm"},
+		{"zh fall", LangZH, fall, 0, TypeFiring, Alert{Device: "TK-1", Point: "level_mm", Level: "fall", Value: -42, Unit: "mm", Threshold: f(-30)},
+			"TK-1 液位 下降过快：1分钟内下降 42 mm，超过 30 mm"},
+		{"zh labels of threshold and point, instruction on firing", LangZH, labelled, 0, TypeFiring,
+			Alert{Device: "GD-101", Point: "c1", Level: "l1", Value: 30, Unit: "%LEL", Threshold: f(25)},
+			"立即疏散：GD-101 可燃气体 30 %LEL，超过一级报警值 25 %LEL"},
+		{"no instruction on resolve", LangZH, labelled, -1, TypeResolved,
+			Alert{Device: "GD-101", Point: "c1", Level: "l1", Status: StatusResolved, Value: 20, Unit: "%LEL"},
+			"GD-101 可燃气体 已恢复正常，当前 20 %LEL"},
+		{"zh unknown point and level in words, never the raw names", LangZH, unnamed, 1, TypeFiring,
+			Alert{Device: "X-1", Point: "ai_07", Level: "lvl_b", Value: 9, Threshold: f(8)},
+			"X-1 监测值 9，超过高高限报警值 8"},
+		{"zh stale for a duration in words", LangZH, silent, 0, TypeFiring, Alert{Device: "CAM-01", Point: "online", Level: "offline"},
+			"CAM-01 离线：10分钟无数据"},
+		{"zh rule changed is no return to normal", LangZH, gas, -1, TypeResolved,
+			Alert{Device: "GD-101", Point: "ch4", Level: "high-high", Status: StatusResolved, Value: 57, Unit: "%LEL", Reason: ReasonRuleChanged},
+			"GD-101 甲烷 二级报警告警已结束：报警规则已修改或删除，并非恢复正常，请现场核实（最后值 57 %LEL）"},
+		{"en rule changed", LangEN, gas, -1, TypeResolved,
+			Alert{Device: "GD-101", Point: "ch4", Level: "high-high", Status: StatusResolved, Value: 57, Unit: "%LEL", Reason: ReasonRuleChanged},
+			"GD-101 ch4 high-high alert ended because its rule was changed or removed, not because it returned to normal; check on site (last value 57 %LEL)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := message(msgInput{lang: tc.lang, rule: tc.r, alert: &tc.a, typ: tc.typ, levelIx: tc.lvl})
+			pl := ""
+			if tc.a.Point == "c1" {
+				pl = "可燃气体"
+			}
+			got := message(msgInput{lang: tc.lang, rule: tc.r, alert: &tc.a, typ: tc.typ, levelIx: tc.lvl, ptLabel: pl})
 			if got != tc.want {
 				t.Errorf("message\n got %s\nwant %s", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestMessageNamesSite(t *testing.T) {
+	gas := gasRule(t, 2, 0, 0)
+	a := Alert{Device: "GD-101", Point: "ch4", Level: "high", Value: 30, Unit: "%LEL", Threshold: f(25)}
+	if got, want := message(msgInput{lang: LangZH, site: "某石化储罐区", rule: gas, alert: &a, typ: TypeFiring, levelIx: 0}),
+		"【某石化储罐区】GD-101 甲烷 30 %LEL，超过一级报警值 25 %LEL"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	if got, want := message(msgInput{lang: LangEN, site: "Tank farm", rule: gas, alert: &a, typ: TypeFiring, levelIx: 0}),
+		"[Tank farm] GD-101 ch4 30 %LEL above high 25 %LEL"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
+func TestFmtDur(t *testing.T) {
+	for d, want := range map[time.Duration][2]string{
+		10 * time.Minute: {"10分钟", "10 min"}, 90 * time.Second: {"1分钟30秒", "1 min 30 s"},
+		90 * time.Minute: {"1小时30分钟", "1 h 30 min"}, 48 * time.Hour: {"2天", "2 d"}, 500 * time.Millisecond: {"500毫秒", "500 ms"},
+	} {
+		if got := [2]string{fmtDur(true, d), fmtDur(false, d)}; got != want {
+			t.Errorf("fmtDur(%v) = %q, want %q", d, got, want)
+		}
 	}
 }
 

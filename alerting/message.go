@@ -31,31 +31,36 @@ var zhLevels = map[string]string{
 	"low": "低限报警", "low-low": "低低限报警", "l": "低限报警", "ll": "低低限报警",
 	"alarm": "报警", "fault": "故障", "rate": "变化率超限", "offline": "离线",
 	"fire": "明火", "smoke": "烟雾", "hotspot": "热点",
-	"data-loss": "数据丢失",
+	"data-loss": "数据丢失", "fall": "下降过快", "bad_value": "数值无效",
 }
 
 // msgInput is what a message is built from.
 type msgInput struct {
-	lang    string
-	rule    *rule
-	alert   *Alert
-	typ     string // notification type
-	levelIx int    // the level in force (threshold rules), -1 if none
+	lang     string
+	site     string // site.name; "" for none
+	rule     *rule
+	alert    *Alert
+	typ      string // notification type
+	levelIx  int    // the level in force (threshold rules), -1 if none
+	ptLabel  string // the point's configured label, "" if none
+	resolved bool   // computed
 }
 
 // message writes the alert's text for a duty officer in the site's
-// language, naming the device by its label when it has one, e.g.
-// "1号储罐区东侧可燃气体探测器 甲烷 57.3 %LEL，超过二级报警值 50 %LEL".
+// language, naming the site, the device by its label when it has one, the
+// point and level by their labels or in words, e.g.
+// "【某石化储罐区】1号储罐区东侧可燃气体探测器 甲烷 57.3 %LEL，超过二级报警值 50 %LEL".
+// The rule's message (an instruction) leads firing, changed and reminder
+// texts only: it is not what to do once the alarm is over.
 func message(in msgInput) string {
 	zh := in.lang != LangEN
 	a, r := in.alert, in.rule
 	var b strings.Builder
-	if r.message != "" {
-		b.WriteString(r.message)
+	if in.site != "" {
 		if zh {
-			b.WriteString("：")
+			b.WriteString("【" + in.site + "】")
 		} else {
-			b.WriteString(": ")
+			b.WriteString("[" + in.site + "] ")
 		}
 	}
 	if in.typ == TypeReminder {
@@ -65,21 +70,28 @@ func message(in msgInput) string {
 			b.WriteString("Reminder, not acknowledged: ")
 		}
 	}
-	dev := firstNonEmpty(a.Label, a.Device)
-	pt := a.Point
-	lvl := a.Level
-	if zh {
-		if n, ok := zhPoints[pt]; ok {
-			pt = n
-		}
-		if n, ok := zhLevels[lvl]; ok {
-			lvl = n
+	if r.message != "" && (in.typ == TypeFiring || in.typ == TypeChanged || in.typ == TypeReminder) {
+		b.WriteString(r.message)
+		if zh {
+			b.WriteString("：")
+		} else {
+			b.WriteString(": ")
 		}
 	}
+	dev := firstNonEmpty(a.Label, a.Device)
+	pt := pointWords(zh, a.Point, in.ptLabel)
+	lvl := levelWords(zh, r, a.Level)
 	resolved := in.typ == TypeResolved || in.typ == TypeAcknowledged && a.Status == StatusResolved
-	if resolved {
+	switch {
+	case resolved && a.Reason == ReasonRuleChanged:
+		if zh {
+			b.WriteString(dev + " " + pt + " " + lvl + "告警已结束：报警规则已修改或删除，并非恢复正常，请现场核实（最后值 " + fmtNum(a.Value) + unitSuffix(a.Unit) + "）")
+		} else {
+			b.WriteString(dev + " " + pt + " " + lvl + " alert ended because its rule was changed or removed, not because it returned to normal; check on site (last value " + fmtNum(a.Value) + unitSuffix(a.Unit) + ")")
+		}
+	case resolved:
 		writeResolved(&b, zh, r, a, dev, pt, lvl)
-	} else {
+	default:
 		writeActive(&b, zh, r, a, dev, pt, lvl, in.levelIx)
 	}
 	if in.typ == TypeAcknowledged {
@@ -93,17 +105,66 @@ func message(in msgInput) string {
 	return b.String()
 }
 
+// pointWords names a point: its label, else (in Chinese) a known name or
+// a neutral word, never the raw field name.
+func pointWords(zh bool, point, label string) string {
+	switch {
+	case label != "":
+		return label
+	case !zh:
+		return point
+	}
+	if n, ok := zhPoints[point]; ok {
+		return n
+	}
+	return "监测值"
+}
+
+// levelWords names a level: its threshold's label, else (in Chinese) a
+// known name or one in words from the level's direction and rank.
+func levelWords(zh bool, r *rule, name string) string {
+	var l *level
+	for i := range r.levels {
+		if r.levels[i].name == name {
+			l = &r.levels[i]
+		}
+	}
+	switch {
+	case l != nil && l.label != "":
+		return l.label
+	case !zh:
+		return name
+	}
+	if n, ok := zhLevels[name]; ok {
+		return n
+	}
+	if l == nil || r.kind != condThreshold {
+		return "报警"
+	}
+	word := "高"
+	if !l.above {
+		word = "低"
+	}
+	switch l.extreme {
+	case 1:
+		return word + "限报警"
+	case 2:
+		return word + word + "限报警"
+	}
+	return "第" + strconv.Itoa(l.extreme) + "级" + word + "限报警"
+}
+
 func writeActive(b *strings.Builder, zh bool, r *rule, a *Alert, dev, pt, lvl string, levelIx int) {
 	v, u := fmtNum(a.Value), unitSuffix(a.Unit)
+	lim := ""
+	if a.Threshold != nil {
+		lim = fmtNum(*a.Threshold)
+	}
 	switch r.kind {
 	case condThreshold:
 		above := true
 		if levelIx >= 0 && levelIx < len(r.levels) {
 			above = r.levels[levelIx].above
-		}
-		lim := ""
-		if a.Threshold != nil {
-			lim = fmtNum(*a.Threshold)
 		}
 		switch {
 		case zh && above:
@@ -116,23 +177,24 @@ func writeActive(b *strings.Builder, zh bool, r *rule, a *Alert, dev, pt, lvl st
 			b.WriteString(dev + " " + pt + " " + v + u + " below " + lvl + " " + lim + u)
 		}
 	case condRate:
-		lim := ""
-		if a.Threshold != nil {
-			lim = fmtNum(*a.Threshold)
-		}
-		if zh {
-			b.WriteString(dev + " " + pt + " 上升过快：" + fmtDur(r.ratePer) + "内上升 " + v + u + "，超过 " + lim + u)
-		} else {
-			b.WriteString(dev + " " + pt + " rose " + v + u + " in " + fmtDur(r.ratePer) + ", above " + lim + u)
+		per := fmtDur(zh, r.ratePer)
+		rising := len(r.levels) == 0 || r.levels[0].above
+		switch {
+		case zh && rising:
+			b.WriteString(dev + " " + pt + " 上升过快：" + per + "内上升 " + v + u + "，超过 " + lim + u)
+		case zh:
+			b.WriteString(dev + " " + pt + " 下降过快：" + per + "内下降 " + fmtNum(-a.Value) + u + "，超过 " + fmtNum(-parseOr(lim)) + u)
+		case rising:
+			b.WriteString(dev + " " + pt + " rose " + v + u + " in " + per + ", above " + lim + u)
+		default:
+			b.WriteString(dev + " " + pt + " fell " + fmtNum(-a.Value) + u + " in " + per + ", faster than " + fmtNum(-parseOr(lim)) + u)
 		}
 	case condBool:
 		switch {
 		case zh && pt == lvl || zh && strings.TrimSuffix(pt, "信号") == lvl:
 			b.WriteString(dev + " " + lvl)
-		case zh:
-			b.WriteString(dev + " " + pt + " " + lvl)
 		default:
-			b.WriteString(dev + " " + a.Point + " " + a.Level)
+			b.WriteString(dev + " " + pt + " " + lvl)
 		}
 	case condStale:
 		var n string
@@ -142,9 +204,9 @@ func writeActive(b *strings.Builder, zh bool, r *rule, a *Alert, dev, pt, lvl st
 		case r.staleIntervals > 0:
 			n = "no data or failed polls for " + strconv.Itoa(r.staleIntervals) + " poll intervals"
 		case zh:
-			n = fmtDur(r.staleFor) + "无数据"
+			n = fmtDur(zh, r.staleFor) + "无数据"
 		default:
-			n = "no data for " + fmtDur(r.staleFor)
+			n = "no data for " + fmtDur(zh, r.staleFor)
 		}
 		if zh {
 			b.WriteString(dev + " 离线：" + n)
@@ -155,9 +217,15 @@ func writeActive(b *strings.Builder, zh bool, r *rule, a *Alert, dev, pt, lvl st
 		if zh {
 			b.WriteString(dev + " 检测到" + lvl + "，置信度 " + strconv.FormatFloat(a.Value, 'f', 2, 64))
 		} else {
-			b.WriteString(dev + " detected " + a.Level + ", confidence " + strconv.FormatFloat(a.Value, 'f', 2, 64))
+			b.WriteString(dev + " detected " + lvl + ", confidence " + strconv.FormatFloat(a.Value, 'f', 2, 64))
 		}
 	}
+}
+
+// parseOr reads back a number written by fmtNum (0 if empty).
+func parseOr(s string) float64 {
+	f, _ := strconv.ParseFloat(s, 64)
+	return f
 }
 
 func writeResolved(b *strings.Builder, zh bool, r *rule, a *Alert, dev, pt, lvl string) {
@@ -170,30 +238,30 @@ func writeResolved(b *strings.Builder, zh bool, r *rule, a *Alert, dev, pt, lvl 
 		}
 	case condEvent:
 		if zh {
-			b.WriteString(dev + " " + lvl + "告警已解除：" + fmtDur(r.autoResolve) + "内未再检测到")
+			b.WriteString(dev + " " + lvl + "告警已解除：" + fmtDur(zh, r.autoResolve) + "内未再检测到")
 		} else {
-			b.WriteString(dev + " " + a.Level + " alert resolved: none detected for " + fmtDur(r.autoResolve))
+			b.WriteString(dev + " " + lvl + " alert resolved: none detected for " + fmtDur(zh, r.autoResolve))
 		}
 	case condBool:
 		if zh {
 			b.WriteString(dev + " " + pt + " 已恢复正常")
 		} else {
-			b.WriteString(dev + " " + a.Point + " back to normal")
+			b.WriteString(dev + " " + pt + " back to normal")
+		}
+	case condRate:
+		v, u := fmtNum(a.Value), unitSuffix(a.Unit)
+		per := fmtDur(zh, r.ratePer)
+		if zh {
+			b.WriteString(dev + " " + pt + " 变化率已恢复正常（" + per + "内变化 " + v + u + "）")
+		} else {
+			b.WriteString(dev + " " + pt + " rate back to normal (" + v + u + " in " + per + ")")
 		}
 	default:
 		v, u := fmtNum(a.Value), unitSuffix(a.Unit)
-		if r.kind == condRate {
-			if zh {
-				b.WriteString(dev + " " + pt + " 变化率已恢复正常（" + fmtDur(r.ratePer) + "内上升 " + v + u + "）")
-			} else {
-				b.WriteString(dev + " " + a.Point + " rate back to normal (rose " + v + u + " in " + fmtDur(r.ratePer) + ")")
-			}
-			return
-		}
 		if zh {
 			b.WriteString(dev + " " + pt + " 已恢复正常，当前 " + v + u)
 		} else {
-			b.WriteString(dev + " " + a.Point + " back to normal at " + v + u)
+			b.WriteString(dev + " " + pt + " back to normal at " + v + u)
 		}
 	}
 }
@@ -230,14 +298,34 @@ func cleanFloat(v float64) float64 {
 	return f
 }
 
-// fmtDur writes a duration without trailing zero units (1m, 90s, 1h30m).
-func fmtDur(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
+// fmtDur writes a duration in words: 10分钟, 1小时30分钟, 90秒 in Chinese;
+// 10 min, 1 h 30 min, 90 s in English.
+func fmtDur(zh bool, d time.Duration) string {
+	if d <= 0 {
+		if zh {
+			return "0秒"
+		}
+		return "0 s"
 	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
+	units := []struct {
+		d      time.Duration
+		zh, en string
+	}{{24 * time.Hour, "天", "d"}, {time.Hour, "小时", "h"}, {time.Minute, "分钟", "min"}, {time.Second, "秒", "s"}, {time.Millisecond, "毫秒", "ms"}}
+	var parts []string
+	for _, u := range units {
+		n := d / u.d
+		if n == 0 {
+			continue
+		}
+		d -= n * u.d
+		if zh {
+			parts = append(parts, strconv.FormatInt(int64(n), 10)+u.zh)
+		} else {
+			parts = append(parts, strconv.FormatInt(int64(n), 10)+" "+u.en)
+		}
 	}
-	return s
+	if zh {
+		return strings.Join(parts, "")
+	}
+	return strings.Join(parts, " ")
 }

@@ -58,6 +58,7 @@ const pointOnline = "online"
 // one level whose name is replaced by the event type.
 type level struct {
 	name     string
+	label    string // shown in messages instead of the name
 	severity string
 	above    bool    // breached at or above limit (else at or below)
 	limit    float64 // threshold, rise (rate) or 0.5 (state)
@@ -142,7 +143,7 @@ func compileRule(idx int, c RuleConfig) (*rule, error) {
 		n++
 		r.kind = condThreshold
 		for _, t := range c.Thresholds {
-			l := level{name: t.Level, severity: firstNonEmpty(t.Severity, c.Severity, SeverityYellow)}
+			l := level{name: t.Level, label: t.Label, severity: firstNonEmpty(t.Severity, c.Severity, SeverityYellow)}
 			switch {
 			case t.Above != nil && t.Below == nil:
 				l.above, l.limit = true, *t.Above
