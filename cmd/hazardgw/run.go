@@ -77,15 +77,18 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) error {
 	var alertDevices []alerting.Device // labels, poll intervals and units for rules and messages
 	for _, l := range cfg.Modbus.Links {
 		for _, d := range l.Devices {
-			units := map[string]string{}
+			units, labels := map[string]string{}, map[string]string{}
 			for _, p := range d.Points {
 				units[p.Name] = p.Unit
+				if p.Label != "" {
+					labels[p.Name] = p.Label
+				}
 			}
 			interval := d.Interval
 			if interval <= 0 {
 				interval = modbus.DefaultInterval
 			}
-			alertDevices = append(alertDevices, alerting.Device{ID: d.ID, Label: d.Label, Kind: d.Kind, Interval: interval, Units: units})
+			alertDevices = append(alertDevices, alerting.Device{ID: d.ID, Label: d.Label, Kind: d.Kind, Interval: interval, Units: units, PointLabels: labels})
 		}
 	}
 	// The gateway reports its own health like a device, so that a full
@@ -95,7 +98,7 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) error {
 		Interval: gateway.DefaultSelfMonitorInterval,
 	})
 	alerts, err := alerting.New(cfg.Alerting, alerting.Options{
-		Site: cfg.Site.ID, Language: cfg.Site.Language, Path: filepath.Join(gw.DataDir, "alerts.db"),
+		Site: cfg.Site.ID, SiteName: cfg.Site.Name, Language: cfg.Site.Language, Path: filepath.Join(gw.DataDir, "alerts.db"),
 		Devices: alertDevices, Notifiers: notifiers, Logger: logger.With("component", "alerting"),
 	})
 	if err != nil {
