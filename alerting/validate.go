@@ -2,6 +2,7 @@ package alerting
 
 import (
 	"encoding/base64"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -27,6 +28,9 @@ func (c *Config) Validate(path string, p *conf.Problems) {
 			names.Check(p, conf.Join(rp, "name"), "rule name", r.Name)
 		}
 		validateRule(r, rp, p)
+	}
+	if d := c.Retention.Duration; d != 0 && d < DefaultRetention {
+		p.Addf(conf.Join(path, "retention"), "must be at least 30d: alarm records are kept for 30 days or more (GB 17681); got %s", fmtDur(false, d))
 	}
 	receivers := conf.Seen{}
 	for i := range c.Notify {
@@ -144,6 +148,7 @@ func validateThresholds(r *RuleConfig, tsp string, p *conf.Problems) {
 	if len(r.Thresholds) == 0 {
 		p.Addf(tsp, "at least one threshold: {level: high, above: 25, severity: yellow}")
 	}
+	validateSeverityOrder(r, tsp, p)
 	levels := conf.Seen{}
 	limits := conf.Seen{}
 	for i := range r.Thresholds {
@@ -159,6 +164,9 @@ func validateThresholds(r *RuleConfig, tsp string, p *conf.Problems) {
 			limits.Check(p, conf.Join(tp, "above"), "limit", "above "+strconv.FormatFloat(*t.Above, 'g', -1, 64))
 		default:
 			limits.Check(p, conf.Join(tp, "below"), "limit", "below "+strconv.FormatFloat(*t.Below, 'g', -1, 64))
+		}
+		if conf.HasControl(t.Label) {
+			p.Addf(conf.Join(tp, "label"), "must not contain control characters")
 		}
 		switch {
 		case t.Severity != "":
@@ -196,4 +204,112 @@ func validBase64Key(s string) bool {
 		}
 	}
 	return false
+}
+
+// Series describes what one configured source can produce, so that rules
+// can be checked against the site: a device kind (the measurement), a
+// device id ("" when devices are learnt from traffic: then a glob or empty
+// device matches, a literal one does not) and its points (nil when any
+// field may come).
+type Series struct {
+	Kind   string
+	Device string
+	Points []string
+}
+
+// CheckSite reports rules that can never fire at this site: a rule whose
+// match has no glob and matches none of the series is an error naming the
+// rule (a typo such as kind: gas-detector would leave the alarm silent
+// forever); a rule with a glob that matches nothing is a warning.
+func (c *Config) CheckSite(path string, site []Series, p *conf.Problems) {
+	for i := range c.Rules {
+		r := &c.Rules[i]
+		if r.Name == SpoolFullRule {
+			continue
+		}
+		stale := r.Stale != nil
+		if slices.ContainsFunc(site, func(s Series) bool { return seriesMatches(r.Match, s, stale) }) {
+			continue
+		}
+		mp := conf.Join(conf.Index(conf.Join(path, "rules"), i), "match")
+		what := describeMatch(r.Match, stale)
+		if isGlob(r.Match.Kind) || isGlob(r.Match.Device) || !stale && isGlob(r.Match.Point) {
+			p.Warnf(mp, "rule %q matches no configured device, kind or point (%s); it cannot fire until one appears", r.Name, what)
+			continue
+		}
+		p.Addf(mp, "rule %q matches no configured device, kind or point (%s): check the spelling", r.Name, what)
+	}
+}
+
+func isGlob(s string) bool { return strings.ContainsAny(s, `*?[\`) }
+
+func seriesMatches(m Match, s Series, stale bool) bool {
+	if !globMatch(m.Kind, s.Kind) {
+		return false
+	}
+	switch {
+	case s.Device != "" && !globMatch(m.Device, s.Device):
+		return false
+	case s.Device == "" && m.Device != "" && !isGlob(m.Device):
+		// Devices learnt from traffic are unknown here: a device named
+		// literally must be configured (Modbus) or declared (mqtt.devices).
+		return false
+	}
+	if stale || m.Point == "" || s.Points == nil {
+		return true
+	}
+	return slices.ContainsFunc(s.Points, func(pt string) bool { return globMatch(m.Point, pt) })
+}
+
+func describeMatch(m Match, stale bool) string {
+	var parts []string
+	if m.Kind != "" {
+		parts = append(parts, "kind "+strconv.Quote(m.Kind))
+	}
+	if m.Device != "" {
+		parts = append(parts, "device "+strconv.Quote(m.Device))
+	}
+	if m.Point != "" && !stale {
+		parts = append(parts, "point "+strconv.Quote(m.Point))
+	}
+	if len(parts) == 0 {
+		return "anything"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// validateSeverityOrder reports thresholds whose severity falls as the
+// alarm gets worse: in one direction, a limit further from normal must be
+// at least as severe as every limit nearer to normal (red above 25 and
+// yellow above 50 would announce the worse reading as the milder alarm).
+func validateSeverityOrder(r *RuleConfig, tsp string, p *conf.Problems) {
+	type th struct {
+		i     int
+		above bool
+		limit float64
+		rank  int
+	}
+	var ts []th
+	for i, t := range r.Thresholds {
+		sev := firstNonEmpty(t.Severity, r.Severity)
+		if severityRank(sev) == 0 {
+			continue
+		}
+		switch {
+		case t.Above != nil && t.Below == nil:
+			ts = append(ts, th{i, true, *t.Above, severityRank(sev)})
+		case t.Below != nil && t.Above == nil:
+			ts = append(ts, th{i, false, *t.Below, severityRank(sev)})
+		}
+	}
+	for _, a := range ts {
+		for _, b := range ts {
+			worse := a.above == b.above && (a.above && b.limit > a.limit || !a.above && b.limit < a.limit)
+			if worse && b.rank < a.rank {
+				ta, tb := r.Thresholds[a.i], r.Thresholds[b.i]
+				p.Addf(conf.Index(tsp, b.i), "severity %s of level %q is lower than %s of level %q, which is nearer to normal: severity must not fall as the alarm gets worse",
+					firstNonEmpty(tb.Severity, r.Severity), tb.Level, firstNonEmpty(ta.Severity, r.Severity), ta.Level)
+			}
+		}
+	}
 }

@@ -100,7 +100,7 @@ func validateSerial(s *SerialConfig, sp string, p *conf.Problems) {
 
 // reservedMeasurements are written by the gateway itself (SPEC §4); a
 // device kind with one of these names would mix its series into them.
-var reservedMeasurements = []string{gateway.MeasurementDeviceStatus, "alert"}
+var reservedMeasurements = []string{gateway.MeasurementDeviceStatus, "alert", gateway.MeasurementGateway}
 
 func validateDevice(d *DeviceConfig, dp string, rtu bool, p *conf.Problems) {
 	at := func(key string) string { return conf.Join(dp, key) }

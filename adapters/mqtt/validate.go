@@ -105,7 +105,7 @@ func validateSubscription(s *Subscription, sp string, p *conf.Problems) (topicOK
 func validateJSONMapping(m *JSONMapping, mp string, p *conf.Problems) {
 	at := func(key string) string { return conf.Join(mp, key) }
 	if conf.CheckName(p, at("measurement"), m.Measurement) &&
-		(m.Measurement == gateway.MeasurementDeviceStatus || m.Measurement == "alert") {
+		(m.Measurement == gateway.MeasurementDeviceStatus || m.Measurement == "alert" || m.Measurement == gateway.MeasurementGateway) {
 		p.Addf(at("measurement"), "%q is a measurement of the gateway itself; choose another", m.Measurement)
 	}
 	jsonPath := func(path, v string) {

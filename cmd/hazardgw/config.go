@@ -24,7 +24,13 @@ type File struct {
 	Modbus   modbus.Config      `yaml:"modbus"`
 	MQTT     mqtt.Config        `yaml:"mqtt"`
 	Alerting alerting.Config    `yaml:"alerting"`
+
+	warnings []string // "FILE:LINE: path: warning: what", from loading
 }
+
+// Warnings returns what loading found valid but probably unintended, one
+// line each.
+func (f *File) Warnings() []string { return f.warnings }
 
 // maxConfigSize bounds what LoadFile reads: a configuration is text written
 // by people, and a runaway file must not exhaust memory.
@@ -67,9 +73,11 @@ func readConfig(path string) ([]byte, error) {
 // loadBytes is LoadFile for a file already read; name is used in messages.
 func loadBytes(name string, src []byte, lookup func(string) (string, bool)) (*File, error) {
 	var f File
-	if err := conf.Load(name, src, &f, conf.Options{Lookup: lookup}, f.Validate); err != nil {
+	ws, err := conf.LoadWithWarnings(name, src, &f, conf.Options{Lookup: lookup}, f.Validate)
+	if err != nil {
 		return nil, err
 	}
+	f.warnings = ws
 	return &f, nil
 }
 
@@ -84,7 +92,9 @@ func (f *File) Validate(p *conf.Problems) {
 	f.Alerting.Validate("alerting", p)
 	if len(f.Modbus.Links) == 0 && f.MQTT.URL == "" {
 		p.Addf("modbus.links", "no data source: configure modbus.links or mqtt.url")
+		return
 	}
+	f.Alerting.CheckSite("alerting", f.siteSeries(), p)
 }
 
 // Secrets returns the secret values of f, for the log redactor.

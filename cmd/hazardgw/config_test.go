@@ -106,6 +106,23 @@ func TestCheckGolden(t *testing.T) {
 				if got := f.Summary(); got != c.want {
 					t.Errorf("summary:\n%s\nwant:\n%s", got, c.want)
 				}
+				// Warnings leave the file valid; a case lists them in
+				// expected.warn, and a case without one has none.
+				got := ""
+				if len(f.Warnings()) > 0 {
+					got = strings.Join(f.Warnings(), "\n") + "\n"
+				}
+				wpath := filepath.Join(c.dir, "expected.warn")
+				if *update && got != "" {
+					if err := os.WriteFile(wpath, []byte(got), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				want, _ := os.ReadFile(wpath)
+				if got != string(want) {
+					t.Errorf("warnings:\n%s\nwant:\n%s", got, want)
+				}
 				return
 			}
 			if err == nil {

@@ -129,6 +129,9 @@ func cmdCheck(path string, stdout, stderr io.Writer, lookup func(string) (string
 		printLoadError(stderr, err)
 		return exitFailure
 	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintln(stderr, w)
+	}
 	fmt.Fprintf(stdout, "%s: OK: %s\n", path, cfg.Summary())
 	return exitOK
 }
@@ -150,6 +153,9 @@ func cmdRun(ctx context.Context, path string, stderr io.Writer, lookup func(stri
 	context.AfterFunc(ctx, stop)
 
 	logger.Info("starting", "version", version, "site", cfg.Site.ID, "config", path)
+	for _, w := range cfg.Warnings() {
+		logger.Warn("configuration", "warning", w)
+	}
 	if err := run(ctx, cfg, logger); err != nil {
 		logger.Error("stopped", "err", err)
 		return exitFailure

@@ -13,12 +13,21 @@ type Problem struct {
 	Msg  string
 }
 
-// Problems collects problems. The zero value is ready to use.
-type Problems struct{ List []Problem }
+// Problems collects problems, and warnings: things that are valid but
+// probably not what was meant. The zero value is ready to use.
+type Problems struct {
+	List     []Problem
+	Warnings []Problem
+}
 
 // Addf records a problem at path.
 func (p *Problems) Addf(path, format string, args ...any) {
 	p.List = append(p.List, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Warnf records a warning at path: the file stays valid.
+func (p *Problems) Warnf(path, format string, args ...any) {
+	p.Warnings = append(p.Warnings, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
 // Len returns the number of problems.

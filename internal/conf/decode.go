@@ -9,6 +9,7 @@ import (
 	"math"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -163,13 +164,31 @@ func (e *Error) Error() string {
 // listing every problem of both steps under the name file. When src is not
 // YAML at all, validate is not called: it would only see zero values.
 func Load(file string, src []byte, out any, opts Options, validate func(*Problems)) error {
+	_, err := LoadWithWarnings(file, src, out, opts, validate)
+	return err
+}
+
+// LoadWithWarnings is Load that also returns the warnings validate
+// reported, one line each, sorted by line: "FILE:LINE: path: warning: what".
+func LoadWithWarnings(file string, src []byte, out any, opts Options, validate func(*Problems)) ([]string, error) {
 	r := Decode(src, out, opts)
+	var warnings []string
 	if validate != nil && !r.syntax {
 		var p Problems
 		validate(&p)
 		r.Add(p.List)
+		ws := slices.Clone(p.Warnings)
+		for i := range ws {
+			if ws[i].Line == 0 {
+				ws[i].Line = r.Line(ws[i].Path)
+			}
+		}
+		sort.SliceStable(ws, func(i, j int) bool { return ws[i].Line < ws[j].Line })
+		for _, w := range ws {
+			warnings = append(warnings, fmt.Sprintf("%s:%d: %s: warning: %s", file, w.Line, w.Path, r.scrub(w.Msg)))
+		}
 	}
-	return r.Err(file)
+	return warnings, r.Err(file)
 }
 
 // maxAliasExpansion bounds how many nodes aliases may add to a document, so
