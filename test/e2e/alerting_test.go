@@ -290,7 +290,7 @@ func TestAlertGasRampDeadbandAckAndReminders(t *testing.T) {
 	}
 	for _, d := range s.desk.Deliveries() {
 		if d.Alert.Device == "GD-101" && d.Type == "alert.changed" && d.Alert.Message != "" &&
-			!strings.HasPrefix(d.Alert.Message, "1号储罐区可燃气体探测器 甲烷 ") {
+			!strings.HasPrefix(d.Alert.Message, "【测试站】1号储罐区可燃气体探测器 甲烷 ") {
 			t.Errorf("message for the duty officer: %q", d.Alert.Message)
 		}
 	}
