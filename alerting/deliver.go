@@ -67,6 +67,7 @@ func (e *Engine) deliverLoop(ctx context.Context, rc *receiver) {
 				log.Info("receiver accepts notifications again")
 			}
 			e.delivered.Add(1)
+			log.Info("notification delivered", "id", m.ID, "type", m.Type, "alert", m.AlertID)
 			if err := st.delivered(rc.name, seq); err != nil {
 				// It will be sent again; the receiver dedups on its id.
 				log.Error("remove delivered notification", "err", err)
