@@ -610,7 +610,9 @@ func (e *Engine) emit(r *rule, a *alertRec, typ string, now time.Time, lvl int, 
 			a.setNotified(rc.name, now)
 		}
 	}
-	if typ != TypeReminder && e.acc != nil {
+	// Points of transitions made while opening (before Run has an
+	// acceptor: alerts ended because their rule changed) are kept too.
+	if typ != TypeReminder && (e.acc != nil || !e.started.Load()) {
 		e.cs.points = append(e.cs.points, e.alertPoint(a, typ, now))
 	}
 	e.markDirty(a)

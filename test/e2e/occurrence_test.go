@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hazardgw/hazardgw/internal/testenv"
 	"github.com/hazardgw/hazardgw/simulators/dutydesk"
 )
 
@@ -129,5 +131,23 @@ func TestAlertOccurrencesAckAndRuleChange(t *testing.T) {
 	}
 	if strings.Contains(end.Message, "已恢复正常") || !strings.Contains(end.Message, "规则") {
 		t.Errorf("rule_changed message %q must say the rule changed, not back to normal", end.Message)
+	}
+
+	// The acknowledgement and the rule change are on record in InfluxDB.
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		return s.influx.Count("hazard", "alert", `"device"='GD-101' AND "rule"='combustible-gas'`) == 6
+	}, "six alert points: firing, resolved, firing, acknowledged, changed, resolved")
+	res, err := s.influx.Query("hazard", `SELECT status, id, "by", comment, reason FROM alert WHERE "device"='GD-101' AND "rule"='combustible-gas' ORDER BY time`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rowsOf(res) {
+		got = append(got, fmt.Sprintf("%v %v %v %v", r.Value("status"), r.Value("by"), r.Value("comment"), r.Value("reason")))
+	}
+	want := []string{"firing <nil> <nil> <nil>", "resolved <nil> <nil> <nil>", "firing <nil> <nil> <nil>",
+		"acknowledged 张三 昨天那条 <nil>", "changed <nil> <nil> <nil>", "resolved <nil> <nil> rule_changed"}
+	if !slices.Equal(got, want) {
+		t.Errorf("alert points:\n%q\nwant:\n%q", got, want)
 	}
 }
