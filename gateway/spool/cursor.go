@@ -45,13 +45,22 @@ func readCursor(path string) (cursor, error) {
 }
 
 // writeCursor persists the head and counters. Called with mu held.
-func (s *Spool) writeCursor() error {
+func (s *Spool) writeCursor() error { return s.storeCursor(s.cursorNow()) }
+
+// cursorNow is what the cursor should say. Called with mu held.
+func (s *Spool) cursorNow() cursor {
+	return cursor{head: s.head.seq, dropped: s.dropped, deadGen: s.deadGen, deadHead: s.deadHead}
+}
+
+// storeCursor replaces the cursor file with c. Callers hold cmu (or are Open
+// or Close), so that cursor writes never go backwards.
+func (s *Spool) storeCursor(c cursor) error {
 	b := make([]byte, 0, cursorSize)
 	b = binary.LittleEndian.AppendUint32(b, cursorMagic)
-	b = binary.LittleEndian.AppendUint64(b, s.head.seq)
-	b = binary.LittleEndian.AppendUint64(b, uint64(s.dropped))
-	b = binary.LittleEndian.AppendUint64(b, s.deadGen)
-	b = binary.LittleEndian.AppendUint64(b, uint64(s.deadHead))
+	b = binary.LittleEndian.AppendUint64(b, c.head)
+	b = binary.LittleEndian.AppendUint64(b, uint64(c.dropped))
+	b = binary.LittleEndian.AppendUint64(b, c.deadGen)
+	b = binary.LittleEndian.AppendUint64(b, uint64(c.deadHead))
 	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 	path := filepath.Join(s.dir, "cursor")
 	tmp := path + ".tmp"

@@ -116,8 +116,10 @@ type Spool struct {
 	log  *slog.Logger
 	lock *os.File
 
+	// Lock order: wmu, cmu, mu.
 	wmu    sync.Mutex // serialises Append; owns active
 	active *os.File   // the last segment, open for writing
+	cmu    sync.Mutex // serialises cursor writes
 
 	mu      sync.Mutex // guards everything below
 	closed  bool
@@ -519,21 +521,39 @@ func (s *Spool) dropOldest(over int64) (int, error) {
 	return n, err
 }
 
-// deleteAcked removes segments that lie wholly before the head.
-func (s *Spool) deleteAcked() {
+// deleteAcked removes segments that lie wholly before the head. Called with
+// mu held.
+func (s *Spool) deleteAcked() { s.removeSegs(s.takeAcked()) }
+
+// takeAcked takes the segments wholly before the head out of the list and
+// returns them, for removeSegs. Called with mu held.
+func (s *Spool) takeAcked() []uint64 {
+	var gone []uint64
 	k := 0
 	for k < len(s.segs)-1 && s.segs[k].first < s.head.seg {
-		if err := os.Remove(s.segPath(s.segs[k].first)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			s.log.Warn("spool: cannot delete an acknowledged segment", "err", err)
-			break
-		}
+		gone = append(gone, s.segs[k].first)
 		k++
 	}
 	if k > 0 {
 		s.segs = append(s.segs[:0], s.segs[k:]...)
-		if err := s.syncDir(); err != nil {
-			s.log.Warn("spool: fsync of the log directory failed", "err", err)
+	}
+	return gone
+}
+
+// removeSegs deletes segment files and fsyncs the directory. It needs no
+// lock: nothing reads a segment once takeAcked has taken it out of the list.
+// A file left behind by a failure is deleted at a later open.
+func (s *Spool) removeSegs(firsts []uint64) {
+	if len(firsts) == 0 {
+		return
+	}
+	for _, f := range firsts {
+		if err := os.Remove(s.segPath(f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("spool: cannot delete an acknowledged segment", "err", err)
 		}
+	}
+	if err := s.syncDir(); err != nil {
+		s.log.Warn("spool: fsync of the log directory failed", "err", err)
 	}
 }
 
@@ -541,6 +561,8 @@ func (s *Spool) deleteAcked() {
 func (s *Spool) Close() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -640,7 +662,11 @@ func (s *Spool) commitCount(buf []byte, n int, add int64, first time.Time) (drop
 	}
 
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	var gone []uint64
+	defer func() {
+		s.mu.Unlock()
+		s.removeSegs(gone)
+	}()
 	s.segs[len(s.segs)-1].size += int64(len(buf))
 	s.nextSeq += uint64(n)
 	if s.count == 0 {
@@ -653,7 +679,7 @@ func (s *Spool) commitCount(buf []byte, n int, add int64, first time.Time) (drop
 		if err != nil {
 			return dropped, fmt.Errorf("append to spool: drop oldest: %w", err)
 		}
-		s.deleteAcked()
+		gone = s.takeAcked()
 	}
 	return dropped, nil
 }
@@ -722,20 +748,34 @@ func (s *Spool) Read(max int) ([]Entry, error) {
 // Delete acknowledges every queued entry with a sequence number up to and
 // including through.
 func (s *Spool) Delete(through uint64) error {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return ErrClosed
 	}
-	if err := s.ack(through); err != nil {
+	moved, err := s.ack(through)
+	c := s.cursorNow()
+	gone := s.takeAcked()
+	s.mu.Unlock()
+	// The cursor and the segments are written and removed without mu, so
+	// that appends and reads do not wait for these fsyncs.
+	if err == nil && moved {
+		err = s.storeCursor(c)
+	}
+	s.removeSegs(gone)
+	if err != nil {
 		return fmt.Errorf("delete from spool: %w", err)
 	}
 	return nil
 }
 
-func (s *Spool) ack(through uint64) error {
+// ack moves the head past through; it reports whether the head moved.
+// Called with mu held.
+func (s *Spool) ack(through uint64) (bool, error) {
 	if through < s.head.seq {
-		return nil
+		return false, nil
 	}
 	if s.readOK && s.readThrough == through && s.readEnd.seq > s.head.seq && s.segIndex(s.readEnd.seg) >= 0 {
 		// Delete of what Read returned: jump there, and find the next
@@ -744,16 +784,12 @@ func (s *Spool) ack(through uint64) error {
 		s.bytes -= s.bytesBetween(s.head, s.readEnd)
 		s.head = s.readEnd
 		if _, err := s.advance(func(uint64, int64) bool { return false }); err != nil {
-			return err
+			return true, err
 		}
 	} else if _, err := s.advance(func(seq uint64, _ int64) bool { return seq <= through }); err != nil {
-		return err
+		return true, err
 	}
-	if err := s.writeCursor(); err != nil {
-		return err
-	}
-	s.deleteAcked()
-	return nil
+	return true, nil
 }
 
 // bytesBetween is the size of the entries from a to b (b after a), as counted
@@ -773,6 +809,8 @@ func (s *Spool) bytesBetween(a, b pos) int64 {
 // DeadLetter moves every queued entry up to and including through to the
 // dead-letter log (dropping the oldest dead letters beyond DeadMaxBytes).
 func (s *Spool) DeadLetter(through uint64) error {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -799,9 +837,13 @@ func (s *Spool) DeadLetter(through uint64) error {
 			return fmt.Errorf("dead-letter: %w", err)
 		}
 	}
-	if err := s.ack(through); err != nil {
+	if _, err := s.ack(through); err != nil {
 		return fmt.Errorf("dead-letter: %w", err)
 	}
+	if err := s.writeCursor(); err != nil {
+		return fmt.Errorf("dead-letter: %w", err)
+	}
+	s.deleteAcked()
 	return nil
 }
 
