@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -779,5 +780,40 @@ func TestConcurrentAppendReadDelete(t *testing.T) {
 	}
 	if n := len(segFiles(t, s.Dir())); n != 1 {
 		t.Fatalf("%d segments left", n)
+	}
+}
+
+// TestMemoryIndependentOfBacklog: opening a spool with a 48 MiB backlog and
+// reading a batch from it allocates about a batch, not the backlog.
+func TestMemoryIndependentOfBacklog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spool.db")
+	s := mustOpen(t, path, Options{NoSync: true})
+	line := bytes.Repeat([]byte("x"), 1000)
+	batch := make([][]byte, 1000)
+	for i := range batch {
+		batch[i] = line
+	}
+	for range 48 {
+		if _, err := s.Append(batch, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s = mustOpen(t, path, Options{NoSync: true})
+	defer s.Close()
+	es, err := s.Read(1000)
+	if err != nil || len(es) != 1000 {
+		t.Fatal(len(es), err)
+	}
+	runtime.ReadMemStats(&after)
+	if st := s.Stats(); st.Count != 48000 {
+		t.Fatalf("count %d", st.Count)
+	}
+	// A batch of 1000 lines is 1 MB; bufio buffers are 64 KiB each.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8<<20 {
+		t.Fatalf("open and one read allocated %d bytes for a 48 MiB backlog", alloc)
 	}
 }

@@ -38,6 +38,10 @@ func (s *Spool) migrate(path string) error {
 		return s.moveAside(path, err)
 	}
 	n, dead, err := s.drainBolt(path)
+	if errors.Is(err, bolt.ErrTimeout) {
+		// Locked by a running gateway of an earlier version: not damage.
+		return fmt.Errorf("%s is in use by another process", path)
+	}
 	if err != nil {
 		s.log.Error("spool: migration from spool.db failed part way", "file", path, "migrated", n, "err", err)
 		return s.moveAside(path, err)
