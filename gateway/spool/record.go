@@ -70,6 +70,7 @@ func decodeRecord(b []byte) (payload []byte, size int, err error) {
 // returns is valid until the next call.
 type recReader struct {
 	r   *bufio.Reader
+	h   [recHeader]byte // here rather than on next's stack, where it would escape
 	buf []byte
 	off int64 // end of the last good record, relative to where reading started
 }
@@ -81,8 +82,8 @@ func newRecReader(r io.Reader) *recReader {
 // next returns the next record's payload. io.EOF means a clean end;
 // errShort a record cut off by the end; errBadRecord a CRC or length error.
 func (rr *recReader) next() ([]byte, error) {
-	var h [recHeader]byte
-	k, err := io.ReadFull(rr.r, h[:])
+	h := rr.h[:]
+	k, err := io.ReadFull(rr.r, h)
 	if err == io.EOF {
 		return nil, io.EOF
 	}

@@ -612,6 +612,9 @@ func (s *Spool) Append(lines [][]byte, accepted time.Time) (dropped int, err err
 	}
 	var add int64
 	for _, l := range lines {
+		if len(l) > maxPayload-8 {
+			return 0, fmt.Errorf("append to spool: a line of %d bytes is larger than the %d a record holds", len(l), maxPayload-8)
+		}
 		add += int64(len(l)) + entryOverhead
 	}
 	var stamp [8]byte
