@@ -99,6 +99,9 @@ func (s *Spool) openDead() error {
 		return err
 	}
 	s.dead = f
+	if err := s.syncDir(); err != nil { // the file may be new
+		return err
+	}
 	fi, err := f.Stat()
 	if err != nil {
 		return err

@@ -52,6 +52,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -119,6 +120,9 @@ type Spool struct {
 	// Lock order: wmu, cmu, mu.
 	wmu    sync.Mutex // serialises Append; owns active
 	active *os.File   // the last segment, open for writing
+	// failed is the size of the last Append if it failed, 0 after a
+	// success: Writable probes with as many bytes.
+	failed atomic.Int64
 	cmu    sync.Mutex // serialises cursor writes
 
 	mu      sync.Mutex // guards everything below
@@ -211,6 +215,12 @@ func (s *Spool) segPath(first uint64) string { return filepath.Join(s.dir, segNa
 func (s *Spool) open() error {
 	if err := os.MkdirAll(s.dir, 0o750); err != nil {
 		return err
+	}
+	if !s.opts.NoSync {
+		// The log directory's own entry must be durable before anything in it is.
+		if err := syncDirPath(filepath.Dir(s.dir)); err != nil {
+			return err
+		}
 	}
 	cur, curErr := readCursor(filepath.Join(s.dir, "cursor"))
 	if curErr != nil && !errors.Is(curErr, os.ErrNotExist) {
@@ -624,7 +634,13 @@ func (s *Spool) Append(lines [][]byte, accepted time.Time) (dropped int, err err
 		buf = appendRecord(buf, stamp[:], l)
 	}
 
-	return s.commitCount(buf, len(lines), add, accepted)
+	dropped, err = s.commitCount(buf, len(lines), add, accepted)
+	if err != nil {
+		s.failed.Store(int64(len(buf)))
+	} else {
+		s.failed.Store(0)
+	}
+	return dropped, err
 }
 
 func (s *Spool) commit(buf []byte, n int, add int64, first time.Time) error {
@@ -862,8 +878,11 @@ func (s *Spool) Stats() Stats {
 
 // Writable reports whether the log directory accepts a durable write, for
 // readiness checks: it creates, writes, syncs and removes a probe file. A
-// full disk, a read-only or immutable file system fail it.
+// full disk, a read-only or immutable file system fail it. After a failed
+// Append the probe is as large as that append (up to 4 MiB), so that a
+// disk with a little room left but not enough for the batch still fails.
 func (s *Spool) Writable() error {
+	n := min(max(s.failed.Load(), 512), 4<<20)
 	p := filepath.Join(s.dir, "probe.tmp")
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -871,7 +890,7 @@ func (s *Spool) Writable() error {
 	}
 	defer os.Remove(p)
 	defer f.Close()
-	if _, err := f.Write(make([]byte, 512)); err != nil {
+	if _, err := f.Write(make([]byte, n)); err != nil {
 		return err
 	}
 	return f.Sync()
