@@ -227,10 +227,10 @@ func TestMetricsLint(t *testing.T) {
 	}
 }
 
-// TestReadyzWhenSpoolUnwritable makes the real spool file immutable
-// (chattr +i): unlike chmod, which root ignores and which never affects a
-// file bbolt already holds open, the immutable flag makes every write to
-// the open file fail with EPERM, for root too. /readyz must then answer
+// TestReadyzWhenSpoolUnwritable makes the real spool directory immutable
+// (chattr +i): unlike chmod, which root ignores, the immutable flag makes
+// creating a file in it (the spool's write probe, a new segment, the
+// cursor) fail with EPERM, for root too. /readyz must then answer
 // 503 with the reason, and 200 again once the flag is gone.
 func TestReadyzWhenSpoolUnwritable(t *testing.T) {
 	if _, err := exec.LookPath("chattr"); err != nil {
@@ -240,7 +240,7 @@ func TestReadyzWhenSpoolUnwritable(t *testing.T) {
 	if code, body := get(t, base+"/readyz"); code != http.StatusOK {
 		t.Fatalf("readyz %d %s before the fault", code, body)
 	}
-	spoolFile := filepath.Join(dataDir, "spool.db")
+	spoolFile := filepath.Join(dataDir, "spool") // the segment log directory: +i refuses new files in it
 	if out, err := exec.Command("chattr", "+i", spoolFile).CombinedOutput(); err != nil {
 		// Needs CAP_LINUX_IMMUTABLE and a file system with the flag (ext4, xfs, btrfs).
 		t.Fatalf("chattr +i failed (needs root with CAP_LINUX_IMMUTABLE and ext4/xfs/btrfs under TMPDIR): %v %s", err, out)
