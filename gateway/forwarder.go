@@ -2,12 +2,14 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
 	"github.com/hazardgw/hazardgw/gateway/spool"
+	"github.com/hazardgw/hazardgw/internal/logx"
 )
 
 // ForwarderOptions configure a Forwarder. Zero values mean defaults.
@@ -24,14 +26,17 @@ type ForwarderStats struct {
 	Written      int64 // points stored by the sink
 	Batches      int64 // successful writes
 	Retries      int64 // failed writes that will be retried
-	DeadLettered int64 // points the sink rejected for good
+	DeadLettered int64 // points the sink rejected for good (counted in points, never batches)
 	Failing      bool  // the last write failed
 }
 
 // Forwarder drains the spool into a Sink, oldest first, deleting entries
 // only after the sink stored them. Transient failures are retried with
-// capped exponential backoff (or the delay the sink asked for); batches the
-// sink rejects for good are dead-lettered so they never block newer points.
+// capped exponential backoff (or the delay the sink asked for). A batch the
+// sink refuses as too large (ErrTooLarge) or as a whole (ErrPermanent) is
+// split in halves until the parts fit or a single point is left, and only
+// such single points are dead-lettered, so they never block newer points; on
+// a partial write (PartialWriteError) only the rejected points are.
 // Replays after a crash rewrite the same points with the same timestamps,
 // which InfluxDB treats as the same points: no duplicates.
 //
@@ -46,6 +51,8 @@ type Forwarder struct {
 	written, batches, retries, dead atomic.Int64
 	failing                         atomic.Bool
 	lines                           [][]byte
+	limit                           int // batch size after a 413, 0 for BatchSize; Run's goroutine only
+	limiter                         *logx.Limiter
 }
 
 // NewForwarder returns a forwarder from sp to sink that wakes on notify
@@ -69,7 +76,8 @@ func NewForwarder(sp *spool.Spool, sink Sink, notify <-chan struct{}, opts Forwa
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Forwarder{spool: sp, sink: sink, notify: notify, log: logger, opts: opts}
+	return &Forwarder{spool: sp, sink: sink, notify: notify, log: logger, opts: opts,
+		limiter: logx.New(logx.DefaultEvery, opts.Now)}
 }
 
 // Run forwards until ctx ends. Points still in the spool then stay there
@@ -146,33 +154,106 @@ func (f *Forwarder) due() (time.Duration, bool) {
 	return f.opts.FlushInterval - age, false
 }
 
-// writeBatch writes the oldest batch and settles it: deleted on success,
-// dead-lettered on a permanent error, kept on a transient one.
+// writeBatch writes the oldest batch and settles it: deleted once stored,
+// dead-lettered point by point when rejected for good, kept on a transient
+// error. A batch the sink finds too large, or rejects as a whole, is split
+// in halves until each part is stored or is a single rejected point, so that
+// one bad or oversized point never takes its neighbours with it.
 func (f *Forwarder) writeBatch(ctx context.Context) (int, error) {
-	entries, err := f.spool.Read(f.opts.BatchSize)
+	size := f.opts.BatchSize
+	if f.limit > 0 {
+		size = f.limit
+	}
+	entries, err := f.spool.Read(size)
 	if err != nil || len(entries) == 0 {
 		return 0, err
 	}
+	return len(entries), f.settle(ctx, entries)
+}
+
+func (f *Forwarder) settle(ctx context.Context, entries []spool.Entry) error {
 	f.lines = f.lines[:0]
 	for _, e := range entries {
 		f.lines = append(f.lines, e.Line)
 	}
 	last := entries[len(entries)-1].Seq
-	err = f.sink.Write(ctx, f.lines)
+	err := f.sink.Write(ctx, f.lines)
+	var pw *PartialWriteError
 	switch {
 	case err == nil:
 		f.failing.Store(false)
 		f.written.Add(int64(len(entries)))
 		f.batches.Add(1)
-		return len(entries), f.spool.Delete(last)
-	case IsPermanent(err):
+		if f.limit > 0 && len(entries) >= f.limit {
+			// The size that fitted may be too cautious now: grow back.
+			f.limit *= 2
+			if f.limit >= f.opts.BatchSize {
+				f.limit = 0
+			}
+		}
+		return f.spool.Delete(last)
+	case errors.As(err, &pw):
 		f.failing.Store(false)
-		f.dead.Add(int64(len(entries)))
-		f.log.Error("sink rejected batch; dead-lettered", "points", len(entries), "err", err)
-		return len(entries), f.spool.DeadLetter(last)
+		return f.settlePartial(entries, pw)
+	case len(entries) > 1 && (errors.Is(err, ErrTooLarge) || IsPermanent(err)):
+		if errors.Is(err, ErrTooLarge) {
+			f.limit = len(entries) / 2
+		}
+		half := len(entries) / 2
+		if err := f.settle(ctx, entries[:half]); err != nil {
+			return err
+		}
+		return f.settle(ctx, entries[half:])
+	case errors.Is(err, ErrTooLarge) || IsPermanent(err):
+		f.failing.Store(false)
+		f.dead.Add(1)
+		f.logDead(1, err)
+		return f.spool.DeadLetter(last)
 	default:
 		f.failing.Store(true)
-		return len(entries), err
+		return err
+	}
+}
+
+// settlePartial removes a batch the sink stored in part: the rejected lines
+// it identified go to the dead-letter bucket, the others are deleted (they
+// are stored, or rejected without being identified, which only the counter
+// then records).
+func (f *Forwarder) settlePartial(entries []spool.Entry, pw *PartialWriteError) error {
+	bad := make(map[int]bool, len(pw.Lines))
+	for _, i := range pw.Lines {
+		if i >= 0 && i < len(entries) {
+			bad[i] = true
+		}
+	}
+	rejected := min(max(pw.Rejected, len(bad)), len(entries))
+	f.dead.Add(int64(rejected))
+	f.written.Add(int64(len(entries) - rejected))
+	f.batches.Add(1)
+	f.logDead(rejected, pw)
+	// The spool removes prefixes: settle runs of equal fate in order.
+	for i := 0; i < len(entries); {
+		j := i
+		for j+1 < len(entries) && bad[j+1] == bad[i] {
+			j++
+		}
+		var err error
+		if bad[i] {
+			err = f.spool.DeadLetter(entries[j].Seq)
+		} else {
+			err = f.spool.Delete(entries[j].Seq)
+		}
+		if err != nil {
+			return err
+		}
+		i = j + 1
+	}
+	return nil
+}
+
+func (f *Forwarder) logDead(points int, err error) {
+	if ok, n := f.limiter.Allow("dead", err.Error()); ok {
+		f.log.Error("sink rejected points; dead-lettered", "points", points, "suppressed", n, "err", err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unsafe"
@@ -86,21 +87,32 @@ func (w *Writer) Write(ctx context.Context, lines [][]byte) error {
 	if err == nil {
 		return nil
 	}
-	return classify(err)
+	return classify(err, lines)
 }
 
 // Close releases idle connections.
 func (w *Writer) Close() { w.client.Close() }
 
-// classify maps a client error to the gateway's error classes. The text
-// never includes the token (the client doesn't put it in errors).
-func classify(err error) error {
+// classify maps a client error for a write of lines to the gateway's error
+// classes. The text never includes the token (the client doesn't put it in
+// errors).
+func classify(err error, lines [][]byte) error {
 	var he *ihttp.Error
 	if !errors.As(err, &he) || he.StatusCode == 0 {
 		return fmt.Errorf("write to influxdb: %w", err)
 	}
-	msg := fmt.Errorf("write to influxdb: status %d: %s", he.StatusCode, truncate(he.Error(), 300))
+	text := he.Message
+	if text == "" {
+		text = he.Error()
+	}
+	msg := fmt.Errorf("write to influxdb: status %d: %s", he.StatusCode, truncate(text, 300))
 	switch {
+	case he.StatusCode == http.StatusRequestEntityTooLarge:
+		return fmt.Errorf("%w: %w", gateway.ErrTooLarge, msg)
+	case he.StatusCode == http.StatusBadRequest && strings.HasPrefix(text, "partial write:"):
+		pw := partialWrite(text, lines)
+		pw.Err = fmt.Errorf("%w: %w", gateway.ErrPermanent, msg)
+		return pw
 	case he.StatusCode == http.StatusTooManyRequests || he.StatusCode >= 500:
 		if he.RetryAfter > 0 {
 			return &gateway.RetryAfterError{Err: msg, After: time.Duration(he.RetryAfter) * time.Second}
@@ -114,6 +126,34 @@ func classify(err error) error {
 	default:
 		return fmt.Errorf("%w: %w", gateway.ErrPermanent, msg)
 	}
+}
+
+// partialWrite reads InfluxDB 1.8's answer to a write it stored in part:
+//
+//	partial write: <reason> dropped=N
+//
+// where N counts points refused after parsing (a field type conflict, a
+// point outside the retention policy, a tag value limit): InfluxDB does not
+// say which ones. Lines that did not parse are counted in the reason
+// instead, one "unable to parse '<line>': <why>" each (N is then 0 unless
+// points were also dropped, in which case 1.8 reports only the drop), and
+// these are identified by their text.
+func partialWrite(text string, lines [][]byte) *gateway.PartialWriteError {
+	pw := &gateway.PartialWriteError{}
+	if i := strings.LastIndex(text, " dropped="); i >= 0 {
+		if n, err := strconv.Atoi(strings.TrimSpace(text[i+len(" dropped="):])); err == nil && n > 0 {
+			pw.Rejected = n
+		}
+	}
+	if strings.Contains(text, "unable to parse '") {
+		for i, l := range lines {
+			if strings.Contains(text, "unable to parse '"+string(l)+"': ") {
+				pw.Lines = append(pw.Lines, i)
+			}
+		}
+		pw.Rejected += len(pw.Lines)
+	}
+	return pw
 }
 
 func truncate(s string, n int) string {

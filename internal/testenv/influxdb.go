@@ -34,6 +34,7 @@ type Influx struct {
 type influxConfig struct {
 	user, password string
 	flux           bool
+	maxBodySize    int
 }
 
 // An InfluxOption changes the database's configuration.
@@ -49,6 +50,13 @@ func WithInfluxAuth(name, password string) InfluxOption {
 // WithFlux turns on the Flux query endpoint (/api/v2/query), off by default.
 func WithFlux() InfluxOption {
 	return func(c *influxConfig) { c.flux = true }
+}
+
+// WithMaxBodySize sets the largest write request body the server accepts,
+// in bytes ([http] max-body-size); a larger one is answered 413. The
+// default is InfluxDB's own (25 MB).
+func WithMaxBodySize(n int) InfluxOption {
+	return func(c *influxConfig) { c.maxBodySize = n }
 }
 
 // InfluxDB starts an InfluxDB 1.8 on a free 127.0.0.1 port with its own
@@ -324,13 +332,21 @@ bind-address = %s
   log-enabled = false
   pprof-enabled = false
   flux-enabled = %t
+  max-body-size = %d
 
 [logging]
   level = "info"
   suppress-logo = true
 `, q(net.JoinHostPort("127.0.0.1", strconv.Itoa(db.rpcPort))),
 		dir("meta"), dir("data"), dir("wal"),
-		q(db.Addr()), db.cfg.user != "", db.cfg.flux)
+		q(db.Addr()), db.cfg.user != "", db.cfg.flux, db.maxBodySize())
+}
+
+func (db *Influx) maxBodySize() int {
+	if db.cfg.maxBodySize > 0 {
+		return db.cfg.maxBodySize
+	}
+	return 25_000_000 // influxd's default
 }
 
 // ready: influxd logs "Listening on HTTP" with the address once it has bound
