@@ -78,7 +78,7 @@ func TestDecodeCamera(t *testing.T) {
 		{name: "unknown members skipped", payload: `{"camera_id":"C","extra":{"a":[1,2,{"b":null}],"c":"\u00e9"},"type":"smoke","confidence":0.5,"ts":"2026-11-22T17:00:00+08:00"}`,
 			want: `fire_detection,camera=C,site=qz-petro-01,type=smoke confidence=0.5 1795338000000000000`},
 		{name: "escapes in strings", payload: `{"camera_id":"C\u002d1","type":"smoke","confidence":0.5,"event_id":"a\"b\\c\n","ts":"2026-11-22T09:00:00Z"}`,
-			want: `fire_detection,camera=C-1,site=qz-petro-01,type=smoke confidence=0.5,event_id="a\"b\\c`+"\n"+`" 1795338000000000000`},
+			want: `fire_detection,camera=C-1,site=qz-petro-01,type=smoke confidence=0.5,event_id="a\"b\\c` + "\n" + `" 1795338000000000000`},
 		{name: "site from topic ignored", payload: `{"camera_id":"C","type":"smoke","confidence":0.5,"ts":"2026-11-22T09:00:00Z"}`,
 			topic: []gateway.Tag{{Key: "site", Value: "evil"}},
 			want:  `fire_detection,camera=C,site=qz-petro-01,type=smoke confidence=0.5 1795338000000000000`},
