@@ -233,6 +233,14 @@ func checkDevice(t *testing.T, influx *testenv.Influx, id string, unit uint8, lo
 	}
 	rows := rowsOf(res)
 	holding, input := log.get(unit, modbussim.Holding), log.get(unit, modbussim.Input)
+	// SIGTERM can cut the last poll between its two reads: that poll is
+	// incomplete and rightly stored nothing, so one read past the stored rows
+	// in one area only is allowed. A poll that read both areas must be stored.
+	if n := len(rows); len(holding) == n+1 && len(input) == n {
+		holding = holding[:n]
+	} else if len(input) == n+1 && len(holding) == n {
+		input = input[:n]
+	}
 	if len(rows) == 0 || len(rows) != len(holding) || len(rows) != len(input) {
 		t.Errorf("%s: %d rows in InfluxDB, simulator answered %d holding and %d input reads", id, len(rows), len(holding), len(input))
 		return
