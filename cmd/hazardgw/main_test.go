@@ -188,9 +188,6 @@ func TestRunRedactsSecrets(t *testing.T) {
 // TestBinary builds the real hazardgw and runs `version` and `check` on
 // every golden case, in the case's folder, with the case's environment.
 func TestBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
 	gobin, err := exec.LookPath("go")
 	if err != nil {
 		t.Fatalf("go tool not found: %v", err)
