@@ -119,7 +119,7 @@ func BenchmarkPollTCP(b *testing.B) {
 	ctx := context.Background()
 	var fields int
 	acc := gateway.AcceptFunc(func(_ context.Context, pts []gateway.Point) error {
-		fields = len(pts[0].Fields)
+		fields = len(pts[len(pts)-1].Fields)
 		return nil
 	})
 	l.poll(ctx, acc, d) // connect outside the measurement

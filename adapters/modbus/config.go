@@ -39,6 +39,15 @@ type DeviceConfig struct {
 	Interval time.Duration     `yaml:"interval"` // default 1s
 	Tags     map[string]string `yaml:"tags"`
 	Points   []PointConfig     `yaml:"points"`
+	// FaultPoint names a bool point of this device that is true while the
+	// device reports a fault: its other readings are then bad (not stored,
+	// judging no alarm, holding the alarms they raised).
+	FaultPoint string `yaml:"fault_point"`
+	// MaintenancePoint names a bool point of this device that is true
+	// while it is under maintenance (e.g. a calibration switch): its other
+	// readings are then uncertain (stored, judging no alarm) and its alarms
+	// are suppressed.
+	MaintenancePoint string `yaml:"maintenance_point"`
 }
 
 // PointConfig is one value read from a device.
@@ -53,4 +62,7 @@ type PointConfig struct {
 	Unit    string   `yaml:"unit"`
 	Bit     *int     `yaml:"bit"`   // for bool out of a register, 0..15
 	Label   string   `yaml:"label"` // the point's name in alarm messages, e.g. 甲烷
+	// Range is [min, max] in engineering units (after scale and offset):
+	// a reading outside it is bad (out_of_range), never stored.
+	Range []float64 `yaml:"range"`
 }

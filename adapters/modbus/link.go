@@ -90,7 +90,12 @@ func (l *link) poll(ctx context.Context, acc gateway.Acceptor, d *device) {
 		l.stats.failures.Add(1)
 		errText = statusText(err)
 	}
-	prev := d.record(start, rtt, err, errText)
+	var dq pointQ
+	var fault, maint bool
+	if err == nil {
+		dq, fault, maint = d.qp.judge(d.vals, d.q)
+	}
+	prev := d.record(start, rtt, err, errText, dq)
 	if lvl, msg, ok := change(prev, err); ok {
 		if err != nil {
 			l.log.Log(ctx, lvl, msg, "device", d.id, "unit", d.unit, "err", errText)
@@ -98,7 +103,7 @@ func (l *link) poll(ctx context.Context, acc gateway.Acceptor, d *device) {
 			l.log.Log(ctx, lvl, msg, "device", d.id, "unit", d.unit)
 		}
 	}
-	pts := d.buildPoints(start, rtt, err, errText)
+	pts := d.buildPoints(start, rtt, err, errText, dq, fault, maint)
 	if err := acc.Accept(ctx, pts); err != nil {
 		l.stats.acceptErrors.Add(1)
 		l.acceptFails++
@@ -186,36 +191,53 @@ func change(prev devStatus, err error) (lvl slog.Level, msg string, ok bool) {
 	return 0, "", false
 }
 
-// buildPoints builds the points of one poll: the device's values (unless the
-// poll failed or every value was bad) and its device_status. They are
-// allocated per poll, not reused, because an Acceptor's observers may keep
-// them; the tags are shared and immutable.
-func (d *device) buildPoints(start time.Time, rtt time.Duration, err error, errText string) []gateway.Point {
-	n := 3
+// buildPoints builds the points of one poll: its device_status, first, so
+// that whoever observes the batch knows the readings' quality before it
+// sees them, then the device's good and uncertain values (none if the poll
+// failed; bad values are never stored). They are allocated per poll, not
+// reused, because an Acceptor's observers may keep them; the tags are
+// shared and immutable.
+func (d *device) buildPoints(start time.Time, rtt time.Duration, err error, errText string, dq pointQ, fault, maint bool) []gateway.Point {
+	n := 8
 	if err == nil {
 		n += len(d.points)
 	}
 	fields := make([]gateway.Field, 0, n)
-	pts := make([]gateway.Point, 0, 2)
+	fields = append(fields, gateway.Bool("online", err == nil), gateway.Float("rtt_ms", float64(rtt)/float64(time.Millisecond)))
+	if err != nil {
+		dq = pointQ{gateway.QualityBad, failureReason(err)}
+		fields = append(fields, gateway.String("error", errText))
+	}
+	fields = append(fields, gateway.String(gateway.FieldQuality, dq.q.String()), gateway.String(gateway.FieldReason, dq.reason))
 	if err == nil {
-		for i := range d.points {
-			v := &d.vals[i]
-			switch {
-			case v.bad:
-			case d.points[i].typ == typeBool:
-				fields = append(fields, gateway.Bool(d.points[i].name, v.b))
-			default:
-				fields = append(fields, gateway.Float(d.points[i].name, v.f))
-			}
+		if bp := badPoints(d.points, d.q); bp != "" {
+			fields = append(fields, gateway.String(gateway.FieldBadPoints, bp))
 		}
-		if len(fields) > 0 {
-			pts = append(pts, gateway.Point{Measurement: d.kind, Tags: d.tags, Fields: fields[:len(fields):len(fields)], Time: start})
+		if d.qp.faultIx >= 0 {
+			fields = append(fields, gateway.Bool(gateway.FieldFault, fault))
+		}
+		if d.qp.maintIx >= 0 {
+			fields = append(fields, gateway.Bool(gateway.FieldMaintenance, maint))
 		}
 	}
 	k := len(fields)
-	fields = append(fields, gateway.Bool("online", err == nil), gateway.Float("rtt_ms", float64(rtt)/float64(time.Millisecond)))
+	pts := make([]gateway.Point, 1, 2)
+	pts[0] = gateway.Point{Measurement: gateway.MeasurementDeviceStatus, Tags: d.statusTags, Fields: fields[:k:k], Time: start}
 	if err != nil {
-		fields = append(fields, gateway.String("error", errText))
+		return pts
 	}
-	return append(pts, gateway.Point{Measurement: gateway.MeasurementDeviceStatus, Tags: d.statusTags, Fields: fields[k:], Time: start})
+	for i := range d.points {
+		v := &d.vals[i]
+		switch {
+		case d.q[i].q == gateway.QualityBad:
+		case d.points[i].typ == typeBool:
+			fields = append(fields, gateway.Bool(d.points[i].name, v.b))
+		default:
+			fields = append(fields, gateway.Float(d.points[i].name, v.f))
+		}
+	}
+	if len(fields) > k {
+		pts = append(pts, gateway.Point{Measurement: d.kind, Tags: d.tags, Fields: fields[k:], Time: start})
+	}
+	return pts
 }

@@ -86,7 +86,7 @@ func TestPollSuccess(t *testing.T) {
 	if acc.calls != 1 || len(acc.pts) != 2 {
 		t.Fatalf("%d Accept calls, %d points; want 1 call with 2", acc.calls, len(acc.pts))
 	}
-	v, st := acc.pts[0], acc.pts[1]
+	st, v := acc.pts[0], acc.pts[1] // the status comes first
 	if v.Measurement != "tank" || !v.Time.Equal(start) || len(v.Fields) != 3 {
 		t.Errorf("value point %+v", v)
 	}
@@ -198,7 +198,7 @@ func TestConnectFailureBacksOffAtLinkLevel(t *testing.T) {
 	fc.connectErr = nil
 	l.poll(ctx, acc, l.devs[0])
 	l.poll(ctx, acc, l.devs[1])
-	if fc.connects != 4 || len(fc.reads) != 4 || !online(acc.pts[len(acc.pts)-1]) {
+	if fc.connects != 4 || len(fc.reads) != 4 || !online(acc.pts[len(acc.pts)-2]) {
 		t.Errorf("after recovery: %d dials, %d reads", fc.connects, len(fc.reads))
 	}
 	if s := src.Stats(); s.ConnectFailures != 2 || s.Polls != 7 || s.PollFailures != 5 {

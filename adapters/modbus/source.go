@@ -155,6 +155,13 @@ func newDevice(dc DeviceConfig, lc LinkConfig, rtu bool, site, path string, p *p
 	if len(*p) > n {
 		return nil
 	}
+	qp, err := newQualityPlan(dc)
+	if err != nil {
+		p.add(path, err)
+		return nil
+	}
+	d.qp = qp
+	d.q = make([]pointQ, len(d.points))
 	d.plan = makePlan(d.points, lc.MaxGap)
 	d.vals = make([]value, len(d.points))
 	d.st.last = make([]lastValue, len(d.points))
@@ -200,10 +207,12 @@ func (s *Source) Run(ctx context.Context, acc gateway.Acceptor) error {
 // Quality says whether a value is a current, valid reading.
 type Quality string
 
-// Qualities of a ValueState.
+// Qualities of a ValueState and a DeviceState, with the Reason that says
+// why one is not good (see gateway.Quality).
 const (
-	QualityGood Quality = "good" // read in the device's last poll
-	QualityBad  Quality = "bad"  // the last poll failed, or the value was NaN/Inf
+	QualityGood      Quality = "good"      // read in the device's last poll
+	QualityUncertain Quality = "uncertain" // read under maintenance: stored, judging no alarm
+	QualityBad       Quality = "bad"       // the last poll failed, or the value was NaN/Inf, out of range or faulted
 )
 
 // DeviceState is a snapshot of one device for the HTTP API.
@@ -219,13 +228,18 @@ type DeviceState struct {
 	LastPoll time.Time `json:"last_poll,omitzero"` // when the last poll started
 	// LastError is the last failed poll's error ("class: message") and when
 	// that poll started; kept after the device is back online.
-	LastError   string       `json:"last_error,omitempty"`
-	LastErrorAt time.Time    `json:"last_error_at,omitzero"`
-	RTTMillis   float64      `json:"rtt_ms"` // duration of the last poll's requests
-	Polls       int64        `json:"polls"`
-	Failures    int64        `json:"failures"`
-	Missed      int64        `json:"missed"` // interval slots skipped because the link was late
-	Values      []ValueState `json:"values"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	RTTMillis   float64   `json:"rtt_ms"` // duration of the last poll's requests
+	Polls       int64     `json:"polls"`
+	Failures    int64     `json:"failures"`
+	Missed      int64     `json:"missed"` // interval slots skipped because the link was late
+	// Quality and Reason are the device's as of its last poll: bad with
+	// the poll's failure (no_reply, exception, io), a fault or a bad value
+	// (nan, out_of_range); uncertain under maintenance.
+	Quality Quality      `json:"quality"`
+	Reason  string       `json:"reason,omitempty"`
+	Values  []ValueState `json:"values"`
 }
 
 // ValueState is the last value of one point.
@@ -236,7 +250,8 @@ type ValueState struct {
 	Value   any       `json:"value"`
 	Unit    string    `json:"unit,omitempty"`
 	Quality Quality   `json:"quality"`
-	Time    time.Time `json:"time,omitzero"` // when Value was read (its poll's start)
+	Reason  string    `json:"reason,omitempty"` // why Quality is not good
+	Time    time.Time `json:"time,omitzero"`    // when Value was read (its poll's start)
 }
 
 // Devices returns a snapshot of every device, in configuration order.
@@ -284,7 +299,9 @@ type device struct {
 	// nobody may modify them.
 	tags, statusTags []gateway.Tag
 
-	vals []value // decode target; only the link's goroutine touches it
+	qp   qualityPlan
+	vals []value  // decode target; only the link's goroutine touches it
+	q    []pointQ // quality of vals; only the link's goroutine touches it
 
 	mu sync.Mutex // guards st
 	st devState
@@ -296,14 +313,15 @@ type devState struct {
 	lastErr, lastErrClass   string
 	rtt                     time.Duration
 	polls, failures, missed int64
+	quality                 pointQ // the device's, as of the last poll
 	last                    []lastValue
 }
 
 type lastValue struct {
 	v    value
 	at   time.Time
-	good bool // read fine in the last poll
-	seen bool // v holds a reading
+	q    pointQ // the quality of the point in the last poll
+	seen bool   // v holds a reading (the last one that was not bad)
 }
 
 // devStatus is what a poll's outcome is compared with to decide on logging.
@@ -312,9 +330,10 @@ type devStatus struct {
 	class          string // of the last failure
 }
 
-// record stores the outcome of a poll that started at start and returns the
-// status before it.
-func (d *device) record(start time.Time, rtt time.Duration, err error, errText string) (prev devStatus) {
+// record stores the outcome of a poll that started at start (with dq and
+// d.q, the qualities judged of a poll that succeeded) and returns the status
+// before it.
+func (d *device) record(start time.Time, rtt time.Duration, err error, errText string, dq pointQ) (prev devStatus) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	st := &d.st
@@ -324,18 +343,20 @@ func (d *device) record(start time.Time, rtt time.Duration, err error, errText s
 	if err != nil {
 		st.failures++
 		st.lastErr, st.lastErrAt, st.lastErrClass = errText, start, classify(err)
+		st.quality = pointQ{gateway.QualityBad, failureReason(err)}
 		for i := range st.last {
-			st.last[i].good = false
+			st.last[i].q = st.quality
 		}
 		return prev
 	}
+	st.quality = dq
 	for i, v := range d.vals {
 		lv := &st.last[i]
-		if v.bad {
-			lv.good = false
+		if d.q[i].q == gateway.QualityBad {
+			lv.q = d.q[i] // the last value that was not bad stays, marked bad
 			continue
 		}
-		*lv = lastValue{v: v, at: start, good: true, seen: true}
+		*lv = lastValue{v: v, at: start, q: d.q[i], seen: true}
 	}
 	return prev
 }
@@ -349,13 +370,17 @@ func (d *device) snapshot() DeviceState {
 		Online: st.online, LastPoll: st.lastPoll, LastError: st.lastErr, LastErrorAt: st.lastErrAt,
 		RTTMillis: float64(st.rtt) / float64(time.Millisecond),
 		Polls:     st.polls, Failures: st.failures, Missed: st.missed,
+		Quality: Quality(st.quality.q.String()), Reason: st.quality.reason,
 		Values: make([]ValueState, len(d.points)),
+	}
+	if !st.polled {
+		ds.Quality, ds.Reason = QualityBad, gateway.ReasonNoReply
 	}
 	for i := range d.points {
 		p, lv := &d.points[i], &st.last[i]
-		vs := ValueState{Name: p.name, Unit: p.unit, Quality: QualityBad}
-		if lv.good {
-			vs.Quality = QualityGood
+		vs := ValueState{Name: p.name, Unit: p.unit, Quality: Quality(lv.q.q.String()), Reason: lv.q.reason}
+		if !st.polled {
+			vs.Quality, vs.Reason = QualityBad, gateway.ReasonNoReply
 		}
 		if lv.seen {
 			vs.Time = lv.at

@@ -2,6 +2,7 @@ package modbus
 
 import (
 	"maps"
+	"math"
 	"slices"
 	"strings"
 
@@ -153,6 +154,7 @@ func validateDevice(d *DeviceConfig, dp string, rtu bool, p *conf.Problems) {
 		}
 		validatePoint(pt, pp, p)
 	}
+	validateQualityPoints(d, dp, p)
 }
 
 // pointWidth is the number of 16-bit registers a value of type t takes;
@@ -214,7 +216,43 @@ func validatePoint(pt *PointConfig, pp string, p *conf.Problems) {
 		}
 	}
 	conf.CheckFinite(p, at("offset"), pt.Offset)
+	if pt.Range != nil {
+		switch {
+		case typ == "bool":
+			p.Addf(at("range"), "does not apply to bool points")
+		case len(pt.Range) != 2:
+			p.Addf(at("range"), "want [min, max] (got %d numbers)", len(pt.Range))
+		case math.IsNaN(pt.Range[0]) || math.IsInf(pt.Range[0], 0) || math.IsNaN(pt.Range[1]) || math.IsInf(pt.Range[1], 0):
+			p.Addf(at("range"), "min and max must be finite numbers")
+		case pt.Range[0] >= pt.Range[1]:
+			p.Addf(at("range"), "min %v must be below max %v", pt.Range[0], pt.Range[1])
+		}
+	}
 	if conf.HasControl(pt.Unit) {
 		p.Addf(at("unit"), "must not contain control characters")
+	}
+}
+
+// validateQualityPoints checks that fault_point and maintenance_point name
+// two different bool points of the device.
+func validateQualityPoints(d *DeviceConfig, dp string, p *conf.Problems) {
+	check := func(key, name string) {
+		if name == "" {
+			return
+		}
+		for _, pt := range d.Points {
+			if pt.Name == name {
+				if !strings.EqualFold(pt.Type, "bool") {
+					p.Addf(conf.Join(dp, key), "point %q is %s; it must be a bool point of this device", name, pt.Type)
+				}
+				return
+			}
+		}
+		p.Addf(conf.Join(dp, key), "no point %q in this device: name one of its bool points", name)
+	}
+	check("fault_point", d.FaultPoint)
+	check("maintenance_point", d.MaintenancePoint)
+	if d.FaultPoint != "" && d.FaultPoint == d.MaintenancePoint {
+		p.Addf(conf.Join(dp, "maintenance_point"), "must not be the fault point %q", d.FaultPoint)
 	}
 }

@@ -1,0 +1,132 @@
+package modbus
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hazardgw/hazardgw/gateway"
+)
+
+// pointQ is the quality of one point's reading in a poll.
+type pointQ struct {
+	q      gateway.Quality
+	reason string
+}
+
+// qualityPlan is what a device needs to judge its readings: each point's
+// range and which points are its fault and maintenance signals.
+type qualityPlan struct {
+	lo, hi           []float64 // per point; lo > hi when the point has no range
+	faultIx, maintIx int       // index of fault_point / maintenance_point, -1 if none
+}
+
+// newQualityPlan resolves the device's fault and maintenance points and
+// its points' ranges. Config.Validate reports the same problems with
+// their config paths; this is New's own guard.
+func newQualityPlan(dc DeviceConfig) (qualityPlan, error) {
+	qp := qualityPlan{faultIx: -1, maintIx: -1, lo: make([]float64, len(dc.Points)), hi: make([]float64, len(dc.Points))}
+	var errs []error
+	find := func(key, name string) int {
+		if name == "" {
+			return -1
+		}
+		for i, pc := range dc.Points {
+			if pc.Name == name {
+				if !strings.EqualFold(pc.Type, "bool") {
+					errs = append(errs, fieldErr(key, fmt.Errorf("point %q is not a bool point", name)))
+				}
+				return i
+			}
+		}
+		errs = append(errs, fieldErr(key, fmt.Errorf("no point %q in this device", name)))
+		return -1
+	}
+	qp.faultIx = find("fault_point", dc.FaultPoint)
+	qp.maintIx = find("maintenance_point", dc.MaintenancePoint)
+	if qp.faultIx >= 0 && qp.faultIx == qp.maintIx {
+		errs = append(errs, fieldErr("maintenance_point", errors.New("must not be the fault point")))
+	}
+	for i, pc := range dc.Points {
+		qp.lo[i], qp.hi[i] = 1, 0
+		if pc.Range == nil {
+			continue
+		}
+		if len(pc.Range) != 2 || !(pc.Range[0] < pc.Range[1]) {
+			errs = append(errs, fieldErr(fmt.Sprintf("points[%d].range", i), errors.New("want [min, max] with min < max")))
+			continue
+		}
+		qp.lo[i], qp.hi[i] = pc.Range[0], pc.Range[1]
+	}
+	return qp, errors.Join(errs...)
+}
+
+// judge sets q[i] to the quality of each decoded value of a poll that
+// succeeded and returns the device's quality: a fault makes every other
+// reading bad (fault); NaN, infinities and values outside their range are
+// bad; maintenance makes the remaining readings uncertain. The fault and
+// maintenance points themselves are always good. The device's reason is
+// the most telling one: fault, then a bad value, then maintenance.
+func (qp *qualityPlan) judge(vals []value, q []pointQ) (dq pointQ, fault, maint bool) {
+	fault = qp.faultIx >= 0 && vals[qp.faultIx].b
+	maint = qp.maintIx >= 0 && vals[qp.maintIx].b
+	var firstBad string
+	for i := range vals {
+		v := &vals[i]
+		pq := pointQ{}
+		switch {
+		case i == qp.faultIx || i == qp.maintIx:
+		case fault:
+			pq = pointQ{gateway.QualityBad, gateway.ReasonFault}
+		case v.bad:
+			pq = pointQ{gateway.QualityBad, gateway.ReasonNaN}
+		case qp.lo[i] <= qp.hi[i] && (v.f < qp.lo[i] || v.f > qp.hi[i]):
+			pq = pointQ{gateway.QualityBad, gateway.ReasonOutOfRange}
+		case maint:
+			pq = pointQ{gateway.QualityUncertain, gateway.ReasonMaintenance}
+		}
+		if pq.q == gateway.QualityBad && firstBad == "" {
+			firstBad = pq.reason
+		}
+		q[i] = pq
+	}
+	switch {
+	case fault:
+		dq = pointQ{gateway.QualityBad, gateway.ReasonFault}
+	case firstBad != "":
+		dq = pointQ{gateway.QualityBad, firstBad}
+	case maint:
+		dq = pointQ{gateway.QualityUncertain, gateway.ReasonMaintenance}
+	}
+	return dq, fault, maint
+}
+
+// failureReason is the quality reason of a failed poll.
+func failureReason(err error) string {
+	switch classify(err) {
+	case classTimeout:
+		return gateway.ReasonNoReply
+	case classException:
+		return gateway.ReasonException
+	}
+	return gateway.ReasonIO
+}
+
+// badPoints lists the points whose readings are bad for a value of their
+// own ("ch4=nan h2s=out_of_range"); "" when there are none. Points bad
+// only because of a fault are not listed: the fault says it.
+func badPoints(points []pointSpec, q []pointQ) string {
+	var b strings.Builder
+	for i := range q {
+		if q[i].q != gateway.QualityBad || !gateway.BadValue(q[i].reason) {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(points[i].name)
+		b.WriteByte('=')
+		b.WriteString(q[i].reason)
+	}
+	return b.String()
+}
