@@ -79,12 +79,6 @@ func (r *rule) step(s condState, target int, now time.Time) condState {
 	return s
 }
 
-// resetPending forgets a move in progress: used when a device fails a poll,
-// since the condition can no longer be said to have persisted.
-func (s condState) resetPending() condState {
-	return condState{Level: s.Level, Target: s.Level}
-}
-
 // stateValue turns a boolean sample into the value a state rule's single
 // level (limit 0.5) compares against.
 func (r *rule) stateValue(b bool) float64 {
@@ -188,21 +182,34 @@ func (w *rateWindow) robustSlope() float64 {
 // deviceSeen is what the engine knows of one device's liveness.
 type deviceSeen struct {
 	Interval time.Duration // poll interval (Modbus), 0 if unknown (MQTT)
-	LastSeen time.Time     // last data or online=true, or when watching began
-	Failures int           // consecutive online=false reports since LastSeen
+	// LastGood is when the device last gave a good reading (or one bad only
+	// because of its fault, which has a rule of its own), or when watching
+	// began.
+	LastGood time.Time
+	Failures int  // consecutive failed polls or offline reports since LastGood
+	BadValue bool // the device answered last time, with bad values (nan, out_of_range)
 }
 
-// staleTarget decides whether a device is offline for rule r at now: the
-// rule's level 0 or -1.
+// Levels of a stale rule (rule.levels indexes).
+const (
+	staleOffline  = 0 // no answer: failed polls, silence, broker down
+	staleBadValue = 1 // answering, but with no good reading
+)
+
+// staleTarget decides whether a device is stale for rule r at now, and
+// why: staleOffline, staleBadValue, or -1 (not stale). Whatever the cause,
+// a device is stale once it has had no good reading for long enough:
 //
-// With `after: N` intervals: offline once N polls in a row failed, or no
-// data came for N poll intervals (a device whose interval is unknown, such
-// as an MQTT device, is offline as soon as its source reports it offline).
-// With `after: D` (a duration): offline once no data came for D, or its
-// source reported it offline and the device has no poll interval (MQTT
-// sources apply their own silence window before they report).
+// With `after: N` intervals: N polls in a row failed, or no good reading
+// came for N poll intervals (a device whose interval is unknown, such as
+// an MQTT device, is stale as soon as its source reports it offline: the
+// source applies the device's own silence limit). With `after: D` (a
+// duration): no good reading for D, or its source reported it offline and
+// the device has no poll interval.
+//
+// It is offline unless the device still answers with bad values.
 func (r *rule) staleTarget(d deviceSeen, now time.Time) int {
-	silent := now.Sub(d.LastSeen)
+	silent := now.Sub(d.LastGood)
 	var off bool
 	if r.staleIntervals > 0 {
 		n := r.staleIntervals
@@ -215,10 +222,13 @@ func (r *rule) staleTarget(d deviceSeen, now time.Time) int {
 	} else {
 		off = silent >= r.staleFor || d.Interval == 0 && d.Failures > 0
 	}
-	if off {
-		return 0
+	switch {
+	case !off:
+		return -1
+	case d.Failures == 0 && d.BadValue:
+		return staleBadValue
 	}
-	return -1
+	return staleOffline
 }
 
 // eventMatches reports whether an event of type typ with confidence conf

@@ -157,17 +157,17 @@ func TestStepNoDelayIsImmediate(t *testing.T) {
 	}
 }
 
-func TestResetPending(t *testing.T) {
+func TestDelayRunsFromFirstGoodReading(t *testing.T) {
+	// Readings missing between two breaching ones (failed polls) do not
+	// restart on_delay: it runs from the first good breaching reading.
 	r := gasRule(t, 0, 2*time.Second, 0)
 	s := r.step(normalState, 0, at(0))
-	s = s.resetPending()
-	s = r.step(s, 0, at(2*time.Second)) // would have fired without the reset
 	if s.Level != -1 {
-		t.Fatalf("fired although the wait was reset: %+v", s)
+		t.Fatalf("fired at once: %+v", s)
 	}
-	s = r.step(s, 0, at(4*time.Second))
+	s = r.step(s, 0, at(2*time.Second)) // the reading at 1s was missing
 	if s.Level != 0 {
-		t.Fatalf("not fired after a full on_delay: %+v", s)
+		t.Fatalf("not fired after on_delay across a missing reading: %+v", s)
 	}
 }
 
@@ -242,23 +242,33 @@ func TestStaleTarget(t *testing.T) {
 		now  time.Duration
 		want bool
 	}{
-		{"fresh polled device", byCount, deviceSeen{Interval: time.Second, LastSeen: t0}, 1500 * time.Millisecond, false},
-		{"one failed poll is not offline", byCount, deviceSeen{Interval: time.Second, LastSeen: t0, Failures: 1}, 1500 * time.Millisecond, false},
-		{"three failed polls in a row", byCount, deviceSeen{Interval: time.Second, LastSeen: t0, Failures: 3}, 1500 * time.Millisecond, true},
-		{"three silent intervals", byCount, deviceSeen{Interval: time.Second, LastSeen: t0}, 3 * time.Second, true},
-		{"just under three intervals", byCount, deviceSeen{Interval: time.Second, LastSeen: t0}, 2999 * time.Millisecond, false},
-		{"no interval: offline when reported", byCount, deviceSeen{LastSeen: t0, Failures: 1}, time.Second, true},
-		{"no interval: silence alone is not counted", byCount, deviceSeen{LastSeen: t0}, time.Hour, false},
-		{"duration: silence", byTime, deviceSeen{LastSeen: t0}, 2 * time.Minute, true},
-		{"duration: not yet", byTime, deviceSeen{LastSeen: t0}, 119 * time.Second, false},
-		{"duration: MQTT source reported offline", byTime, deviceSeen{LastSeen: t0, Failures: 1}, time.Second, true},
-		{"duration: polled device's one failure waits for the duration", byTime, deviceSeen{Interval: time.Second, LastSeen: t0, Failures: 1}, time.Second, false},
+		{"fresh polled device", byCount, deviceSeen{Interval: time.Second, LastGood: t0}, 1500 * time.Millisecond, false},
+		{"one failed poll is not offline", byCount, deviceSeen{Interval: time.Second, LastGood: t0, Failures: 1}, 1500 * time.Millisecond, false},
+		{"three failed polls in a row", byCount, deviceSeen{Interval: time.Second, LastGood: t0, Failures: 3}, 1500 * time.Millisecond, true},
+		{"three silent intervals", byCount, deviceSeen{Interval: time.Second, LastGood: t0}, 3 * time.Second, true},
+		{"just under three intervals", byCount, deviceSeen{Interval: time.Second, LastGood: t0}, 2999 * time.Millisecond, false},
+		{"no interval: offline when reported", byCount, deviceSeen{LastGood: t0, Failures: 1}, time.Second, true},
+		{"no interval: silence alone is not counted", byCount, deviceSeen{LastGood: t0}, time.Hour, false},
+		{"duration: silence", byTime, deviceSeen{LastGood: t0}, 2 * time.Minute, true},
+		{"duration: not yet", byTime, deviceSeen{LastGood: t0}, 119 * time.Second, false},
+		{"duration: MQTT source reported offline", byTime, deviceSeen{LastGood: t0, Failures: 1}, time.Second, true},
+		{"duration: polled device's one failure waits for the duration", byTime, deviceSeen{Interval: time.Second, LastGood: t0, Failures: 1}, time.Second, false},
+		{"answering with bad values for three intervals", byCount, deviceSeen{Interval: time.Second, LastGood: t0, BadValue: true}, 3 * time.Second, true},
+		{"bad values, not yet three intervals", byCount, deviceSeen{Interval: time.Second, LastGood: t0, BadValue: true}, 2 * time.Second, false},
+		{"duration: bad values", byTime, deviceSeen{LastGood: t0, BadValue: true}, 2 * time.Minute, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := tc.r.staleTarget(tc.d, at(tc.now)) == 0
-			if got != tc.want {
-				t.Errorf("offline = %v, want %v", got, tc.want)
+			got := tc.r.staleTarget(tc.d, at(tc.now))
+			if (got >= 0) != tc.want {
+				t.Errorf("stale = %v (%d), want %v", got >= 0, got, tc.want)
+			}
+			if want := staleOffline; got >= 0 && tc.d.BadValue && tc.d.Failures == 0 {
+				if got != staleBadValue {
+					t.Errorf("level %d, want bad_value", got)
+				}
+			} else if got >= 0 && got != want {
+				t.Errorf("level %d, want offline", got)
 			}
 		})
 	}

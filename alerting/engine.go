@@ -29,6 +29,9 @@ type Device struct {
 	Units    map[string]string // point name → unit, e.g. "ch4" → "%LEL"
 	// PointLabels names points in messages, e.g. "ch4" → "甲烷".
 	PointLabels map[string]string
+	// FaultPoint is the device's bool point that reports a fault: while it
+	// is true the device's other alarms hold as they are.
+	FaultPoint string
 }
 
 // Options configure an Engine. Zero values mean defaults, except Path.
@@ -112,6 +115,10 @@ type Engine struct {
 
 	samples, transitions, notifications, delivered, dead, notifyErr atomic.Int64
 	queueWaits, lostAtStop, commitErr                               atomic.Int64
+
+	maintRule      *rule // the built-in rule of alert.suppressed / unsuppressed
+	maxLearnt      int   // cap on devices learnt from traffic (maxLearntDevices; tests lower it)
+	untrackedNoted bool  // the learnt-device cap was logged
 }
 
 type receiver struct {
@@ -132,10 +139,14 @@ type seriesKey struct{ kind, device, point string }
 // track is one (rule, device, point) condition and its open alert.
 type track struct {
 	key   trackKey
+	kind  string // the device's kind when the track was made
 	cond  condState
 	rate  *rateWindow
 	value float64   // latest evaluated value (the rise, for rate rules)
 	alert *alertRec // the key's open alert, nil if none
+	// rejudge is set when the device's maintenance ends: its next good
+	// reading judges the condition afresh.
+	rejudge bool
 }
 
 // devState is what the engine knows of one device.
@@ -144,6 +155,15 @@ type devState struct {
 	seen     deviceSeen
 	stale    []*track // one per stale rule that matches the device
 	values   []*track // threshold, rate and state tracks of its points
+
+	// What its device_status says of its readings.
+	polled     bool   // its status, not its readings, says whether they are good (Modbus)
+	fault      bool   // it reports a fault: its other alarms hold
+	maint      bool   // under maintenance: its alarms are suppressed
+	reason     string // why its latest readings are not good; "" when they are
+	badPoints  string // its points with bad values, "ch4=nan"
+	brokerDown bool   // an MQTT device not heard from since the broker was lost
+	maintAlert *alertRec
 }
 
 // Caps on state learnt from traffic, so that a misbehaving source cannot
@@ -183,21 +203,25 @@ func New(cfg Config, opts Options) (*Engine, error) {
 	}
 	e := &Engine{
 		cfg: cfg, opts: opts, log: opts.Logger, rules: rules,
-		byName:  map[string]*rule{},
-		meta:    map[string]Device{},
-		queue:   make(chan *sampleBatch, opts.Queue),
-		stopped: make(chan struct{}),
-		alerts:  map[string]*alertRec{},
-		tracks:  map[trackKey]*track{},
-		series:  map[seriesKey][]int{},
-		devices: map[string]*devState{},
-		dirty:   map[*alertRec]bool{},
-		pointsW: make(chan struct{}, 1),
+		byName:    map[string]*rule{},
+		meta:      map[string]Device{},
+		queue:     make(chan *sampleBatch, opts.Queue),
+		stopped:   make(chan struct{}),
+		alerts:    map[string]*alertRec{},
+		tracks:    map[trackKey]*track{},
+		series:    map[seriesKey][]int{},
+		devices:   map[string]*devState{},
+		dirty:     map[*alertRec]bool{},
+		pointsW:   make(chan struct{}, 1),
+		maxLearnt: maxLearntDevices,
 	}
 	e.pool.New = func() any { return &sampleBatch{} }
 	for _, r := range rules {
 		e.byName[r.name] = r
 	}
+	e.maintRule = &rule{idx: -1, name: MaintenanceRule, kind: condMaint,
+		levels: []level{{name: levelMaintenance, severity: SeverityBlue, above: true, limit: 0.5, extreme: 1}}}
+	e.byName[MaintenanceRule] = e.maintRule
 	for _, d := range opts.Devices {
 		e.meta[d.ID] = d
 	}
@@ -380,12 +404,7 @@ func (e *Engine) tick() {
 	defer e.mu.Unlock()
 	now := e.opts.Now()
 	for _, d := range e.devices {
-		for _, t := range d.stale {
-			r := e.rules[t.key.rule]
-			// Silence can only raise an offline alert; it clears when
-			// the device is heard from (see seen).
-			e.advance(r, t, max(t.cond.Level, r.staleTarget(d.seen, now)), now, d)
-		}
+		e.judgeStale(d, now)
 	}
 	for _, t := range e.tracks {
 		if t.alert == nil || t.alert.Status != StatusFiring || e.rules[t.key.rule].kind != condEvent {
@@ -399,6 +418,9 @@ func (e *Engine) tick() {
 	for _, a := range e.alerts {
 		if a.State != StateActiveUnacked {
 			continue
+		}
+		if d := e.devices[a.Device]; d != nil && d.maint {
+			continue // suppressed: no reminders while under maintenance
 		}
 		for _, rc := range e.receivers {
 			last := a.Notified[rc.name]
@@ -420,31 +442,37 @@ func (e *Engine) tick() {
 func (e *Engine) sample(s *sample, now time.Time) {
 	d := e.device(s.device, s.kind, s.typ == sampleStatus, now)
 	if d == nil {
+		// Past the cap on learnt devices nothing is tracked of the device,
+		// but an event is still judged: an event rule never drops one.
+		if s.typ == sampleEvent {
+			e.event(nil, s, now)
+		}
 		return
 	}
 	switch s.typ {
 	case sampleStatus:
-		if s.b {
-			e.seen(d, now)
-			return
-		}
-		d.seen.Failures++
-		for _, t := range d.values {
-			t.cond = t.cond.resetPending()
-		}
-		for _, t := range d.stale {
-			r := e.rules[t.key.rule]
-			e.advance(r, t, max(t.cond.Level, r.staleTarget(d.seen, now)), now, d)
-		}
+		e.status(d, s, now)
 		return
 	case sampleSeen:
-		e.seen(d, now)
+		if !d.polled {
+			e.good(d, now)
+		}
 		return
 	}
-	e.seen(d, now)
+	if !d.polled {
+		e.good(d, now) // any good message is a sign of life
+	}
 	if s.typ == sampleEvent {
-		e.event(d, s, now)
+		if !d.maint {
+			e.event(d, s, now)
+		}
 		return
+	}
+	if d.maint {
+		return // uncertain: stored, but it judges no alarm
+	}
+	if d.fault && s.point != e.meta[d.id].FaultPoint && s.point != gateway.FieldFault {
+		return // a fault holds the device's other alarms as they are
 	}
 	for _, ri := range e.valueRules(s.kind, s.device, s.point) {
 		r := e.rules[ri]
@@ -476,6 +504,9 @@ func (e *Engine) sample(s *sample, now time.Time) {
 			}
 		}
 		t.value = x
+		if t.rejudge && e.rejudge(r, t, x, now) {
+			continue
+		}
 		if t.alert != nil && t.alert.Status == StatusFiring {
 			t.alert.Value = x
 		}
@@ -483,13 +514,85 @@ func (e *Engine) sample(s *sample, now time.Time) {
 	}
 }
 
-// event evaluates a camera event against the event rules.
+// rejudge judges a condition afresh on the first good reading x after
+// its device's maintenance: an alarm from before that is gone resolves
+// now (it returns true: done); one still there ends, saying so, and the
+// reading raises a new occurrence through the usual delay.
+func (e *Engine) rejudge(r *rule, t *track, x float64, now time.Time) bool {
+	t.rejudge = false
+	if t.alert == nil || t.alert.Status != StatusFiring {
+		t.cond = normalState
+		return false
+	}
+	if r.target(x, -1) < 0 {
+		t.alert.Value = x
+		t.cond = normalState
+		e.transition(r, t, -1, now)
+		return true
+	}
+	e.endWithReason(t.alert, ReasonMaintenance, now)
+	t.cond = normalState
+	return false
+}
+
+// status takes what a device_status says: online or not, and the quality
+// of the device's readings, its fault and its maintenance.
+func (e *Engine) status(d *devState, s *sample, now time.Time) {
+	q := s.q
+	d.polled = d.polled || q.polled
+	online := q.hasOnline && s.b
+	if q.hasQuality {
+		d.reason, d.badPoints = q.reason, q.badPoints
+		if q.quality == gateway.QualityGood {
+			d.reason, d.badPoints = "", ""
+		}
+	}
+	wasMaint := d.maint
+	if online || !q.hasOnline && q.reason != gateway.ReasonBrokerDown {
+		// A failed poll says nothing of the device's fault or maintenance.
+		switch {
+		case q.fault >= 0:
+			d.fault = q.fault == 1
+		case q.hasQuality:
+			d.fault = q.reason == gateway.ReasonFault
+		}
+		switch {
+		case q.maintenance >= 0:
+			d.maint = q.maintenance == 1
+		case q.hasQuality:
+			d.maint = q.reason == gateway.ReasonMaintenance
+		}
+	}
+	switch {
+	case online && (!q.hasQuality || q.quality != gateway.QualityBad || q.reason == gateway.ReasonFault):
+		e.good(d, now)
+	case online:
+		d.seen.Failures, d.seen.BadValue = 0, gateway.BadValue(q.reason)
+	case q.hasOnline:
+		d.seen.Failures++
+	case q.reason == gateway.ReasonBrokerDown:
+		d.brokerDown = true
+	}
+	switch {
+	case d.maint && !wasMaint:
+		e.suppress(d, now)
+	case !d.maint && wasMaint:
+		e.unsuppress(d, now)
+	}
+	e.judgeStale(d, now)
+}
+
+// event evaluates a camera event against the event rules. d is nil for a
+// device past the cap on learnt devices.
 func (e *Engine) event(d *devState, s *sample, now time.Time) {
 	for _, r := range e.rules {
 		if r.kind != condEvent || !r.matches(s.kind, s.device, s.point) || !r.eventMatches(s.point, s.v) {
 			continue
 		}
 		t := e.track(trackKey{r.idx, s.device, s.point}, d)
+		if t.kind == "" {
+			t.kind = s.kind
+		}
 		t.value = s.v
 		t.cond = condState{Level: 0, Target: 0}
 		if t.alert != nil && t.alert.Status == StatusFiring {
@@ -505,12 +608,85 @@ func (e *Engine) event(d *devState, s *sample, now time.Time) {
 	}
 }
 
-// seen records that device d was heard from, which clears offline alerts.
-func (e *Engine) seen(d *devState, now time.Time) {
-	d.seen.LastSeen, d.seen.Failures = now, 0
+// good records a good reading of device d: it is alive and answering
+// well, which clears its stale alerts.
+func (e *Engine) good(d *devState, now time.Time) {
+	d.seen.LastGood, d.seen.Failures, d.seen.BadValue, d.brokerDown = now, 0, false, false
 	for _, t := range d.stale {
-		if t.cond.Level >= 0 || t.cond.Target >= 0 {
+		if (t.cond.Level >= 0 || t.cond.Target >= 0) && !d.maint {
 			e.advance(e.rules[t.key.rule], t, e.rules[t.key.rule].staleTarget(d.seen, now), now, d)
+		}
+	}
+}
+
+// judgeStale evaluates the device's stale rules; not while it is under
+// maintenance (they hold as they are).
+func (e *Engine) judgeStale(d *devState, now time.Time) {
+	if d.maint {
+		return
+	}
+	for _, t := range d.stale {
+		r := e.rules[t.key.rule]
+		e.advance(r, t, r.staleTarget(d.seen, now), now, d)
+	}
+}
+
+// staleCause says why a stale alert of d at level lvl fires: the bad
+// value's reason, broker_down, the failed polls' reason, or offline (silent).
+func (d *devState) staleCause(lvl int) string {
+	switch {
+	case lvl == staleBadValue:
+		return firstNonEmpty(d.reason, gateway.ReasonNaN)
+	case d.brokerDown:
+		return gateway.ReasonBrokerDown
+	case d.seen.Failures > 0 && d.reason != "" && !gateway.BadValue(d.reason) &&
+		d.reason != gateway.ReasonFault && d.reason != gateway.ReasonMaintenance:
+		return d.reason
+	}
+	return gateway.ReasonOffline
+}
+
+// suppress starts d's maintenance: one alert.suppressed to the receivers,
+// kept open (and shown) until it ends.
+func (e *Engine) suppress(d *devState, now time.Time) {
+	r := e.maintRule
+	id := AlertID(r.name, d.id, levelMaintenance, now)
+	for n := 1; e.alerts[id] != nil; n++ {
+		id = AlertID(r.name, d.id, levelMaintenance, now.Add(time.Duration(n)))
+	}
+	at := now
+	held := 0
+	for _, a := range e.alerts {
+		if a.Device == d.id && a.Status == StatusFiring && a.Rule != r.name {
+			held++
+		}
+	}
+	a := &alertRec{Notified: map[string]time.Time{}}
+	a.Alert = Alert{ID: id, Key: AlertKey(r.name, d.id, levelMaintenance), Rule: r.name,
+		Status: StatusFiring, State: StateActiveAcked, Level: levelMaintenance, Severity: SeverityBlue,
+		Site: e.opts.Site, Device: d.id, Label: e.meta[d.id].Label, Kind: d.kind, Point: levelMaintenance,
+		Value: float64(held), StartedAt: now, ChangedAt: now,
+		Acknowledged: true, AcknowledgedAt: &at, AcknowledgedBy: GatewayActor, Cause: gateway.ReasonMaintenance}
+	e.alerts[id] = a
+	d.maintAlert = a
+	e.emit(r, a, TypeSuppressed, now, 0, nil)
+}
+
+// unsuppress ends d's maintenance: one alert.unsuppressed, and its
+// conditions are judged afresh from the next good readings.
+func (e *Engine) unsuppress(d *devState, now time.Time) {
+	if a := d.maintAlert; a != nil {
+		at := now
+		a.Status, a.State, a.ResolvedAt, a.ChangedAt = StatusResolved, StateNormal, &at, now
+		e.emit(e.maintRule, a, TypeUnsuppressed, now, -1, nil)
+		d.maintAlert = nil
+	}
+	for _, t := range d.values {
+		t.rejudge, t.rate = true, nil
+		if t.alert == nil || t.alert.Status != StatusFiring {
+			t.cond = normalState
+		} else {
+			t.cond = condState{Level: t.cond.Level, Target: t.cond.Level}
 		}
 	}
 }
@@ -519,7 +695,7 @@ func (e *Engine) seen(d *devState, now time.Time) {
 // level in force changes.
 func (e *Engine) advance(r *rule, t *track, target int, now time.Time, d *devState) {
 	if r.kind == condStale {
-		t.value = math.Round(now.Sub(d.seen.LastSeen).Seconds())
+		t.value = math.Round(now.Sub(d.seen.LastGood).Seconds())
 	}
 	next := r.step(t.cond, target, now)
 	changed := next.Level != t.cond.Level
@@ -555,10 +731,14 @@ func (e *Engine) transition(r *rule, t *track, lvl int, now time.Time) {
 		for n := 1; e.alerts[id] != nil; n++ { // two occurrences within one clock tick
 			id = AlertID(r.name, t.key.device, t.key.point, now.Add(time.Duration(n)))
 		}
+		kind := t.kind
+		if d := e.devices[t.key.device]; d != nil {
+			kind = d.kind
+		}
 		a := Alert{
 			ID: id, Key: AlertKey(r.name, t.key.device, t.key.point),
 			Rule: r.name, Site: e.opts.Site, Device: t.key.device, Label: m.Label,
-			Kind: e.devices[t.key.device].kind, Point: t.key.point, Unit: m.Units[t.key.point],
+			Kind: kind, Point: t.key.point, Unit: m.Units[t.key.point],
 		}
 		if r.kind == condEvent || r.kind == condStale || r.kind == condBool {
 			a.Unit = ""
@@ -574,6 +754,11 @@ func (e *Engine) transition(r *rule, t *track, lvl int, now time.Time) {
 		e.alerts[next.ID] = rec
 	}
 	rec.Alert = *next
+	if r.kind == condStale && lvl >= 0 {
+		if d := e.devices[t.key.device]; d != nil {
+			rec.Cause = d.staleCause(lvl)
+		}
+	}
 	t.alert = rec
 	e.emit(r, rec, typ, now, lvl, nil)
 }
@@ -584,8 +769,18 @@ func (e *Engine) emit(r *rule, a *alertRec, typ string, now time.Time, lvl int, 
 	if r == nil {
 		r = &rule{name: a.Rule, kind: condThreshold}
 	}
-	text := message(msgInput{lang: e.opts.Language, site: e.opts.SiteName, rule: r,
-		alert: &a.Alert, typ: typ, levelIx: lvl, ptLabel: e.meta[a.Device].PointLabels[a.Point]})
+	in := msgInput{lang: e.opts.Language, site: e.opts.SiteName, rule: r,
+		alert: &a.Alert, typ: typ, levelIx: lvl, ptLabel: e.meta[a.Device].PointLabels[a.Point]}
+	if d := e.devices[a.Device]; d != nil {
+		in.badPoints, in.ptLabels = d.badPoints, e.meta[a.Device].PointLabels
+		if typ == TypeReminder && (r.kind == condThreshold || r.kind == condRate || r.kind == condBool) {
+			in.readingBad = d.reason // the value quoted is the last good one
+			if in.readingBad == "" && d.seen.Failures > 0 {
+				in.readingBad = gateway.ReasonOffline
+			}
+		}
+	}
+	text := message(in)
 	if typ != TypeReminder {
 		a.Message = text
 		e.transitions.Add(1)
@@ -679,8 +874,12 @@ func (e *Engine) alertPoint(a *alertRec, typ string, now time.Time) gateway.Poin
 // for ?state=all until it is older than the retention (see prune).
 func (e *Engine) end(a *alertRec, now time.Time) {
 	if r := e.byName[a.Rule]; r != nil {
-		if t := e.tracks[trackKey{r.idx, a.Device, a.Point}]; t != nil && t.alert == a {
+		k := trackKey{r.idx, a.Device, a.Point}
+		if t := e.tracks[k]; t != nil && t.alert == a {
 			t.alert = nil
+			if e.devices[a.Device] == nil {
+				delete(e.tracks, k) // an untracked device's event: nothing to keep
+			}
 		}
 	}
 	e.ended = append(e.ended, a.ID)
@@ -773,10 +972,16 @@ func (e *Engine) device(id, kind string, status bool, now time.Time) *devState {
 		return d
 	}
 	m, known := e.meta[id]
-	if !known && len(e.devices) >= maxLearntDevices+len(e.meta) {
+	if !known && len(e.devices) >= e.maxLearnt+len(e.meta) {
+		if !e.untrackedNoted {
+			e.untrackedNoted = true
+			e.log.Warn("too many devices learnt from traffic: new ones are not watched for liveness; their events are still judged",
+				"limit", e.maxLearnt, "device", id)
+		}
 		return nil
 	}
-	d = &devState{id: id, kind: firstNonEmpty(m.Kind, kind), seen: deviceSeen{Interval: m.Interval, LastSeen: now}}
+	d = &devState{id: id, kind: firstNonEmpty(m.Kind, kind),
+		seen: deviceSeen{Interval: m.Interval, LastGood: now}}
 	e.devices[id] = d
 	e.matchStale(d)
 	return d
@@ -859,6 +1064,13 @@ func (e *Engine) restore(recs []*alertRec, now time.Time) {
 			e.ended = append(e.ended, a.ID)
 			continue
 		}
+		if a.Rule == MaintenanceRule {
+			// Still under maintenance as far as we know: its next status says.
+			if d := e.device(a.Device, a.Kind, false, now); d != nil {
+				d.maint, d.maintAlert = true, a
+			}
+			continue
+		}
 		r := e.byName[a.Rule]
 		lvl := -1
 		if r != nil {
@@ -920,11 +1132,18 @@ func (e *Engine) producesLevel(r *rule, lvl int, a *alertRec) bool {
 // longer raises: alert.resolved with reason rule_changed. Its condition
 // was not seen to return to normal, so the message says the rule changed.
 func (e *Engine) endRuleChanged(a *alertRec, now time.Time) {
+	e.endWithReason(a, ReasonRuleChanged, now)
+	e.log.Warn("alert ended: its rule was removed or changed", "alert", a.ID, "rule", a.Rule, "level", a.Level)
+}
+
+// endWithReason ends an active alert other than by its condition
+// returning to normal: alert.resolved with data.reason, and a message that
+// says why, never "back to normal".
+func (e *Engine) endWithReason(a *alertRec, reason string, now time.Time) {
 	next, typ := applyOutcome(&a.Alert, outcome{Value: a.Value}, now, nil)
 	a.Alert = *next
-	a.Reason = ReasonRuleChanged
+	a.Reason = reason
 	e.emit(e.byName[a.Rule], a, typ, now, -1, nil)
-	e.log.Warn("alert ended: its rule was removed or changed", "alert", a.ID, "rule", a.Rule, "level", a.Level)
 }
 
 // Stats returns counters since start.
@@ -936,7 +1155,7 @@ func (e *Engine) Stats() Stats {
 		if a.State.Open() {
 			open++
 		}
-		if a.Status == StatusFiring && a.State.Open() {
+		if a.Status == StatusFiring && a.State.Open() && a.Rule != MaintenanceRule {
 			active[a.Severity]++
 		}
 	}

@@ -43,7 +43,7 @@ type syncEngine struct {
 }
 
 var testDevices = []Device{
-	{ID: "GD-101", Label: "1号储罐区东侧可燃气体探测器", Kind: "gas_detector", Interval: time.Second, Units: map[string]string{"ch4": "%LEL"}},
+	{ID: "GD-101", Label: "1号储罐区东侧可燃气体探测器", Kind: "gas_detector", Interval: time.Second, Units: map[string]string{"ch4": "%LEL"}, FaultPoint: "fault"},
 	{ID: "GD-102", Kind: "gas_detector", Interval: time.Second, Units: map[string]string{"ch4": "%LEL"}},
 }
 
@@ -169,7 +169,7 @@ func (s *syncEngine) camera(cam, typ string, conf float64) gateway.Point {
 // poll feeds one good poll of dev, one second later, as the Modbus source would.
 func (s *syncEngine) poll(dev string, v float64) {
 	s.clock.Add(time.Second)
-	s.feed(s.gas(dev, v), s.status(dev, true))
+	s.feed(s.status(dev, true), s.gas(dev, v))
 }
 
 func eq(t testing.TB, what string, got, want []string) {
@@ -259,7 +259,7 @@ func TestEngineSilentDeviceGoesOffline(t *testing.T) {
 	for range 10 {
 		s.clock.Add(250 * time.Millisecond)
 		s.tick()
-		s.feed(s.gas("GD-102", 1)) // GD-102 keeps reporting
+		s.feed(s.status("GD-102", true), s.gas("GD-102", 1)) // GD-102 keeps reporting
 	}
 	eq(t, "notifications", s.notes(), []string{"alert.firing offline orange"})
 	var p payload
@@ -270,7 +270,7 @@ func TestEngineSilentDeviceGoesOffline(t *testing.T) {
 	for range 20 {
 		s.clock.Add(time.Second)
 		s.tick()
-		s.feed(s.gas("GD-102", 1))
+		s.feed(s.status("GD-102", true), s.gas("GD-102", 1))
 	}
 	if n := len(s.notes()); n != 1 {
 		t.Fatalf("silence re-notified: %q", s.notes())

@@ -38,7 +38,20 @@ const (
 	TypeResolved     = "alert.resolved"
 	TypeReminder     = "alert.reminder"
 	TypeAcknowledged = "alert.acknowledged"
+	// TypeSuppressed and TypeUnsuppressed say that a device's alarms are
+	// suppressed while it is under maintenance, and no longer are.
+	TypeSuppressed   = "alert.suppressed"
+	TypeUnsuppressed = "alert.unsuppressed"
 )
+
+// MaintenanceRule is the rule of the records of a device's maintenance
+// (alert.suppressed when it starts, alert.unsuppressed when it ends): a
+// built-in rule no configuration can name (rule names cannot hold ':').
+const MaintenanceRule = "gateway:maintenance"
+
+// GatewayActor is the `by` of what the gateway itself acknowledges: the
+// maintenance records, which call for no action.
+const GatewayActor = "hazardgw"
 
 // Alert is one alarm occurrence of a (rule, device, point), as the API
 // lists it and as the webhook's `data` carries it.
@@ -77,11 +90,19 @@ type Alert struct {
 	// ReasonRuleChanged when its rule was removed or no longer produces
 	// its level after a configuration change.
 	Reason string `json:"reason,omitempty"`
+	// Cause says why a stale alert fired: no_reply, exception or io (failed
+	// polls), broker_down, offline (silent), nan or out_of_range (bad values).
+	Cause string `json:"cause,omitempty"`
 }
 
 // ReasonRuleChanged is Alert.Reason of an alert ended because the
 // configuration no longer has a rule that raises it.
 const ReasonRuleChanged = "rule_changed"
+
+// ReasonMaintenance is Alert.Reason of an alert from before a device's
+// maintenance that was still there after it: it ends, and a new
+// occurrence is raised from the readings after maintenance.
+const ReasonMaintenance = "maintenance"
 
 // AlertKey is the stable identity of a condition: rule/device/point. Rule
 // names and device ids cannot contain '/'.

@@ -44,6 +44,50 @@ type msgInput struct {
 	levelIx  int    // the level in force (threshold rules), -1 if none
 	ptLabel  string // the point's configured label, "" if none
 	resolved bool   // computed
+	// badPoints lists the device's points with bad values ("ch4=nan"),
+	// named in a bad_value alert; ptLabels names them.
+	badPoints string
+	ptLabels  map[string]string
+	// readingBad is why the device's current reading is not good, for a
+	// reminder quoting the last good value ("" when it is good).
+	readingBad string
+}
+
+// zhReasons and enReasons say why a reading is not good, in words.
+var zhReasons = map[string]string{
+	"no_reply": "设备无应答", "exception": "设备返回异常码", "io": "通信故障",
+	"broker_down": "MQTT 服务器不可达，网关收不到该设备的数据", "offline": "无数据",
+	"nan": "读数无效（NaN）", "out_of_range": "读数超出量程", "fault": "设备故障", "maintenance": "设备维护中",
+}
+
+var enReasons = map[string]string{
+	"no_reply": "no answer", "exception": "exception reply", "io": "link error",
+	"broker_down": "MQTT broker unreachable, the gateway receives nothing from it", "offline": "silent",
+	"nan": "NaN reading", "out_of_range": "reading out of range", "fault": "device fault", "maintenance": "under maintenance",
+}
+
+func reasonWords(zh bool, reason string) string {
+	m := enReasons
+	if zh {
+		m = zhReasons
+	}
+	if w, ok := m[reason]; ok {
+		return w
+	}
+	return reason
+}
+
+// badPointWords names the points with bad values: "甲烷 读数无效（NaN）、氧气 读数超出量程".
+func badPointWords(zh bool, bad string, labels map[string]string) string {
+	var parts []string
+	for _, item := range strings.Fields(bad) {
+		pt, reason, _ := strings.Cut(item, "=")
+		parts = append(parts, pointWords(zh, pt, labels[pt])+" "+reasonWords(zh, reason))
+	}
+	if zh {
+		return strings.Join(parts, "、")
+	}
+	return strings.Join(parts, ", ")
 }
 
 // message writes the alert's text for a duty officer in the site's
@@ -81,8 +125,14 @@ func message(in msgInput) string {
 	dev := firstNonEmpty(a.Label, a.Device)
 	pt := pointWords(zh, a.Point, in.ptLabel)
 	lvl := levelWords(zh, r, a.Level)
-	resolved := in.typ == TypeResolved || in.typ == TypeAcknowledged && a.Status == StatusResolved
+	resolved := in.typ == TypeResolved || in.typ == TypeUnsuppressed || in.typ == TypeAcknowledged && a.Status == StatusResolved
 	switch {
+	case resolved && a.Reason == ReasonMaintenance:
+		if zh {
+			b.WriteString(dev + " " + pt + " " + lvl + "告警因设备维护而结束，并非恢复正常：维护后读数仍在报警范围，将按新的读数重新告警（当前 " + fmtNum(a.Value) + unitSuffix(a.Unit) + "）")
+		} else {
+			b.WriteString(dev + " " + pt + " " + lvl + " alert ended by the device's maintenance, not back to normal: the reading after maintenance still alarms and raises a new alert (now " + fmtNum(a.Value) + unitSuffix(a.Unit) + ")")
+		}
 	case resolved && a.Reason == ReasonRuleChanged:
 		if zh {
 			b.WriteString(dev + " " + pt + " " + lvl + "告警已结束：报警规则已修改或删除，并非恢复正常，请现场核实（最后值 " + fmtNum(a.Value) + unitSuffix(a.Unit) + "）")
@@ -93,6 +143,23 @@ func message(in msgInput) string {
 		writeResolved(&b, zh, r, a, dev, pt, lvl)
 	default:
 		writeActive(&b, zh, r, a, dev, pt, lvl, in.levelIx)
+		if a.Rule == MaintenanceRule {
+			break
+		}
+		if r.kind == condStale && a.Level == levelBadValue && in.badPoints != "" {
+			if zh {
+				b.WriteString("（" + badPointWords(zh, in.badPoints, in.ptLabels) + "）")
+			} else {
+				b.WriteString(" (" + badPointWords(zh, in.badPoints, in.ptLabels) + ")")
+			}
+		}
+		if in.readingBad != "" {
+			if zh {
+				b.WriteString("（当前读数不可用：" + reasonWords(zh, in.readingBad) + "，以上为最后有效值）")
+			} else {
+				b.WriteString(" (no current reading: " + reasonWords(zh, in.readingBad) + "; the value is the last good one)")
+			}
+		}
 	}
 	if in.typ == TypeAcknowledged {
 		by := firstNonEmpty(a.AcknowledgedBy, "?")
@@ -198,7 +265,16 @@ func writeActive(b *strings.Builder, zh bool, r *rule, a *Alert, dev, pt, lvl st
 		}
 	case condStale:
 		var n string
+		bad := a.Level == levelBadValue
 		switch {
+		case bad && r.staleIntervals > 0 && zh:
+			n = "连续 " + strconv.Itoa(r.staleIntervals) + " 个采集周期无有效读数"
+		case bad && r.staleIntervals > 0:
+			n = "no good reading for " + strconv.Itoa(r.staleIntervals) + " poll intervals"
+		case bad && zh:
+			n = fmtDur(zh, r.staleFor) + "无有效读数"
+		case bad:
+			n = "no good reading for " + fmtDur(zh, r.staleFor)
 		case r.staleIntervals > 0 && zh:
 			n = "连续 " + strconv.Itoa(r.staleIntervals) + " 个采集周期无数据或通信失败"
 		case r.staleIntervals > 0:
@@ -208,10 +284,37 @@ func writeActive(b *strings.Builder, zh bool, r *rule, a *Alert, dev, pt, lvl st
 		default:
 			n = "no data for " + fmtDur(zh, r.staleFor)
 		}
+		cause := ""
+		if a.Cause != "" && !bad && a.Cause != "offline" {
+			if zh {
+				cause = "（原因：" + reasonWords(zh, a.Cause) + "）"
+			} else {
+				cause = " (" + reasonWords(zh, a.Cause) + ")"
+			}
+		}
+		switch {
+		case bad && zh:
+			b.WriteString(dev + " 读数无效：" + n)
+		case bad:
+			b.WriteString(dev + " bad readings: " + n)
+		case zh:
+			b.WriteString(dev + " 离线：" + n + cause)
+		default:
+			b.WriteString(dev + " offline: " + n + cause)
+		}
+	case condMaint:
+		held := ""
+		if a.Value > 0 {
+			if zh {
+				held = "（" + fmtNum(a.Value) + " 条告警保持不变）"
+			} else {
+				held = " (" + fmtNum(a.Value) + " active alarms held)"
+			}
+		}
 		if zh {
-			b.WriteString(dev + " 离线：" + n)
+			b.WriteString(dev + " 进入维护状态，维护期间暂停告警" + held)
 		} else {
-			b.WriteString(dev + " offline: " + n)
+			b.WriteString(dev + " under maintenance: its alarms are suppressed" + held)
 		}
 	case condEvent:
 		if zh {
@@ -229,7 +332,21 @@ func parseOr(s string) float64 {
 }
 
 func writeResolved(b *strings.Builder, zh bool, r *rule, a *Alert, dev, pt, lvl string) {
+	if r.kind == condStale && a.Level == levelBadValue {
+		if zh {
+			b.WriteString(dev + " 读数已恢复有效")
+		} else {
+			b.WriteString(dev + " readings good again")
+		}
+		return
+	}
 	switch r.kind {
+	case condMaint:
+		if zh {
+			b.WriteString(dev + " 维护结束，恢复告警，按新的读数重新判断")
+		} else {
+			b.WriteString(dev + " maintenance ended: alarms resume, judged afresh from new readings")
+		}
 	case condStale:
 		if zh {
 			b.WriteString(dev + " 已恢复在线")

@@ -28,6 +28,20 @@ type sample struct {
 	point  string
 	v      float64
 	at     time.Time
+	q      *statusQuality // device_status only: what it says of the readings' quality
+}
+
+// statusQuality is what a device_status point says of its device beyond
+// online: the quality of its readings and its fault and maintenance state.
+type statusQuality struct {
+	hasOnline   bool // the point has field online (a quality-only point has not)
+	hasQuality  bool // the point has field quality
+	quality     gateway.Quality
+	reason      string // "" when good
+	badPoints   string // "ch4=nan ..."
+	fault       int8   // -1 not said, 0 false, 1 true
+	maintenance int8   // -1 not said, 0 false, 1 true
+	polled      bool   // from a polled source (Modbus): the status, not the readings, says whether they are good
 }
 
 type sampleBatch struct{ s []sample }
@@ -84,12 +98,7 @@ func appendSamples(dst *[]sample, p *gateway.Point) {
 		return
 	}
 	if p.Measurement == gateway.MeasurementDeviceStatus {
-		f, ok := p.Field("online")
-		if !ok || f.Kind != gateway.KindBool {
-			return
-		}
-		kind, _ := p.Tag("kind")
-		*dst = append(*dst, sample{typ: sampleStatus, kind: kind, device: dev, b: f.B, at: p.Time})
+		appendStatus(dst, p, dev)
 		return
 	}
 	if typ, ok := p.Tag("type"); ok {
@@ -114,6 +123,48 @@ func appendSamples(dst *[]sample, p *gateway.Point) {
 	if len(*dst) == n {
 		*dst = append(*dst, sample{typ: sampleSeen, kind: p.Measurement, device: dev, at: p.Time})
 	}
+}
+
+// appendStatus extracts the samples of a device_status point: one status
+// sample (online and quality), and for a source other than Modbus its
+// fault field as a bool sample, so that a state rule on point fault
+// alarms a camera's reported fault (a Modbus device's fault point is a
+// reading of its own measurement).
+func appendStatus(dst *[]sample, p *gateway.Point, dev string) {
+	kind, _ := p.Tag("kind")
+	source, _ := p.Tag("source")
+	q := &statusQuality{fault: -1, maintenance: -1, polled: source == "modbus"}
+	var online bool
+	for _, f := range p.Fields {
+		switch {
+		case f.Key == "online" && f.Kind == gateway.KindBool:
+			q.hasOnline, online = true, f.B
+		case f.Key == gateway.FieldQuality && f.Kind == gateway.KindString:
+			q.hasQuality, q.quality = true, gateway.ParseQuality(f.S)
+		case f.Key == gateway.FieldReason && f.Kind == gateway.KindString:
+			q.reason = f.S
+		case f.Key == gateway.FieldBadPoints && f.Kind == gateway.KindString:
+			q.badPoints = f.S
+		case f.Key == gateway.FieldFault && f.Kind == gateway.KindBool:
+			q.fault = b8(f.B)
+		case f.Key == gateway.FieldMaintenance && f.Kind == gateway.KindBool:
+			q.maintenance = b8(f.B)
+		}
+	}
+	if !q.hasOnline && !q.hasQuality {
+		return
+	}
+	*dst = append(*dst, sample{typ: sampleStatus, kind: kind, device: dev, b: online, at: p.Time, q: q})
+	if q.fault >= 0 && !q.polled {
+		*dst = append(*dst, sample{typ: sampleBool, kind: kind, device: dev, point: gateway.FieldFault, b: q.fault == 1, at: p.Time})
+	}
+}
+
+func b8(b bool) int8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // deviceOf names the device a point is from: tag device, or the camera or

@@ -17,6 +17,7 @@ const (
 	condBool                          // boolean point equal to a value
 	condStale                         // device silent or reported offline
 	condEvent                         // camera events
+	condMaint                         // a device's maintenance (built in, not configurable)
 )
 
 // Severities, most severe first (SPEC §3: the four Chinese warning colours).
@@ -44,10 +45,12 @@ func severityRank(s string) int {
 
 // Names of the levels of rules that have a single condition.
 const (
-	levelRate    = "rate" // a rise (rate.above)
-	levelFall    = "fall" // a fall (rate.below)
-	levelOffline = "offline"
-	levelAlarm   = "alarm" // default level of a state rule
+	levelRate        = "rate" // a rise (rate.above)
+	levelFall        = "fall" // a fall (rate.below)
+	levelOffline     = "offline"
+	levelBadValue    = "bad_value" // a stale device answering with bad values
+	levelMaintenance = "maintenance"
+	levelAlarm       = "alarm" // default level of a state rule
 )
 
 // pointOnline is the point name of offline alerts (the device_status field).
@@ -192,8 +195,11 @@ func compileRule(idx int, c RuleConfig) (*rule, error) {
 		if r.staleIntervals <= 0 && r.staleFor <= 0 {
 			r.staleIntervals = DefaultStaleIntervals
 		}
-		r.levels = []level{{name: levelOffline, severity: firstNonEmpty(c.Severity, SeverityOrange),
-			above: true, limit: 0.5, extreme: 1}}
+		// Offline (index staleOffline) ranks above bad_value (staleBadValue):
+		// a device that stops answering is worse than one answering badly.
+		sev := firstNonEmpty(c.Severity, SeverityOrange)
+		r.levels = []level{{name: levelOffline, severity: sev, above: true, limit: 0.5, extreme: 2},
+			{name: levelBadValue, severity: sev, above: true, limit: 0.5, extreme: 1}}
 	}
 	if c.Event != nil {
 		n++

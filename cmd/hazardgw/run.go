@@ -88,7 +88,7 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) error {
 			if interval <= 0 {
 				interval = modbus.DefaultInterval
 			}
-			alertDevices = append(alertDevices, alerting.Device{ID: d.ID, Label: d.Label, Kind: d.Kind, Interval: interval, Units: units, PointLabels: labels})
+			alertDevices = append(alertDevices, alerting.Device{ID: d.ID, Label: d.Label, Kind: d.Kind, Interval: interval, Units: units, PointLabels: labels, FaultPoint: d.FaultPoint})
 		}
 	}
 	// The gateway reports its own health like a device, so that a full
