@@ -47,6 +47,12 @@ type siteOpts struct {
 	repeat   time.Duration // notify.repeat_interval
 	offDelay time.Duration
 	spool    string // gateway.spool_max_bytes; default 1GiB
+	// quality gives each detector a range of [0, 100] on ch4, a fault bit
+	// (holding 2 bit 0, point fault) with a detector-fault rule, and a
+	// calibration switch (holding 2 bit 1, point calibrating) as its
+	// maintenance point.
+	quality bool
+	onDelay time.Duration // combustible-gas on_delay
 }
 
 func newAlertSite(t testing.TB, o siteOpts) *alertSite {
@@ -103,9 +109,20 @@ modbus:
           kind: gas_detector
           interval: %s
           tags: {area: tank-farm-A}
-          points:
-            - {name: ch4, area: holding, address: 0, type: float32, order: ABCD, unit: "%%LEL"}
 `, u, u, u, o.interval)
+		if o.quality {
+			b.WriteString(`          fault_point: fault
+          maintenance_point: calibrating
+          points:
+            - {name: ch4, area: holding, address: 0, type: float32, order: ABCD, unit: "%LEL", range: [0, 100], label: 甲烷}
+            - {name: fault, area: holding, address: 2, type: bool, bit: 0}
+            - {name: calibrating, area: holding, address: 2, type: bool, bit: 1}
+`)
+		} else {
+			b.WriteString(`          points:
+            - {name: ch4, area: holding, address: 0, type: float32, order: ABCD, unit: "%LEL"}
+`)
+		}
 	}
 	fmt.Fprintf(&b, `alerting:
   rules:
@@ -116,17 +133,26 @@ modbus:
         - {level: high-high, above: 50, severity: red}
       deadband: 2
       off_delay: %s
+      on_delay: %s
     - name: device-offline
       match: {device: "*"}
       stale: {after: 3}
       severity: orange
-  notify:
+`, o.offDelay, o.onDelay)
+	if o.quality {
+		b.WriteString(`    - name: detector-fault
+      match: {kind: gas_detector, point: fault}
+      state: {value: true, level: fault}
+      severity: red
+`)
+	}
+	fmt.Fprintf(&b, `  notify:
     - name: duty-desk
       url: %s
       secret: ${DUTY_DESK_SECRET}
       timeout: 2s
       repeat_interval: %s
-`, o.offDelay, s.desk.URL(), o.repeat)
+`, s.desk.URL(), o.repeat)
 	s.config = filepath.Join(dir, "hazardgw.yaml")
 	if err := os.WriteFile(s.config, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
