@@ -38,14 +38,3 @@ func TestSpoolFullAlarmIsBuiltIn(t *testing.T) {
 		t.Fatalf("alerts %+v", a)
 	}
 }
-
-func TestSpoolFullRuleCanBeReplaced(t *testing.T) {
-	one := 1000.0
-	own := RuleConfig{Name: SpoolFullRule, Match: Match{Kind: gateway.MeasurementGateway, Point: gateway.FieldSpoolDropped},
-		Thresholds: []Threshold{{Level: "high", Above: &one, Severity: SeverityRed}}}
-	s := newSyncEngine(t, "", []RuleConfig{own}, 0)
-	s.feed(gatewayHealth(s.clock.Now(), 120))
-	eq(t, "below the configured limit", s.notes(), nil)
-	s.feed(gatewayHealth(s.clock.Now(), 5000))
-	eq(t, "above", s.notes(), []string{"alert.firing high red"})
-}

@@ -132,4 +132,8 @@ type NotifyConfig struct {
 	Secret         string        `yaml:"secret"` // "whsec_" + base64; secret
 	Timeout        time.Duration `yaml:"timeout"`
 	RepeatInterval time.Duration `yaml:"repeat_interval"`
+	// HeartbeatInterval, when set, sends a signed alert.heartbeat with a
+	// status summary at this interval, so that the receiver can tell a
+	// gateway that has gone silent. Default 0: off.
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
 }

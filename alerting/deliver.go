@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hazardgw/hazardgw/gateway"
 )
@@ -58,7 +59,11 @@ func (e *Engine) deliverLoop(ctx context.Context, rc *receiver) {
 			}
 		}
 		nerr := rc.notifier.Notify(ctx, Message{ID: m.ID, Type: m.Type, AlertID: m.AlertID, Body: m.Body})
-		switch classifyDelivery(nerr, ctx.Err()) {
+		act := classifyDelivery(nerr, ctx.Err())
+		if m.Type == TypeHeartbeat && (act == actDelivered || act == actDeadLetter) {
+			rc.hbPending.Store(false)
+		}
+		switch act {
 		case actStop:
 			return
 		case actDelivered:
@@ -68,6 +73,7 @@ func (e *Engine) deliverLoop(ctx context.Context, rc *receiver) {
 			}
 			e.delivered.Add(1)
 			log.Info("notification delivered", "id", m.ID, "type", m.Type, "alert", m.AlertID)
+			e.receiverAccepts(rc)
 			if err := st.delivered(rc.name, seq); err != nil {
 				// It will be sent again; the receiver dedups on its id.
 				log.Error("remove delivered notification", "err", err)
@@ -84,7 +90,9 @@ func (e *Engine) deliverLoop(ctx context.Context, rc *receiver) {
 				if !sleepCtx(ctx, e.opts.RetryDelay) {
 					return
 				}
+				continue
 			}
+			e.receiverRejected(rc, truncate(nerr.Error(), 200))
 		case actRetry:
 			e.notifyErr.Add(1)
 			if !rc.failing {
@@ -151,4 +159,15 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// truncate cuts s to at most n bytes on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

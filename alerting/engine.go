@@ -2,12 +2,14 @@ package alerting
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,6 +62,13 @@ type Options struct {
 	RetryDelay time.Duration
 	Now        func() time.Time
 	Logger     *slog.Logger
+	// MQTTAlertAfter is how long the broker may be unreachable before
+	// gateway:mqtt-unreachable fires (mqtt.alert_after); default 30s.
+	MQTTAlertAfter time.Duration
+	// SinkAlertAfter is how long points may wait with nothing written to
+	// InfluxDB before gateway:influxdb-unreachable fires
+	// (influxdb.alert_after); default 5m.
+	SinkAlertAfter time.Duration
 }
 
 // Stats are counters since start.
@@ -117,16 +126,23 @@ type Engine struct {
 	queueWaits, lostAtStop, commitErr                               atomic.Int64
 
 	maintRule      *rule // the built-in rule of alert.suppressed / unsuppressed
-	maxLearnt      int   // cap on devices learnt from traffic (maxLearntDevices; tests lower it)
-	untrackedNoted bool  // the learnt-device cap was logged
+	rejectRule     *rule // the built-in rule of gateway:notify-rejected
+	openedAt       time.Time
+	rejected       map[string]*alertRec // receiver → its gateway:notify-rejected alert
+	skip           string               // a receiver emit leaves out (the one that refused)
+	maxLearnt      int                  // cap on devices learnt from traffic (maxLearntDevices; tests lower it)
+	untrackedNoted bool                 // the learnt-device cap was logged
 }
 
 type receiver struct {
-	name     string
-	notifier Notifier
-	repeat   time.Duration
-	wake     chan struct{} // capacity 1
-	failing  bool          // owned by the receiver's goroutine
+	name      string
+	notifier  Notifier
+	repeat    time.Duration
+	heartbeat time.Duration
+	lastHB    time.Time     // guarded by Engine.mu
+	hbPending atomic.Bool   // a heartbeat waits in the outbox: no second one
+	wake      chan struct{} // capacity 1
+	failing   bool          // owned by the receiver's goroutine
 }
 
 type trackKey struct {
@@ -197,7 +213,7 @@ func New(cfg Config, opts Options) (*Engine, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	rules, err := compileRules(withBuiltinRules(cfg.Rules))
+	rules, err := compileRules(withBuiltinRules(cfg.Rules, opts))
 	if err != nil {
 		return nil, fmt.Errorf("create alert engine: %w", err)
 	}
@@ -222,6 +238,10 @@ func New(cfg Config, opts Options) (*Engine, error) {
 	e.maintRule = &rule{idx: -1, name: MaintenanceRule, kind: condMaint,
 		levels: []level{{name: levelMaintenance, severity: SeverityBlue, above: true, limit: 0.5, extreme: 1}}}
 	e.byName[MaintenanceRule] = e.maintRule
+	e.rejectRule = &rule{idx: -1, name: NotifyRejectedRule, kind: condSelf,
+		levels: []level{{name: levelRejected, severity: SeverityOrange, above: true, limit: 0.5, extreme: 1}}}
+	e.byName[NotifyRejectedRule] = e.rejectRule
+	e.rejected = map[string]*alertRec{}
 	for _, d := range opts.Devices {
 		e.meta[d.ID] = d
 	}
@@ -235,7 +255,8 @@ func New(cfg Config, opts Options) (*Engine, error) {
 		if nf == nil {
 			return nil, fmt.Errorf("create alert engine: no notifier for receiver %q", n.Name)
 		}
-		e.receivers = append(e.receivers, &receiver{name: n.Name, notifier: nf, repeat: n.RepeatInterval, wake: make(chan struct{}, 1)})
+		e.receivers = append(e.receivers, &receiver{name: n.Name, notifier: nf, repeat: n.RepeatInterval,
+			heartbeat: n.HeartbeatInterval, wake: make(chan struct{}, 1)})
 	}
 	return e, nil
 }
@@ -263,7 +284,8 @@ func (e *Engine) Open() error {
 		return err
 	}
 	e.st = st
-	e.restore(recs, e.opts.Now())
+	e.openedAt = e.opts.Now()
+	e.restore(recs, e.openedAt)
 	e.commitLocked()
 	if outbox, _, _, err := st.depth(); err == nil {
 		for name, n := range outbox {
@@ -429,13 +451,67 @@ func (e *Engine) tick() {
 				e.markDirty(a)
 				continue
 			}
+			if a.Rule == NotifyRejectedRule && a.Point == rc.name {
+				continue // it refuses; the others are reminded
+			}
 			if reminderDue(&a.Alert, last, rc.repeat, now) {
 				e.emit(e.byName[a.Rule], a, TypeReminder, now, e.levelIndex(a), rc)
 			}
 		}
 	}
+	e.heartbeats(now)
 	e.prune(now)
 	e.commitLocked()
+}
+
+// Heartbeat is the data of an alert.heartbeat: the gateway is alive, and
+// this is where its alarms stand.
+type Heartbeat struct {
+	Site   string         `json:"site"`
+	Name   string         `json:"name,omitempty"`
+	Open   int            `json:"open"`           // open alerts (active, or cleared and unacknowledged)
+	Active map[string]int `json:"active"`         // active alerts by severity
+	Unack  int            `json:"unacknowledged"` // open alerts not acknowledged
+	Since  time.Time      `json:"up_since"`       // when the engine opened its store
+}
+
+// heartbeats queues an alert.heartbeat for every receiver whose interval
+// has passed, unless its previous one is still undelivered (a receiver
+// that is down gets one waiting heartbeat, not a pile).
+func (e *Engine) heartbeats(now time.Time) {
+	var hb *Heartbeat
+	for _, rc := range e.receivers {
+		if rc.heartbeat <= 0 || rc.hbPending.Load() || now.Sub(rc.lastHB) < rc.heartbeat {
+			continue
+		}
+		if hb == nil {
+			hb = &Heartbeat{Site: e.opts.Site, Name: e.opts.SiteName, Active: map[string]int{}, Since: e.openedAt.UTC()}
+			for _, a := range e.alerts {
+				if !a.State.Open() || a.Rule == MaintenanceRule {
+					continue
+				}
+				hb.Open++
+				if a.Status == StatusFiring {
+					hb.Active[a.Severity]++
+				}
+				if !a.Acknowledged {
+					hb.Unack++
+				}
+			}
+		}
+		body, err := json.Marshal(struct {
+			Type      string     `json:"type"`
+			Timestamp time.Time  `json:"timestamp"`
+			Data      *Heartbeat `json:"data"`
+		}{TypeHeartbeat, now.UTC(), hb})
+		if err != nil {
+			continue
+		}
+		id := "msg_heartbeat_" + rc.name + "_" + strconv.FormatInt(now.UnixNano(), 10)
+		e.cs.msgs = append(e.cs.msgs, queued{receiver: rc.name, msg: outMsg{ID: id, Type: TypeHeartbeat, Created: now, Body: body}})
+		rc.lastHB = now
+		rc.hbPending.Store(true)
+	}
 }
 
 // sample evaluates one observed sample.
@@ -797,7 +873,7 @@ func (e *Engine) emit(r *rule, a *alertRec, typ string, now time.Time, lvl int, 
 	}
 	msg.Body = body
 	for _, rc := range e.receivers {
-		if only != nil && rc != only {
+		if only != nil && rc != only || rc.name == e.skip {
 			continue
 		}
 		e.cs.msgs = append(e.cs.msgs, queued{receiver: rc.name, msg: msg})
@@ -1064,6 +1140,10 @@ func (e *Engine) restore(recs []*alertRec, now time.Time) {
 			e.ended = append(e.ended, a.ID)
 			continue
 		}
+		if a.Rule == NotifyRejectedRule {
+			e.rejected[a.Point] = a
+			continue
+		}
 		if a.Rule == MaintenanceRule {
 			// Still under maintenance as far as we know: its next status says.
 			if d := e.device(a.Device, a.Kind, false, now); d != nil {
@@ -1168,29 +1248,146 @@ func (e *Engine) Stats() Stats {
 	}
 }
 
-// SpoolFullRule is the built-in rule that raises an alarm when the spool
-// was full and points were dropped (SPEC §3 spool_max_bytes). The gateway
-// reports drops as field gateway.FieldSpoolDropped of its own health series
-// (gateway.SelfMonitor), every report counting the drops since the last.
-// A rule of the same name in the configuration replaces it.
-const SpoolFullRule = "spool-full"
+// Built-in rules: the gateway's alarms about itself (device "gateway").
+// Configured rule names cannot contain ':', so none can clash with them.
+const (
+	// SpoolFullRule fires when the spool was full and points were dropped.
+	// The gateway reports drops as field gateway.FieldSpoolDropped of its own
+	// health series (gateway.SelfMonitor), every report counting the drops
+	// since the last.
+	SpoolFullRule = "gateway:spool-full"
+	// MQTTUnreachableRule fires when the gateway has had no broker
+	// connection for Options.MQTTAlertAfter (field gateway.FieldMQTTDown).
+	MQTTUnreachableRule = "gateway:mqtt-unreachable"
+	// InfluxUnreachableRule fires when points have waited in the spool with
+	// nothing written to InfluxDB for Options.SinkAlertAfter.
+	InfluxUnreachableRule = "gateway:influxdb-unreachable"
+	// StorageDamagedRule fires when a data file was found damaged at start
+	// and moved aside.
+	StorageDamagedRule = "gateway:storage-damaged"
+	// DeviceLimitRule fires when MQTT devices beyond mqtt.max_devices are
+	// no longer watched for liveness.
+	DeviceLimitRule = "gateway:device-limit"
+	// NotifyRejectedRule fires when a receiver refused a notification for
+	// good (a 4xx other than 429): the notification is dead-lettered and
+	// this alert goes to the other receivers. Its point is the receiver.
+	NotifyRejectedRule = "gateway:notify-rejected"
+)
 
-// withBuiltinRules returns the configured rules plus the built-in ones the
-// configuration does not override.
-func withBuiltinRules(cfgs []RuleConfig) []RuleConfig {
-	for _, c := range cfgs {
-		if c.Name == SpoolFullRule {
-			return cfgs
-		}
+// Defaults of the self-alert delays.
+const (
+	DefaultMQTTAlertAfter = 30 * time.Second
+	DefaultSinkAlertAfter = 5 * time.Minute
+)
+
+// withBuiltinRules returns the configured rules plus the built-in ones.
+func withBuiltinRules(cfgs []RuleConfig, opts Options) []RuleConfig {
+	one, half := 1.0, 0.5
+	mqttAfter := opts.MQTTAlertAfter
+	if mqttAfter <= 0 {
+		mqttAfter = DefaultMQTTAlertAfter
 	}
-	one := 1.0
-	return append(slices.Clone(cfgs), RuleConfig{
-		Name:  SpoolFullRule,
-		Match: Match{Kind: gateway.MeasurementGateway, Device: gateway.GatewayDevice, Point: gateway.FieldSpoolDropped},
-		// Losing data is serious but not an immediate danger: orange (II).
-		Thresholds: []Threshold{{Level: "data-loss", Above: &one, Severity: SeverityOrange}},
-		// Drops come in bursts while the sink is down; resolve only after a
-		// quiet minute so the duty desk sees one alarm, not a flapping one.
-		OffDelay: time.Minute,
-	})
+	sinkAfter := opts.SinkAlertAfter
+	if sinkAfter <= 0 {
+		sinkAfter = DefaultSinkAlertAfter
+	}
+	mqttS, sinkS := mqttAfter.Seconds(), sinkAfter.Seconds()
+	say := func(zh, en string) string {
+		if opts.Language == LangEN {
+			return en
+		}
+		return zh
+	}
+	self := func(point string) Match {
+		return Match{Kind: gateway.MeasurementGateway, Device: gateway.GatewayDevice, Point: point}
+	}
+	return append(slices.Clone(cfgs),
+		RuleConfig{
+			Name: SpoolFullRule, Match: self(gateway.FieldSpoolDropped),
+			// Losing data is serious but not an immediate danger: orange (II).
+			Thresholds: []Threshold{{Level: "data-loss", Above: &one, Severity: SeverityOrange}},
+			// Drops come in bursts while the sink is down; resolve only after a
+			// quiet minute so the duty desk sees one alarm, not a flapping one.
+			OffDelay: time.Minute,
+		},
+		RuleConfig{
+			// Cameras and checkpoints are not heard: a forest site is blind.
+			Name: MQTTUnreachableRule, Match: self(gateway.FieldMQTTDown),
+			Thresholds: []Threshold{{Level: "unreachable", Above: &mqttS, Severity: SeverityOrange}},
+			Message: say("网关连不上 MQTT 服务器，摄像机和卡口的数据收不到，请检查服务器和网络",
+				"the gateway cannot reach the MQTT broker and receives nothing from cameras and checkpoints; check the broker and the network"),
+		},
+		RuleConfig{
+			// The readings are safe in the spool; history is not being written.
+			Name: InfluxUnreachableRule, Match: self(gateway.FieldSinkStalled),
+			Thresholds: []Threshold{{Level: "unreachable", Above: &sinkS, Severity: SeverityYellow}},
+			Message: say("InfluxDB 长时间未能写入，数据暂存在网关缓存中，请检查数据库",
+				"nothing written to InfluxDB for a while; the readings wait in the gateway's spool; check the database"),
+		},
+		RuleConfig{
+			Name: StorageDamagedRule, Match: self(gateway.FieldStorageDamaged),
+			Thresholds: []Threshold{{Level: "damaged", Above: &half, Severity: SeverityOrange}},
+			Message: say("网关启动时发现数据文件损坏，已移到一旁另存，请检查磁盘并联系维护人员",
+				"a data file was damaged at start and moved aside; check the disk and call maintenance"),
+		},
+		RuleConfig{
+			Name: DeviceLimitRule, Match: self(gateway.FieldUntrackedDevices),
+			Thresholds: []Threshold{{Level: "limit", Above: &half, Severity: SeverityYellow}},
+			Message: say("MQTT 设备数超过上限，新设备不做在线监测（其事件仍照常告警），请检查异常主题或调大 mqtt.max_devices",
+				"more MQTT devices than mqtt.max_devices: new ones are not watched for liveness (their events still alarm); check for bogus topics or raise the limit"),
+		},
+	)
+}
+
+// receiverRejected raises (or counts into) gateway:notify-rejected for a
+// receiver that refused a notification for good, sent to every other
+// receiver. errText is the receiver's answer, shown in the message.
+func (e *Engine) receiverRejected(rc *receiver, errText string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.st == nil {
+		return
+	}
+	now := e.opts.Now()
+	if a := e.rejected[rc.name]; a != nil && a.Status == StatusFiring {
+		a.Value++
+		a.Cause = errText
+		e.markDirty(a)
+		e.commitLocked()
+		return
+	}
+	r := e.rejectRule
+	id := AlertID(r.name, gateway.GatewayDevice, rc.name, now)
+	for n := 1; e.alerts[id] != nil; n++ {
+		id = AlertID(r.name, gateway.GatewayDevice, rc.name, now.Add(time.Duration(n)))
+	}
+	a := &alertRec{Notified: map[string]time.Time{}}
+	a.Alert = Alert{ID: id, Key: AlertKey(r.name, gateway.GatewayDevice, rc.name), Rule: r.name,
+		Status: StatusFiring, State: StateActiveUnacked, Level: levelRejected, Severity: SeverityOrange,
+		Site: e.opts.Site, Device: gateway.GatewayDevice, Label: e.meta[gateway.GatewayDevice].Label,
+		Kind: gateway.MeasurementGateway, Point: rc.name, Value: 1, StartedAt: now, ChangedAt: now, Cause: errText}
+	e.alerts[id] = a
+	e.rejected[rc.name] = a
+	e.skip = rc.name
+	e.emit(r, a, TypeFiring, now, 0, nil)
+	e.skip = ""
+	e.commitLocked()
+}
+
+// receiverAccepts resolves a receiver's gateway:notify-rejected once it
+// has taken a notification again.
+func (e *Engine) receiverAccepts(rc *receiver) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a := e.rejected[rc.name]
+	if e.st == nil || a == nil || a.Status != StatusFiring {
+		return
+	}
+	now := e.opts.Now()
+	next, typ := applyOutcome(&a.Alert, outcome{Value: a.Value}, now, nil)
+	a.Alert = *next
+	e.skip = rc.name
+	e.emit(e.rejectRule, a, typ, now, -1, nil)
+	e.skip = ""
+	e.commitLocked()
 }

@@ -42,6 +42,9 @@ const (
 	// suppressed while it is under maintenance, and no longer are.
 	TypeSuppressed   = "alert.suppressed"
 	TypeUnsuppressed = "alert.unsuppressed"
+	// TypeHeartbeat is the periodic status summary of
+	// notify[].heartbeat_interval; its data is a Heartbeat, not an alert.
+	TypeHeartbeat = "alert.heartbeat"
 )
 
 // MaintenanceRule is the rule of the records of a device's maintenance

@@ -21,7 +21,8 @@ var zhPoints = map[string]string{
 	"level": "液位", "level_mm": "液位", "level_m": "液位", "temperature": "温度", "pressure": "压力",
 	"flow": "流量", "humidity": "湿度", "wind_speed": "风速", "wind_direction": "风向", "rainfall": "雨量",
 	"fault": "故障信号", "alarm": "报警信号", "confidence": "置信度", "online": "在线状态",
-	"spool_dropped": "缓存已满丢弃的数据点",
+	"spool_dropped": "缓存已满丢弃的数据点", "mqtt_down_s": "MQTT 连接中断时长", "influxdb_unwritten_s": "InfluxDB 未写入时长",
+	"storage_damaged": "损坏的数据文件", "mqtt_untracked_devices": "未监测在线状态的 MQTT 设备",
 }
 
 // zhLevels names alarm levels (GB/T 50493: first- and second-level alarms)
@@ -32,6 +33,7 @@ var zhLevels = map[string]string{
 	"alarm": "报警", "fault": "故障", "rate": "变化率超限", "offline": "离线",
 	"fire": "明火", "smoke": "烟雾", "hotspot": "热点",
 	"data-loss": "数据丢失", "fall": "下降过快", "bad_value": "数值无效",
+	"unreachable": "告警", "damaged": "告警", "limit": "上限", "maintenance": "维护",
 }
 
 // msgInput is what a message is built from.
@@ -302,6 +304,12 @@ func writeActive(b *strings.Builder, zh bool, r *rule, a *Alert, dev, pt, lvl st
 		default:
 			b.WriteString(dev + " offline: " + n + cause)
 		}
+	case condSelf:
+		if zh {
+			b.WriteString("通知接收端 " + a.Point + " 拒收告警通知（" + a.Cause + "），已转入死信共 " + fmtNum(a.Value) + " 条：该接收端收不到告警，请立即检查其地址和密钥")
+		} else {
+			b.WriteString("receiver " + a.Point + " refused notifications for good (" + a.Cause + "), " + fmtNum(a.Value) + " dead-lettered: it is not getting alarms; check its URL and secret")
+		}
 	case condMaint:
 		held := ""
 		if a.Value > 0 {
@@ -341,6 +349,12 @@ func writeResolved(b *strings.Builder, zh bool, r *rule, a *Alert, dev, pt, lvl 
 		return
 	}
 	switch r.kind {
+	case condSelf:
+		if zh {
+			b.WriteString("通知接收端 " + a.Point + " 已恢复接收告警通知；期间 " + fmtNum(a.Value) + " 条通知转入死信，请核查")
+		} else {
+			b.WriteString("receiver " + a.Point + " accepts notifications again; " + fmtNum(a.Value) + " were dead-lettered meanwhile, check them")
+		}
 	case condMaint:
 		if zh {
 			b.WriteString(dev + " 维护结束，恢复告警，按新的读数重新判断")

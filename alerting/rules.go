@@ -18,6 +18,7 @@ const (
 	condStale                         // device silent or reported offline
 	condEvent                         // camera events
 	condMaint                         // a device's maintenance (built in, not configurable)
+	condSelf                          // an alarm the gateway raises about itself outside any reading (built in)
 )
 
 // Severities, most severe first (SPEC §3: the four Chinese warning colours).
@@ -50,6 +51,7 @@ const (
 	levelOffline     = "offline"
 	levelBadValue    = "bad_value" // a stale device answering with bad values
 	levelMaintenance = "maintenance"
+	levelRejected    = "rejected"
 	levelAlarm       = "alarm" // default level of a state rule
 )
 

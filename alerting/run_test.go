@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -342,5 +343,104 @@ func TestCollector(t *testing.T) {
 	}
 	if problems, err := testutil.CollectAndLint(s.e.Collector()); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", err, problems)
+	}
+}
+
+func TestRunNotifyRejectedGoesToTheOthers(t *testing.T) {
+	var refuse atomic.Bool
+	refuse.Store(true)
+	desk := &recorder{fail: func(m Message, attempt int) error {
+		if refuse.Load() {
+			return fmt.Errorf("receiver answered 401 Unauthorized: %w", gateway.ErrPermanent)
+		}
+		return nil
+	}}
+	sms := &recorder{}
+	e, err := New(Config{Rules: quietRules, Notify: []NotifyConfig{{Name: "desk"}, {Name: "sms"}}}, Options{
+		Site: "s", Path: filepath.Join(t.TempDir(), "alerts.db"), Devices: testDevices,
+		Notifiers:  map[string]Notifier{"desk": desk, "sms": sms},
+		RetryDelay: 10 * time.Millisecond, Tick: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx, nil) }()
+	defer func() { cancel(); <-done }()
+	e.Observe([]gateway.Point{gasPt("GD-101", 60)})
+	waitFor(t, 10*time.Second, func() bool { return len(sms.types()) == 2 }, "the gas alarm and notify-rejected at sms")
+	sms.mu.Lock()
+	body := string(sms.got[1].Body)
+	sms.mu.Unlock()
+	if !strings.Contains(body, `"rule":"gateway:notify-rejected"`) || !strings.Contains(body, `"point":"desk"`) ||
+		!strings.Contains(body, "401 Unauthorized") {
+		t.Fatalf("notify-rejected %s", body)
+	}
+	if got := desk.types(); len(got) != 0 {
+		t.Fatalf("the refusing receiver was sent %q", got)
+	}
+	// The desk is fixed: its next notification is taken, and the alert resolves at sms.
+	refuse.Store(false)
+	e.Observe([]gateway.Point{gasPt("GD-101", 0)})
+	waitFor(t, 10*time.Second, func() bool { return len(sms.types()) == 4 }, "resolved at sms")
+	eq(t, "sms", sms.types(), []string{TypeFiring, TypeFiring, TypeResolved, TypeResolved})
+	eq(t, "desk", desk.types(), []string{TypeResolved})
+}
+
+func TestRunHeartbeat(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	desk := &recorder{fail: func(m Message, attempt int) error {
+		if down.Load() {
+			return errors.New("connection refused")
+		}
+		return nil
+	}}
+	e, err := New(Config{Rules: quietRules, Notify: []NotifyConfig{{Name: "desk", HeartbeatInterval: 30 * time.Millisecond}}}, Options{
+		Site: "s", SiteName: "某石化", Path: filepath.Join(t.TempDir(), "alerts.db"), Devices: testDevices,
+		Notifiers: map[string]Notifier{"desk": desk}, RetryDelay: 10 * time.Millisecond, Tick: 10 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx, nil) }()
+	defer func() { cancel(); <-done }()
+	// While the desk is down, heartbeats do not pile up: one waits.
+	time.Sleep(300 * time.Millisecond)
+	desk.mu.Lock()
+	tried := len(desk.seen)
+	desk.mu.Unlock()
+	if tried != 1 {
+		t.Fatalf("%d different heartbeats tried while the desk was down, want 1", tried)
+	}
+	e.Observe([]gateway.Point{gasPt("GD-101", 60)})
+	down.Store(false)
+	waitFor(t, 10*time.Second, func() bool {
+		n := 0
+		for _, typ := range desk.types() {
+			if typ == TypeHeartbeat {
+				n++
+			}
+		}
+		return n >= 3
+	}, "three heartbeats")
+	desk.mu.Lock()
+	defer desk.mu.Unlock()
+	last := desk.got[len(desk.got)-1]
+	for i := len(desk.got) - 1; i >= 0 && desk.got[i].Type != TypeHeartbeat; i-- {
+		last = desk.got[i-1]
+	}
+	var hb struct {
+		Type string
+		Data Heartbeat
+	}
+	if err := json.Unmarshal(last.Body, &hb); err != nil {
+		t.Fatal(err)
+	}
+	if hb.Type != TypeHeartbeat || hb.Data.Site != "s" || hb.Data.Active[SeverityRed] != 1 || hb.Data.Unack != 1 {
+		t.Fatalf("heartbeat %s", last.Body)
 	}
 }

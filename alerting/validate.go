@@ -193,6 +193,7 @@ func validateNotify(n *NotifyConfig, np string, p *conf.Problems) {
 	}
 	conf.NotNegative(p, at("timeout"), n.Timeout)
 	conf.NotNegative(p, at("repeat_interval"), n.RepeatInterval)
+	conf.NotNegative(p, at("heartbeat_interval"), n.HeartbeatInterval)
 }
 
 // validBase64Key reports whether s decodes, with or without padding, to a

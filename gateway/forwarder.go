@@ -28,6 +28,8 @@ type ForwarderStats struct {
 	Retries      int64 // failed writes that will be retried
 	DeadLettered int64 // points the sink rejected for good (counted in points, never batches)
 	Failing      bool  // the last write failed
+	// LastWrite is when the sink last stored a batch (zero: not since start).
+	LastWrite time.Time
 }
 
 // Forwarder drains the spool into a Sink, oldest first, deleting entries
@@ -49,6 +51,7 @@ type Forwarder struct {
 	opts   ForwarderOptions
 
 	written, batches, retries, dead atomic.Int64
+	lastWrite                       atomic.Int64 // Unix ns of the last write the sink took (in whole or in part)
 	failing                         atomic.Bool
 	lines                           [][]byte
 	limit                           int // batch size after a 413, 0 for BatchSize; Run's goroutine only
@@ -184,6 +187,7 @@ func (f *Forwarder) settle(ctx context.Context, entries []spool.Entry) error {
 		f.failing.Store(false)
 		f.written.Add(int64(len(entries)))
 		f.batches.Add(1)
+		f.lastWrite.Store(time.Now().UnixNano())
 		if f.limit > 0 && len(entries) >= f.limit {
 			// The size that fitted may be too cautious now: grow back.
 			f.limit *= 2
@@ -230,6 +234,7 @@ func (f *Forwarder) settlePartial(entries []spool.Entry, pw *PartialWriteError) 
 	f.dead.Add(int64(rejected))
 	f.written.Add(int64(len(entries) - rejected))
 	f.batches.Add(1)
+	f.lastWrite.Store(time.Now().UnixNano())
 	f.logDead(rejected, pw)
 	// The spool removes prefixes: settle runs of equal fate in order.
 	for i := 0; i < len(entries); {
@@ -261,8 +266,15 @@ func (f *Forwarder) logDead(points int, err error) {
 func (f *Forwarder) Stats() ForwarderStats {
 	return ForwarderStats{
 		Written: f.written.Load(), Batches: f.batches.Load(), Retries: f.retries.Load(),
-		DeadLettered: f.dead.Load(), Failing: f.failing.Load(),
+		DeadLettered: f.dead.Load(), Failing: f.failing.Load(), LastWrite: unixNano(f.lastWrite.Load()),
 	}
+}
+
+func unixNano(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }
 
 // maxRetryAfter bounds a server-requested delay.

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/hazardgw/hazardgw/gateway/spool"
@@ -14,6 +15,19 @@ const (
 	MeasurementGateway = "hazardgw" // measurement and device kind
 	GatewayDevice      = "gateway"  // device tag
 	FieldSpoolDropped  = "spool_dropped"
+	// FieldSinkStalled is how long (seconds) points have been waiting in
+	// the spool with nothing written to the sink; 0 while writes succeed
+	// or nothing waits.
+	FieldSinkStalled = "influxdb_unwritten_s"
+	// FieldMQTTDown is how long (seconds) the MQTT broker connection has
+	// been down; 0 while connected. Only reported when MQTT is used.
+	FieldMQTTDown = "mqtt_down_s"
+	// FieldStorageDamaged counts the data files found damaged and moved
+	// aside at start.
+	FieldStorageDamaged = "storage_damaged"
+	// FieldUntrackedDevices counts MQTT devices not watched for liveness
+	// because the learnt-device limit was reached (written by the MQTT source).
+	FieldUntrackedDevices = "mqtt_untracked_devices"
 )
 
 // SelfMonitor reports the gateway's health every Interval as one point of
@@ -30,6 +44,15 @@ type SelfMonitor struct {
 	Fwd      *Forwarder
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// MQTTConnected reports whether the MQTT broker connection is up; nil
+	// when MQTT is not used.
+	MQTTConnected func() bool
+	// Damaged counts the data files moved aside at start because they were
+	// damaged (the spool's, the alert store's).
+	Damaged int
+
+	started, mqttDown time.Time // owned by Run
+	reports           int
 }
 
 // DefaultSelfMonitorInterval is how often the gateway reports its health.
@@ -49,6 +72,7 @@ func (m *SelfMonitor) Run(ctx context.Context, acc Acceptor) error {
 	}
 	t := time.NewTicker(iv)
 	defer t.Stop()
+	m.started = now()
 	var last reportBase
 	last.take(m)
 	for {
@@ -105,9 +129,38 @@ func (m *SelfMonitor) report(prev reportBase, now time.Time) (Point, reportBase)
 		Float("dead_lettered", float64(cur.dead-prev.dead)),
 		Float("written", float64(cur.written-prev.written)),
 	}
+	stalled := 0.0
 	if m.Fwd != nil {
-		fields = append(fields, Bool("sink_failing", m.Fwd.Stats().Failing))
+		fs := m.Fwd.Stats()
+		fields = append(fields, Bool("sink_failing", fs.Failing))
+		since := fs.LastWrite
+		if since.Before(m.started) {
+			since = m.started
+		}
+		if st.Count > 0 && !since.IsZero() {
+			stalled = max(0, now.Sub(since).Seconds())
+		}
 	}
+	fields = append(fields, Float(FieldSinkStalled, math.Round(stalled)), Float(FieldStorageDamaged, float64(m.Damaged)))
+	if m.MQTTConnected != nil {
+		down := 0.0
+		switch {
+		case m.MQTTConnected():
+			m.mqttDown = time.Time{}
+		case m.mqttDown.IsZero():
+			// Noticed now; down since start if it never came up before the
+			// first report.
+			m.mqttDown = now
+			if m.reports == 0 && !m.started.IsZero() {
+				m.mqttDown = m.started
+			}
+			down = now.Sub(m.mqttDown).Seconds()
+		default:
+			down = now.Sub(m.mqttDown).Seconds()
+		}
+		fields = append(fields, Float(FieldMQTTDown, math.Round(down)))
+	}
+	m.reports++
 	return Point{
 		Measurement: MeasurementGateway,
 		Tags:        []Tag{{TagSite, m.Site}, {TagDevice, GatewayDevice}},

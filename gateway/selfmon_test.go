@@ -64,3 +64,50 @@ func spLines(n int) [][]byte {
 	}
 	return out
 }
+
+func TestSelfMonitorReportsOutages(t *testing.T) {
+	sp := openSpool(t)
+	sp.Append(spLines(3), time.Now())
+	fwd := NewForwarder(sp, nil, nil, ForwarderOptions{}, nil)
+	up := false
+	t0 := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
+	m := &SelfMonitor{Site: "s", Spool: sp, Fwd: fwd, MQTTConnected: func() bool { return up }, Damaged: 1, started: t0}
+	field := func(p Point, k string) float64 {
+		t.Helper()
+		f, ok := p.Field(k)
+		if !ok {
+			t.Fatalf("no field %s in %+v", k, p.Fields)
+		}
+		return f.F
+	}
+	var base reportBase
+	p, _ := m.report(base, t0.Add(40*time.Second))
+	if got := field(p, FieldMQTTDown); got != 40 {
+		t.Errorf("mqtt down %v s at the first report, want 40 (down since start)", got)
+	}
+	if got := field(p, FieldSinkStalled); got != 40 {
+		t.Errorf("unwritten %v s, want 40 (points waiting, nothing written since start)", got)
+	}
+	if got := field(p, FieldStorageDamaged); got != 1 {
+		t.Errorf("storage_damaged %v", got)
+	}
+	up = true
+	p, _ = m.report(base, t0.Add(50*time.Second))
+	if got := field(p, FieldMQTTDown); got != 0 {
+		t.Errorf("mqtt down %v s while connected", got)
+	}
+	up = false
+	m.report(base, t0.Add(60*time.Second))
+	p, _ = m.report(base, t0.Add(90*time.Second))
+	if got := field(p, FieldMQTTDown); got != 30 {
+		t.Errorf("mqtt down %v s, want 30 since it was noticed", got)
+	}
+	m2 := &SelfMonitor{Site: "s", Spool: openSpool(t), Fwd: fwd, started: t0}
+	p, _ = m2.report(base, t0.Add(time.Hour))
+	if got := field(p, FieldSinkStalled); got != 0 {
+		t.Errorf("unwritten %v s with an empty spool", got)
+	}
+	if _, ok := p.Field(FieldMQTTDown); ok {
+		t.Error("mqtt_down_s reported without MQTT")
+	}
+}

@@ -11,4 +11,7 @@ type Config struct {
 	BatchSize     int           `yaml:"batch_size"`     // default 5000
 	FlushInterval time.Duration `yaml:"flush_interval"` // default 1s
 	Timeout       time.Duration `yaml:"timeout"`        // per write request, default 10s
+	// AlertAfter is how long points may wait with nothing written before
+	// the built-in alarm gateway:influxdb-unreachable fires; default 5m.
+	AlertAfter time.Duration `yaml:"alert_after"`
 }

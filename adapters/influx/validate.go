@@ -21,4 +21,5 @@ func (c *Config) Validate(path string, p *conf.Problems) {
 	}
 	conf.NotNegative(p, at("flush_interval"), c.FlushInterval)
 	conf.NotNegative(p, at("timeout"), c.Timeout)
+	conf.NotNegative(p, at("alert_after"), c.AlertAfter)
 }

@@ -13,6 +13,9 @@ type Config struct {
 	MaxBackoff    time.Duration  `yaml:"max_backoff"` // reconnect cap, default 30s
 	Workers       int            `yaml:"workers"`     // decode workers, default 4
 	Subscriptions []Subscription `yaml:"subscriptions"`
+	// AlertAfter is how long the broker may be unreachable before the
+	// built-in alarm gateway:mqtt-unreachable fires; default 30s.
+	AlertAfter time.Duration `yaml:"alert_after"`
 }
 
 // TLSConfig holds file paths for ssl:// connections.

@@ -32,6 +32,7 @@ func (c *Config) Validate(path string, p *conf.Problems) {
 	}
 	conf.NotNegative(p, at("keep_alive"), c.KeepAlive)
 	conf.NotNegative(p, at("max_backoff"), c.MaxBackoff)
+	conf.NotNegative(p, at("alert_after"), c.AlertAfter)
 	if c.Workers < 0 || c.Workers > 1024 {
 		p.Addf(at("workers"), "must be 1..1024, or 0 for the default (got %d)", c.Workers)
 	}

@@ -96,10 +96,12 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) error {
 	alertDevices = append(alertDevices, alerting.Device{
 		ID: gateway.GatewayDevice, Label: "hazardgw " + cfg.Site.ID, Kind: gateway.MeasurementGateway,
 		Interval: gateway.DefaultSelfMonitorInterval,
+		Units:    map[string]string{gateway.FieldMQTTDown: "s", gateway.FieldSinkStalled: "s"},
 	})
 	alerts, err := alerting.New(cfg.Alerting, alerting.Options{
 		Site: cfg.Site.ID, SiteName: cfg.Site.Name, Language: cfg.Site.Language, Path: filepath.Join(gw.DataDir, "alerts.db"),
 		Devices: alertDevices, Notifiers: notifiers, Logger: logger.With("component", "alerting"),
+		MQTTAlertAfter: cfg.MQTT.AlertAfter, SinkAlertAfter: cfg.InfluxDB.AlertAfter,
 	})
 	if err != nil {
 		return err
@@ -123,10 +125,11 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) error {
 		alerts.Collector(),
 	)
 
-	sources := []gateway.Source{asyncSource{&gateway.SelfMonitor{
+	mon := &gateway.SelfMonitor{
 		Site: cfg.Site.ID, MaxBytes: int64(gw.SpoolMaxBytes), Spool: sp, Fwd: fwd,
-		Logger: logger.With("component", "selfmon"),
-	}, pipe}}
+		Logger: logger.With("component", "selfmon"), Damaged: len(sp.Damaged()),
+	}
+	sources := []gateway.Source{asyncSource{mon, pipe}}
 	api := &httpapi.Server{
 		Token:   gw.HTTP.Token,
 		Logger:  logger,
@@ -161,6 +164,7 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) error {
 			return err
 		}
 		sources = append(sources, mq)
+		mon.MQTTConnected = mq.Connected
 		api.Devices = append(api.Devices, func() []any {
 			ds := mq.Devices()
 			out := make([]any, len(ds))
