@@ -155,27 +155,36 @@ func validateDevice(d *DeviceConfig, dp string, rtu bool, p *conf.Problems) {
 	}
 }
 
-// pointWidth is the number of 16-bit registers a value of type t takes;
-// 0 for an unknown type.
-func pointWidth(t string) int {
+// pointWidth is the number of 16-bit registers a point takes; 0 for an
+// unknown type.
+func pointWidth(t dataType, length int) int {
 	switch t {
-	case "int16", "uint16", "bool":
+	case typeBool:
 		return 1
-	case "int32", "uint32", "float32":
-		return 2
-	case "int64", "uint64", "float64":
-		return 4
+	case typeString:
+		return length
 	}
-	return 0
+	return t.words()
 }
 
 func validatePoint(pt *PointConfig, pp string, p *conf.Problems) {
 	at := func(key string) string { return conf.Join(pp, key) }
 	area, typ := strings.ToLower(pt.Area), strings.ToLower(pt.Type)
 	areaOK := conf.OneOf(p, at("area"), area, "holding", "input", "coil", "discrete")
-	typeOK := conf.OneOf(p, at("type"), typ, "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "bool")
+	typeOK := conf.OneOf(p, at("type"), typ, typeList()...)
+	t, _ := parseType(typ) // 0 when unknown
 	if pt.Order != "" {
-		conf.OneOf(p, at("order"), strings.ToUpper(pt.Order), "ABCD", "CDAB", "BADC", "DCBA")
+		if _, err := parseOrder(pt.Order, t); err != nil {
+			p.Addf(at("order"), "must be one of %s%s (got %q)", strings.Join(orderList(t), ", "), forType(t), pt.Order)
+		}
+	}
+	switch {
+	case t == typeString && pt.Length == 0:
+		p.Addf(at("length"), "required for a string: how many registers (two characters each), 1..%d", maxStringLength)
+	case t == typeString && (pt.Length < 1 || pt.Length > maxStringLength):
+		p.Addf(at("length"), "must be 1..%d registers (got %d)", maxStringLength, pt.Length)
+	case typeOK && t != typeString && pt.Length != 0:
+		p.Addf(at("length"), "only for type string (got %s)", typ)
 	}
 	bitArea := area == "coil" || area == "discrete"
 	if areaOK && typeOK {
@@ -196,15 +205,15 @@ func validatePoint(pt *PointConfig, pp string, p *conf.Problems) {
 	if pt.Bit != nil && (*pt.Bit < 0 || *pt.Bit > 15) {
 		p.Addf(at("bit"), "must be 0..15 (got %d)", *pt.Bit)
 	}
-	switch w := pointWidth(typ); {
+	switch w := pointWidth(t, pt.Length); {
 	case pt.Address < 0 || pt.Address > 0xFFFF:
 		p.Addf(at("address"), "must be 0..65535 (got %d)", pt.Address)
 	case w > 1 && pt.Address+w-1 > 0xFFFF:
 		p.Addf(at("address"), "a %s at %d takes %d registers and runs past 65535", typ, pt.Address, w)
 	}
-	if typ == "bool" {
+	if typeOK && !t.numeric() {
 		if pt.Scale != nil || pt.Offset != 0 {
-			p.Addf(at("scale"), "scale and offset do not apply to bool points")
+			p.Addf(at("scale"), "scale and offset do not apply to %s points", typ)
 		}
 	} else if pt.Scale != nil {
 		if *pt.Scale == 0 {
@@ -217,4 +226,12 @@ func validatePoint(pt *PointConfig, pp string, p *conf.Problems) {
 	if conf.HasControl(pt.Unit) {
 		p.Addf(at("unit"), "must not contain control characters")
 	}
+}
+
+// forType is " for t", or "" for an unknown t.
+func forType(t dataType) string {
+	if t == 0 {
+		return ""
+	}
+	return " for " + t.String()
 }
