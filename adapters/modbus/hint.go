@@ -16,6 +16,10 @@ func Hint(err error) string {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return "" // stopped by the caller: nothing about the device
 	}
+	var re *requestError
+	if errors.As(err, &re) {
+		return "" // says itself what is wrong
+	}
 	var me *modbus.ModbusError
 	if errors.As(err, &me) {
 		return exceptionHint(me.ExceptionCode)

@@ -3,6 +3,7 @@ package modbus
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -64,7 +65,13 @@ func (s *Source) PollOnce(ctx context.Context, id string) ([]PollResult, error) 
 		}
 	}
 	if !found {
-		return nil, fmt.Errorf("poll device %q: no such device", id)
+		var ids []string
+		for _, l := range s.links {
+			for _, d := range l.devs {
+				ids = append(ids, d.id)
+			}
+		}
+		return nil, fmt.Errorf("poll device %q: no such device (configured: %s)", id, strings.Join(ids, ", "))
 	}
 	return out, nil
 }

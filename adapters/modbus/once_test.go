@@ -106,7 +106,7 @@ func TestPollOnce(t *testing.T) {
 	if err != nil || len(one) != 1 || one[0].Device != "GD-1" || one[0].Err != nil {
 		t.Errorf("GD-1 only: %+v %v", one, err)
 	}
-	if _, err := src.PollOnce(context.Background(), "GD-7"); err == nil || !strings.Contains(err.Error(), `"GD-7": no such device`) {
+	if _, err := src.PollOnce(context.Background(), "GD-7"); err == nil || !strings.Contains(err.Error(), `"GD-7": no such device (configured: GD-1, GD-9, T-1, T-2)`) {
 		t.Errorf("unknown device: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

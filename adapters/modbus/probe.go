@@ -41,7 +41,7 @@ func (r *ProbeResult) Area() string { return r.area.String() }
 func Probe(ctx context.Context, req ProbeRequest) (*ProbeResult, error) {
 	ep, lc, a, err := req.check()
 	if err != nil {
-		return nil, fmt.Errorf("probe: %w", err)
+		return nil, &requestError{err: err}
 	}
 	c := newConn(ep, lc)
 	defer c.close()
@@ -50,6 +50,9 @@ func Probe(ctx context.Context, req ProbeRequest) (*ProbeResult, error) {
 		return nil, fmt.Errorf("probe: %w", err)
 	}
 	if err := c.connect(); err != nil {
+		if ep.rtu { // the serial library's errors do not name the device
+			err = fmt.Errorf("open %s: %w", ep.addr, err)
+		}
 		return nil, &connectError{err: err}
 	}
 	if err := ctx.Err(); err != nil {
@@ -65,6 +68,12 @@ func Probe(ctx context.Context, req ProbeRequest) (*ProbeResult, error) {
 	}
 	return &ProbeResult{area: a, Address: req.Address, Count: req.Count, Data: append([]byte(nil), data...), RTT: time.Since(start)}, nil
 }
+
+// requestError is a ProbeRequest that cannot be sent as it is.
+type requestError struct{ err error }
+
+func (e *requestError) Error() string { return "check probe request: " + e.err.Error() }
+func (e *requestError) Unwrap() error { return e.err }
 
 // check reports every problem of req and returns what Probe needs.
 func (req *ProbeRequest) check() (endpoint, LinkConfig, area, error) {

@@ -128,8 +128,11 @@ func TestProbeRequestProblems(t *testing.T) {
 		req := ok
 		c.edit(&req)
 		_, err := Probe(context.Background(), req)
-		if err == nil || !strings.HasPrefix(err.Error(), "probe: ") || !strings.Contains(err.Error(), c.want) {
+		if err == nil || !strings.HasPrefix(err.Error(), "check probe request: ") || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+		if h := Hint(err); h != "" {
+			t.Errorf("%s: hint %q for a request that was not sent", c.name, h)
 		}
 	}
 }
@@ -163,7 +166,7 @@ func TestProbeFailuresAndHints(t *testing.T) {
 		{"illegal data address", probe("tcp://"+addr, 2), classException, "illegal data address", "exception 2, illegal data address"},
 		{"gateway target", probe("tcp://"+addr, 3), classException, "gateway target device failed to respond", "exception 11, gateway target device failed to respond"},
 		{"dropped", probe("tcp://"+addr, 4), classConnection, "read holding 0+4 from unit 4", "accept only one Modbus TCP client"},
-		{"no serial device", probe("rtu:///dev/hazardgw-no-such-tty", 1), classConnect, "no such file", "the serial device does not exist"},
+		{"no serial device", probe("rtu:///dev/hazardgw-no-such-tty", 1), classConnect, "open /dev/hazardgw-no-such-tty: ", "the serial device does not exist"},
 		{"dial timeout", &connectError{err: fmt.Errorf("dial tcp 10.0.0.1:502: %w", os.ErrDeadlineExceeded)}, classConnect, "", "the connection attempt timed out"},
 		{"unreachable", &connectError{err: fmt.Errorf("dial tcp 10.0.0.1:502: %w", syscall.EHOSTUNREACH)}, classConnect, "", "no route to the host"},
 		{"serial permission", &connectError{err: fmt.Errorf("open /dev/ttyS0: %w", os.ErrPermission)}, classConnect, "", "dialout"},
