@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -113,7 +114,7 @@ func (t dataType) words() int {
 func (t dataType) numeric() bool { return t.words() > 0 }
 
 // typeList is every type name, in the order messages and docs give them.
-func typeList() []string { return typeNames[1:] }
+func typeList() []string { return slices.Clone(typeNames[1:]) }
 
 func parseType(s string) (dataType, error) {
 	for t := dataType(1); t < typeEnd; t++ {
