@@ -63,6 +63,18 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeAllTypes decodes one point of every numeric type in
+// every order and an unchanged string from one 40-register read.
+func BenchmarkDecodeAllTypes(b *testing.B) {
+	pl, data, vals := allTypesDevice(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := pl.decode(0, data, vals); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkPlan(b *testing.B) {
 	// A large device: 200 points over all four areas.
 	var specs []pointSpec

@@ -60,8 +60,9 @@ type PointConfig struct {
 	Scale   *float64 `yaml:"scale"`   // default 1
 	Offset  float64  `yaml:"offset"`
 	Unit    string   `yaml:"unit"`
-	Bit     *int     `yaml:"bit"`   // for bool out of a register, 0..15
-	Label   string   `yaml:"label"` // the point's name in alarm messages, e.g. 甲烷
+	Bit     *int     `yaml:"bit"`    // for bool out of a register, 0..15
+	Length  int      `yaml:"length"` // string: registers, two characters each
+	Label   string   `yaml:"label"`  // the point's name in alarm messages, e.g. 甲烷
 	// Range is [min, max] in engineering units (after scale and offset):
 	// a reading outside it is bad (out_of_range), never stored.
 	Range []float64 `yaml:"range"`

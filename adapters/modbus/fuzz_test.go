@@ -3,7 +3,10 @@ package modbus
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
+	"unicode/utf8"
+	"unsafe"
 )
 
 // fuzzPoints turns bytes into up to 64 valid points, 5 bytes each: area,
@@ -13,19 +16,24 @@ func fuzzPoints(spec []byte) []pointSpec {
 	var out []pointSpec
 	for i := 0; i+5 <= len(spec) && len(out) < 64; i += 5 {
 		a := area(spec[i]%4 + 1)
+		t := dataType(spec[i+1]&0x7F%uint8(typeEnd-1) + 1)
+		orders := t.orders()
 		pc := PointConfig{
 			Name:    "p",
 			Area:    a.String(),
-			Type:    dataType(spec[i+1]%9 + 1).String(),
-			Order:   byteOrder(spec[i+2] % 4).String(),
+			Type:    t.String(),
+			Order:   orders[int(spec[i+2])%len(orders)].name,
 			Address: int(spec[i+3])<<8 | int(spec[i+4]),
 		}
-		if a.isBit() {
+		switch {
+		case a.isBit():
 			pc.Type, pc.Order = "bool", ""
-		} else if pc.Type == "bool" {
+		case t == typeBool:
 			pc.Bit = ptr(int(spec[i+2] % 16))
+		case t == typeString:
+			pc.Length = int(spec[i+2]) % (maxStringLength + 4) // 0 and > 125 are refused
 		}
-		if spec[i+1]&0x80 != 0 {
+		if spec[i+1]&0x80 != 0 && t.numeric() {
 			pc.Scale, pc.Offset = ptr(-0.001), 1e300 // extreme, still finite
 		}
 		p, err := parsePoint(pc)
@@ -65,13 +73,65 @@ func FuzzDecode(f *testing.F) {
 			}
 			for _, s := range pl.slots[r.first : r.first+r.n] {
 				v := vals[s.point]
-				if s.typ == typeBool {
-					continue
-				}
-				if bad := math.IsNaN(v.f) || math.IsInf(v.f, 0); bad != v.bad {
-					t.Fatalf("point %+v: value %v marked bad=%v", pts[s.point], v.f, v.bad)
+				switch s.typ {
+				case typeBool:
+				case typeString:
+					checkString(t, v.s, s.words)
+				default:
+					if bad := math.IsNaN(v.f) || math.IsInf(v.f, 0); bad != v.bad {
+						t.Fatalf("point %+v: value %v marked bad=%v", pts[s.point], v.f, v.bad)
+					}
 				}
 			}
+		}
+	})
+}
+
+// checkString fails unless s could be the text of a string point of
+// length registers: UTF-8, no trailing NUL or space, at most two bytes per
+// register (three per replaced byte).
+func checkString(t *testing.T, s string, length int) {
+	t.Helper()
+	if !utf8.ValidString(s) || strings.TrimRight(s, "\x00 ") != s || len(s) > 3*2*length {
+		t.Fatalf("string %q of %d registers", s, length)
+	}
+}
+
+// FuzzDecodeString: any register bytes in either order decode to valid
+// UTF-8 without trailing NULs or spaces; text that was valid UTF-8 is kept
+// as it came (after the byte swap of BA); decoding the same bytes again
+// returns the previous string itself, without allocating.
+func FuzzDecodeString(f *testing.F) {
+	f.Add([]byte("Modbus String\x00"), false)
+	f.Add([]byte("oMbdsuS rtni\x00g"), true)
+	f.Add([]byte{0xE7, 0x94, 0xB2, 0xE7, 0x83, 0xB7, 0x20, 0x00}, false)
+	f.Add([]byte{0xFF, 0xFE, 0x00, 0x41}, true)
+	f.Add([]byte{}, false)
+	f.Fuzz(func(t *testing.T, b []byte, ba bool) {
+		b = b[:len(b)&^1] // whole registers
+		if len(b) > 2*maxStringLength {
+			b = b[:2*maxStringLength]
+		}
+		o := orderABCD
+		swapped := append([]byte(nil), b...)
+		if ba {
+			o = orderDCBA
+			for i := 0; i < len(swapped); i += 2 {
+				swapped[i], swapped[i+1] = swapped[i+1], swapped[i]
+			}
+		}
+		s := decodeString(b, o, "")
+		checkString(t, s, len(b)/2)
+		if utf8.Valid(swapped) && !strings.HasPrefix(string(swapped), s) {
+			t.Fatalf("%q decoded to %q, not a prefix", swapped, s)
+		}
+		again := decodeString(b, o, s)
+		if again != s {
+			t.Fatalf("second decode gave %q, first %q", again, s)
+		}
+		// Text with replaced bytes is rebuilt every time (documented).
+		if s != "" && utf8.Valid(swapped) && unsafe.StringData(again) != unsafe.StringData(s) {
+			t.Fatalf("second decode of %q built a new string", s)
 		}
 	})
 }

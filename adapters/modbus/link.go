@@ -228,12 +228,8 @@ func (d *device) buildPoints(start time.Time, rtt time.Duration, err error, errT
 	}
 	for i := range d.points {
 		v := &d.vals[i]
-		switch {
-		case d.q[i].q == gateway.QualityBad:
-		case d.points[i].typ == typeBool:
-			fields = append(fields, gateway.Bool(d.points[i].name, v.b))
-		default:
-			fields = append(fields, gateway.Float(d.points[i].name, v.f))
+		if d.q[i].q != gateway.QualityBad {
+			fields = append(fields, d.points[i].field(v))
 		}
 	}
 	if len(fields) > k {

@@ -24,7 +24,7 @@ type slot struct {
 	mask          byte
 	typ           dataType
 	order         byteOrder
-	words         int
+	words         int // registers of the value; 0 for bool
 	scale, offset float64
 }
 
@@ -77,7 +77,10 @@ func makePlan(points []pointSpec, maxGap int) plan {
 
 // makeSlot locates p in the response of a read starting at start.
 func makeSlot(pi int, p *pointSpec, start uint16) slot {
-	s := slot{point: pi, typ: p.typ, order: p.order, words: p.typ.words(), scale: p.scale, offset: p.offset}
+	s := slot{point: pi, typ: p.typ, order: p.order, scale: p.scale, offset: p.offset}
+	if p.typ != typeBool {
+		s.words = p.span() // a string's length, else the type's width
+	}
 	rel := int(p.addr - start)
 	switch {
 	case p.area.isBit():

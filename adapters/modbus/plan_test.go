@@ -87,6 +87,15 @@ func TestMakePlan(t *testing.T) {
 			{Name: "b7", Area: "holding", Address: 5, Type: "bool", Bit: ptr(7)},
 			{Name: "w", Area: "holding", Address: 5, Type: "uint16"},
 		}, "holding 5+1: b0@1/0x01 b15@0/0x80 b8@0/0x01 b7@1/0x80 w@0\n"},
+		{"a string spans its length", 16, []PointConfig{
+			{Name: "s", Area: "holding", Address: 0, Type: "string", Length: 10}, hr("u", 10, "uint16"),
+		}, "holding 0+11: s@0 u@20\n"},
+		{"a string of 125 registers fills a read", 16, []PointConfig{
+			{Name: "s", Area: "holding", Address: 0, Type: "string", Length: 125}, hr("u", 125, "uint16"),
+		}, "holding 0+125: s@0\nholding 125+1: u@0\n"},
+		{"the bytes of a register are two points", 0, []PointConfig{
+			hr("lo", 5, "uint8l"), hr("hi", 5, "int8h"), hr("half", 6, "float16"), hr("next", 7, "uint64"),
+		}, "holding 5+6: lo@0 hi@0 half@2 next@4\n"},
 		{"bool without bit is bit 0", 16, []PointConfig{{Name: "b", Area: "input", Address: 3, Type: "bool"}},
 			"input 3+1: b@1/0x01\n"},
 		{"areas are separate", 16, []PointConfig{

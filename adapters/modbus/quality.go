@@ -52,8 +52,8 @@ func newQualityPlan(dc DeviceConfig) (qualityPlan, error) {
 		if pc.Range == nil {
 			continue
 		}
-		if len(pc.Range) != 2 || !(pc.Range[0] < pc.Range[1]) {
-			errs = append(errs, fieldErr(fmt.Sprintf("points[%d].range", i), errors.New("want [min, max] with min < max")))
+		if len(pc.Range) != 2 || !(pc.Range[0] < pc.Range[1]) || strings.EqualFold(pc.Type, "bool") || strings.EqualFold(pc.Type, "string") {
+			errs = append(errs, fieldErr(fmt.Sprintf("points[%d].range", i), errors.New("want [min, max] with min < max, on a numeric point")))
 			continue
 		}
 		qp.lo[i], qp.hi[i] = pc.Range[0], pc.Range[1]

@@ -171,7 +171,7 @@ func TestValidateQualityPoints(t *testing.T) {
 		`modbus.links[0].devices[0].fault_point: no point "nope" in this device`,
 		`modbus.links[0].devices[0].maintenance_point: point "ch4" is float32; it must be a bool point`,
 		`modbus.links[0].devices[0].points[3].range: min 5 must be below max 1`,
-		`modbus.links[0].devices[0].points[1].range: does not apply to bool points`,
+		`modbus.links[0].devices[0].points[1].range: applies only to numeric points, not bool`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %q in:\n%s", want, got)
@@ -179,5 +179,23 @@ func TestValidateQualityPoints(t *testing.T) {
 	}
 	if _, err := New(c, "site1", nil); err == nil {
 		t.Error("New accepted a fault point that does not exist")
+	}
+}
+
+func TestStringPointIsStoredAsString(t *testing.T) {
+	dev := DeviceConfig{ID: "GD-201", UnitID: 1, Kind: "gas_detector", Points: []PointConfig{
+		{Name: "serial", Area: "holding", Address: 0, Type: "string", Length: 2},
+		{Name: "ch4", Area: "holding", Address: 2, Type: "uint16"},
+	}}
+	src, l, fc, _ := fakeLink(t, LinkConfig{Name: "l", Devices: []DeviceConfig{dev}})
+	fc.readFn = func(byte, area, uint16, uint16) ([]byte, error) { return regs(0x4744, 0x3130, 7), nil } // "GD10"
+	acc := &collector{}
+	l.poll(context.Background(), acc, l.devs[0])
+	v := acc.pts[1]
+	if f, _ := v.Field("serial"); f.Kind != gateway.KindString || f.S != "GD10" {
+		t.Errorf("serial field %+v", f)
+	}
+	if got := src.Devices()[0].Values[0].Value; got != "GD10" {
+		t.Errorf("API value %v", got)
 	}
 }

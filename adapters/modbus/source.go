@@ -384,11 +384,7 @@ func (d *device) snapshot() DeviceState {
 		}
 		if lv.seen {
 			vs.Time = lv.at
-			if p.typ == typeBool {
-				vs.Value = lv.v.b
-			} else {
-				vs.Value = lv.v.f
-			}
+			vs.Value = p.valueOf(&lv.v)
 		}
 		ds.Values[i] = vs
 	}

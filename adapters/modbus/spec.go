@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -60,35 +61,45 @@ func parseArea(s string) (area, error) {
 type dataType uint8
 
 const (
-	typeInt16 dataType = iota + 1
+	typeInt8L dataType = iota + 1 // low byte of one register, signed
+	typeInt8H                     // high byte of one register, signed
+	typeUint8L
+	typeUint8H
+	typeInt16
 	typeUint16
 	typeInt32
 	typeUint32
 	typeInt64
 	typeUint64
+	typeFloat16 // IEEE 754 half precision
 	typeFloat32
 	typeFloat64
 	typeBool
+	typeString // `length` registers of two ASCII characters each
+	typeEnd    // one past the last type
 )
 
 var typeNames = [...]string{
+	typeInt8L: "int8l", typeInt8H: "int8h", typeUint8L: "uint8l", typeUint8H: "uint8h",
 	typeInt16: "int16", typeUint16: "uint16", typeInt32: "int32", typeUint32: "uint32",
-	typeInt64: "int64", typeUint64: "uint64", typeFloat32: "float32", typeFloat64: "float64",
-	typeBool: "bool",
+	typeInt64: "int64", typeUint64: "uint64",
+	typeFloat16: "float16", typeFloat32: "float32", typeFloat64: "float64",
+	typeBool: "bool", typeString: "string",
 }
 
 func (t dataType) String() string {
-	if t >= typeInt16 && t <= typeBool {
+	if t > 0 && t < typeEnd {
 		return typeNames[t]
 	}
 	return "type?"
 }
 
-// words is how many registers a value of type t occupies; bool is 0
-// because it takes one bit (of a coil, a discrete input or a register).
+// words is how many registers a value of type t occupies: 1, 2 or 4 for
+// numbers; 0 for bool (one bit of a coil, a discrete input or a
+// register) and for string (its length is configured per point).
 func (t dataType) words() int {
 	switch t {
-	case typeInt16, typeUint16:
+	case typeInt8L, typeInt8H, typeUint8L, typeUint8H, typeInt16, typeUint16, typeFloat16:
 		return 1
 	case typeInt32, typeUint32, typeFloat32:
 		return 2
@@ -98,51 +109,132 @@ func (t dataType) words() int {
 	return 0
 }
 
+// numeric reports whether t decodes to a number, to which scale and
+// offset apply.
+func (t dataType) numeric() bool { return t.words() > 0 }
+
+// typeList is every type name, in the order messages and docs give them.
+func typeList() []string { return slices.Clone(typeNames[1:]) }
+
 func parseType(s string) (dataType, error) {
-	for t := typeInt16; t <= typeBool; t++ {
+	for t := dataType(1); t < typeEnd; t++ {
 		if strings.EqualFold(s, typeNames[t]) {
 			return t, nil
 		}
 	}
-	return 0, fmt.Errorf("%q must be one of int16 uint16 int32 uint32 int64 uint64 float32 float64 bool", s)
+	return 0, fmt.Errorf("%q must be one of %s", s, strings.Join(typeList(), " "))
 }
 
 // byteOrder says how the bytes of a value are laid out over its registers.
 // Naming the value's bytes A (most significant) to D (or H), the registers
 // in address order hold: ABCD "AB CD", CDAB "CD AB", BADC "BA DC", DCBA
-// "DC BA". For 64-bit values the pattern extends: CDAB puts the least
-// significant word first (GH EF CD AB), BADC swaps the bytes of each word
-// (BA DC FE HG), DCBA is fully little-endian. For 16-bit values CDAB is
-// ABCD and DCBA is BADC.
+// "DC BA". For 64-bit values the pattern extends and has its own names:
+// ABCDEFGH, GHEFCDAB (the least significant word first), BADCFEHG (the
+// bytes of each word swapped) and HGFEDCBA (fully little-endian). A 16-bit
+// value is AB or BA; the byte of an 8-bit type and the characters of a
+// string are taken after that swap.
 type byteOrder uint8
 
 const (
-	orderABCD byteOrder = iota // big-endian
-	orderCDAB                  // word swap
-	orderBADC                  // byte swap within words
-	orderDCBA                  // little-endian
+	orderABCD byteOrder = iota // big-endian; AB, ABCDEFGH
+	orderCDAB                  // word swap; GHEFCDAB
+	orderBADC                  // byte swap within words; BADCFEHG
+	orderDCBA                  // little-endian; BA, HGFEDCBA
 )
 
-var orderNames = [...]string{orderABCD: "ABCD", orderCDAB: "CDAB", orderBADC: "BADC", orderDCBA: "DCBA"}
+// String is o's 32-bit name; see orderString for the name by width.
+func (o byteOrder) String() string { return orderString(o, typeInt32) }
 
-func (o byteOrder) String() string {
-	if o <= orderDCBA {
-		return orderNames[o]
+// orderName is one accepted spelling of an order.
+type orderName struct {
+	name  string
+	order byteOrder
+}
+
+// Order names by value width. 16-bit values also accept the 32-bit names
+// (CDAB is AB, BADC and DCBA are BA), as configurations written before AB
+// and BA existed use them.
+var (
+	orders16 = []orderName{{"AB", orderABCD}, {"BA", orderDCBA},
+		{"ABCD", orderABCD}, {"CDAB", orderABCD}, {"BADC", orderDCBA}, {"DCBA", orderDCBA}}
+	orders32 = []orderName{{"ABCD", orderABCD}, {"CDAB", orderCDAB}, {"BADC", orderBADC}, {"DCBA", orderDCBA}}
+	orders64 = []orderName{{"ABCDEFGH", orderABCD}, {"GHEFCDAB", orderCDAB}, {"BADCFEHG", orderBADC}, {"HGFEDCBA", orderDCBA},
+		{"ABCD", orderABCD}, {"CDAB", orderCDAB}, {"BADC", orderBADC}, {"DCBA", orderDCBA}}
+)
+
+// orders returns the order names a value of type t accepts, canonical
+// ones first; nil for an unknown type. bool and string count as 16-bit.
+func (t dataType) orders() []orderName {
+	switch {
+	case t == 0 || t >= typeEnd:
+		return nil
+	case t.words() == 2:
+		return orders32
+	case t.words() == 4:
+		return orders64
+	}
+	return orders16
+}
+
+// orderList is the names of orders, for messages: the canonical ones of
+// t, or of every width when t is unknown.
+func orderList(t dataType) []string {
+	if t.orders() == nil {
+		return []string{"AB", "BA", "ABCD", "CDAB", "BADC", "DCBA", "ABCDEFGH", "GHEFCDAB", "BADCFEHG", "HGFEDCBA"}
+	}
+	var out []string
+	for _, on := range t.orders() {
+		if len(on.name) == 2*t.orderLen() {
+			out = append(out, on.name)
+		}
+	}
+	return out
+}
+
+// orderLen is the number of byte letters in t's canonical order names.
+func (t dataType) orderLen() int {
+	switch t.words() {
+	case 2:
+		return 2
+	case 4:
+		return 4
+	}
+	return 1
+}
+
+// orderString is the canonical name of o for a value of type t.
+func orderString(o byteOrder, t dataType) string {
+	for _, on := range t.orders() {
+		if on.order == o && len(on.name) == 2*t.orderLen() {
+			return on.name
+		}
 	}
 	return "order?"
 }
 
-func parseOrder(s string) (byteOrder, error) {
+// parseOrder parses the order of a value of type t; "" is big-endian. An
+// unknown t accepts every name (its type error is reported on its own).
+func parseOrder(s string, t dataType) (byteOrder, error) {
 	if s == "" {
 		return orderABCD, nil
 	}
-	for o := orderABCD; o <= orderDCBA; o++ {
-		if strings.EqualFold(s, orderNames[o]) {
-			return o, nil
+	names := t.orders()
+	if names == nil {
+		names = append(append(append([]orderName(nil), orders16...), orders32...), orders64...)
+	}
+	for _, on := range names {
+		if strings.EqualFold(s, on.name) {
+			return on.order, nil
 		}
 	}
-	return 0, fmt.Errorf("%q must be ABCD, CDAB, BADC or DCBA", s)
+	if t.orders() == nil {
+		return 0, fmt.Errorf("%q must be one of %s", s, strings.Join(orderList(t), " "))
+	}
+	return 0, fmt.Errorf("%q is not an order of %s: want %s", s, t, strings.Join(orderList(t), " "))
 }
+
+// maxStringLength is the longest string, in registers: one read.
+const maxStringLength = 125
 
 // pointSpec is a PointConfig parsed and checked: everything planning and
 // decoding need, with defaults applied.
@@ -153,14 +245,18 @@ type pointSpec struct {
 	typ           dataType
 	order         byteOrder
 	bit           uint8 // bool in a register: 0 = least significant
+	length        int   // string: registers
 	scale, offset float64
 }
 
 // span is how many registers (register areas) or bits (bit areas) the point
 // occupies.
 func (p *pointSpec) span() int {
-	if p.typ == typeBool {
+	switch p.typ {
+	case typeBool:
 		return 1
+	case typeString:
+		return p.length
 	}
 	return p.typ.words()
 }
@@ -183,11 +279,22 @@ func parsePoint(pc PointConfig) (pointSpec, error) {
 		errs = append(errs, fieldErr("type", err))
 	}
 	p.typ = t
-	o, err := parseOrder(pc.Order)
+	o, err := parseOrder(pc.Order, t)
 	if err != nil {
 		errs = append(errs, fieldErr("order", err))
 	}
 	p.order = o
+	switch {
+	case t == typeString && (pc.Length < 1 || pc.Length > maxStringLength):
+		errs = append(errs, fieldErr("length", fmt.Errorf("%d must be 1..%d registers (two characters each)", pc.Length, maxStringLength)))
+	case t == typeString:
+		p.length = pc.Length
+	case t != 0 && pc.Length != 0:
+		errs = append(errs, fieldErr("length", fmt.Errorf("applies only to type string, not %s", t)))
+	}
+	if t != 0 && !t.numeric() && (pc.Scale != nil || pc.Offset != 0) {
+		errs = append(errs, fieldErr("scale", fmt.Errorf("scale and offset apply only to numbers, not %s", t)))
+	}
 	if pc.Scale != nil {
 		p.scale = *pc.Scale
 	}
@@ -218,7 +325,7 @@ func parsePoint(pc PointConfig) (pointSpec, error) {
 		errs = append(errs, fieldErr("address", fmt.Errorf("%d must be 0..65535", pc.Address)))
 	} else {
 		p.addr = uint16(pc.Address)
-		if t != 0 && pc.Address+p.span() > 0x10000 {
+		if t != 0 && p.span() > 0 && pc.Address+p.span() > 0x10000 {
 			errs = append(errs, fieldErr("address", fmt.Errorf("%s at %d runs past 65535", t, pc.Address)))
 		}
 	}

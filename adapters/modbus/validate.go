@@ -157,27 +157,36 @@ func validateDevice(d *DeviceConfig, dp string, rtu bool, p *conf.Problems) {
 	validateQualityPoints(d, dp, p)
 }
 
-// pointWidth is the number of 16-bit registers a value of type t takes;
-// 0 for an unknown type.
-func pointWidth(t string) int {
+// pointWidth is the number of 16-bit registers a point takes; 0 for an
+// unknown type.
+func pointWidth(t dataType, length int) int {
 	switch t {
-	case "int16", "uint16", "bool":
+	case typeBool:
 		return 1
-	case "int32", "uint32", "float32":
-		return 2
-	case "int64", "uint64", "float64":
-		return 4
+	case typeString:
+		return length
 	}
-	return 0
+	return t.words()
 }
 
 func validatePoint(pt *PointConfig, pp string, p *conf.Problems) {
 	at := func(key string) string { return conf.Join(pp, key) }
 	area, typ := strings.ToLower(pt.Area), strings.ToLower(pt.Type)
 	areaOK := conf.OneOf(p, at("area"), area, "holding", "input", "coil", "discrete")
-	typeOK := conf.OneOf(p, at("type"), typ, "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "bool")
+	typeOK := conf.OneOf(p, at("type"), typ, typeList()...)
+	t, _ := parseType(typ) // 0 when unknown
 	if pt.Order != "" {
-		conf.OneOf(p, at("order"), strings.ToUpper(pt.Order), "ABCD", "CDAB", "BADC", "DCBA")
+		if _, err := parseOrder(pt.Order, t); err != nil {
+			p.Addf(at("order"), "must be one of %s%s (got %q)", strings.Join(orderList(t), ", "), forType(t), pt.Order)
+		}
+	}
+	switch {
+	case t == typeString && pt.Length == 0:
+		p.Addf(at("length"), "required for a string: how many registers (two characters each), 1..%d", maxStringLength)
+	case t == typeString && (pt.Length < 1 || pt.Length > maxStringLength):
+		p.Addf(at("length"), "must be 1..%d registers (got %d)", maxStringLength, pt.Length)
+	case typeOK && t != typeString && pt.Length != 0:
+		p.Addf(at("length"), "only for type string (got %s)", typ)
 	}
 	bitArea := area == "coil" || area == "discrete"
 	if areaOK && typeOK {
@@ -198,15 +207,15 @@ func validatePoint(pt *PointConfig, pp string, p *conf.Problems) {
 	if pt.Bit != nil && (*pt.Bit < 0 || *pt.Bit > 15) {
 		p.Addf(at("bit"), "must be 0..15 (got %d)", *pt.Bit)
 	}
-	switch w := pointWidth(typ); {
+	switch w := pointWidth(t, pt.Length); {
 	case pt.Address < 0 || pt.Address > 0xFFFF:
 		p.Addf(at("address"), "must be 0..65535 (got %d)", pt.Address)
 	case w > 1 && pt.Address+w-1 > 0xFFFF:
 		p.Addf(at("address"), "a %s at %d takes %d registers and runs past 65535", typ, pt.Address, w)
 	}
-	if typ == "bool" {
+	if typeOK && !t.numeric() {
 		if pt.Scale != nil || pt.Offset != 0 {
-			p.Addf(at("scale"), "scale and offset do not apply to bool points")
+			p.Addf(at("scale"), "scale and offset do not apply to %s points", typ)
 		}
 	} else if pt.Scale != nil {
 		if *pt.Scale == 0 {
@@ -218,8 +227,8 @@ func validatePoint(pt *PointConfig, pp string, p *conf.Problems) {
 	conf.CheckFinite(p, at("offset"), pt.Offset)
 	if pt.Range != nil {
 		switch {
-		case typ == "bool":
-			p.Addf(at("range"), "does not apply to bool points")
+		case typ == "bool" || typ == "string":
+			p.Addf(at("range"), "applies only to numeric points, not %s", typ)
 		case len(pt.Range) != 2:
 			p.Addf(at("range"), "want [min, max] (got %d numbers)", len(pt.Range))
 		case math.IsNaN(pt.Range[0]) || math.IsInf(pt.Range[0], 0) || math.IsNaN(pt.Range[1]) || math.IsInf(pt.Range[1], 0):
@@ -255,4 +264,12 @@ func validateQualityPoints(d *DeviceConfig, dp string, p *conf.Problems) {
 	if d.FaultPoint != "" && d.FaultPoint == d.MaintenancePoint {
 		p.Addf(conf.Join(dp, "maintenance_point"), "must not be the fault point %q", d.FaultPoint)
 	}
+}
+
+// forType is " for t", or "" for an unknown t.
+func forType(t dataType) string {
+	if t == 0 {
+		return ""
+	}
+	return " for " + t.String()
 }

@@ -4,6 +4,8 @@
 //
 //	hazardgw run   -config FILE   # run until SIGINT/SIGTERM
 //	hazardgw check -config FILE   # validate only; exit 0 = valid, 1 = invalid
+//	hazardgw probe -url URL ...   # read registers once, in every type and byte order
+//	hazardgw read  -config FILE   # poll each Modbus device once and print the values
 //	hazardgw version
 package main
 
@@ -45,6 +47,10 @@ type runFunc func(ctx context.Context, cfg *File, logger *slog.Logger) error
 const usageText = `usage:
   hazardgw run   -config FILE   run until SIGINT/SIGTERM; exit 0 after a clean drain
   hazardgw check -config FILE   validate FILE; exit 0 = valid, 1 = invalid
+  hazardgw probe -url URL [-unit N] [-area A] [-address A] [-count C] [-serial 9600,8,E,1]
+                                read registers once; print them in every type and byte order
+  hazardgw read  -config FILE [-device ID]
+                                poll each Modbus device once; exit 1 if any poll failed
   hazardgw version              print the version
 `
 
@@ -67,6 +73,10 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 			return code
 		}
 		return cmdCheck(path, stdout, stderr, lookup)
+	case "probe":
+		return cmdProbe(ctx, rest, stdout, stderr)
+	case "read":
+		return cmdRead(ctx, rest, stdout, stderr, lookup)
 	case "version":
 		if len(rest) > 0 {
 			fmt.Fprintf(stderr, "hazardgw version: unexpected argument %q\n%s", rest[0], usageText)
