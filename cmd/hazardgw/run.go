@@ -156,7 +156,9 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) error {
 
 	// --- more sources (MQTT) are wired here ---
 	if cfg.MQTT.URL != "" {
-		mq, err := mqtt.New(cfg.MQTT, cfg.Site.ID, logger.With("component", "mqtt"), reg)
+		mcfg := cfg.MQTT
+		mcfg.DataDir = gw.DataDir // learnt devices are remembered there
+		mq, err := mqtt.New(mcfg, cfg.Site.ID, logger.With("component", "mqtt"), reg)
 		if err != nil {
 			return err
 		}
