@@ -155,6 +155,9 @@ func appendStatus(dst *[]sample, p *gateway.Point, dev string) {
 		return
 	}
 	*dst = append(*dst, sample{typ: sampleStatus, kind: kind, device: dev, b: online, at: p.Time, q: q})
+	if q.fault < 0 && q.hasQuality && q.hasOnline && online {
+		q.fault = b8(q.reason == gateway.ReasonFault) // a heartbeat's fault shows in its reason
+	}
 	if q.fault >= 0 && !q.polled {
 		*dst = append(*dst, sample{typ: sampleBool, kind: kind, device: dev, point: gateway.FieldFault, b: q.fault == 1, at: p.Time})
 	}

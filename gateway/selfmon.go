@@ -48,8 +48,8 @@ type SelfMonitor struct {
 	// when MQTT is not used.
 	MQTTConnected func() bool
 	// Damaged counts the data files moved aside at start because they were
-	// damaged (the spool's, the alert store's).
-	Damaged int
+	// damaged (the spool's, the MQTT devices file); nil for none.
+	Damaged func() int
 
 	started, mqttDown time.Time // owned by Run
 	reports           int
@@ -141,7 +141,7 @@ func (m *SelfMonitor) report(prev reportBase, now time.Time) (Point, reportBase)
 			stalled = max(0, now.Sub(since).Seconds())
 		}
 	}
-	fields = append(fields, Float(FieldSinkStalled, math.Round(stalled)), Float(FieldStorageDamaged, float64(m.Damaged)))
+	fields = append(fields, Float(FieldSinkStalled, math.Round(stalled)), Float(FieldStorageDamaged, float64(m.damaged())))
 	if m.MQTTConnected != nil {
 		down := 0.0
 		switch {
@@ -167,4 +167,11 @@ func (m *SelfMonitor) report(prev reportBase, now time.Time) (Point, reportBase)
 		Fields:      fields,
 		Time:        now,
 	}, cur
+}
+
+func (m *SelfMonitor) damaged() int {
+	if m.Damaged == nil {
+		return 0
+	}
+	return m.Damaged()
 }

@@ -71,7 +71,7 @@ func TestSelfMonitorReportsOutages(t *testing.T) {
 	fwd := NewForwarder(sp, nil, nil, ForwarderOptions{}, nil)
 	up := false
 	t0 := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
-	m := &SelfMonitor{Site: "s", Spool: sp, Fwd: fwd, MQTTConnected: func() bool { return up }, Damaged: 1, started: t0}
+	m := &SelfMonitor{Site: "s", Spool: sp, Fwd: fwd, MQTTConnected: func() bool { return up }, Damaged: func() int { return 1 }, started: t0}
 	field := func(p Point, k string) float64 {
 		t.Helper()
 		f, ok := p.Field(k)

@@ -24,6 +24,7 @@ const (
 	reasonUnknownType  reason = "unknown_type"  // camera event type not smoke, fire or hotspot
 	reasonUnknownDir   reason = "unknown_direction"
 	reasonUnknownTopic reason = "unknown_topic" // matches no subscription's template
+	reasonInvalidTopic reason = "invalid_topic" // a {name} level that cannot be a tag value (control characters, over 256 bytes)
 	reasonOverload     reason = "overload"      // QoS 0 message dropped because the workers were saturated
 )
 
@@ -31,7 +32,7 @@ const (
 var allReasons = []reason{
 	reasonTooLarge, reasonEmpty, reasonInvalidJSON, reasonInvalidUTF8, reasonWrongType,
 	reasonOutOfRange, reasonMissingField, reasonBadTimestamp,
-	reasonUnknownType, reasonUnknownDir, reasonUnknownTopic, reasonOverload,
+	reasonUnknownType, reasonUnknownDir, reasonUnknownTopic, reasonInvalidTopic, reasonOverload,
 }
 
 // MaxPayload is the largest payload decoded (SPEC §5); larger ones are
@@ -80,6 +81,9 @@ type decoded struct {
 	// badClock is the implausible payload timestamp replaced by the arrival
 	// time (zero if none).
 	badClock time.Time
+	// heartbeat says the point is a device_status message's; online and
+	// fault are what it said.
+	heartbeat, online, fault bool
 }
 
 // A decoder turns one payload into a point. Tags and fields are appended to
@@ -148,7 +152,7 @@ func sourceID(e *env, id, tag, field string) (string, reject) {
 	if id = topicTag(e.topicTags, tag); id == "" {
 		return "", reject{reason: reasonMissingField, field: field}
 	}
-	if !validID([]byte(id)) {
+	if !validID(id) {
 		return "", reject{reason: reasonOutOfRange, field: field}
 	}
 	return id, reject{}
@@ -209,14 +213,15 @@ func plausible(t, now time.Time) bool {
 	return !t.Before(minTime) && !t.After(now.Add(MaxFuture))
 }
 
-// validID reports whether s can name a device: not empty, no control
-// characters (they would end a log line or a line-protocol tag).
-func validID(s []byte) bool {
+// validID reports whether s can name a device or be a tag value from a
+// topic level: not empty, at most 256 bytes, no control characters (they
+// would end a log line or a line-protocol tag).
+func validID[T string | []byte](s T) bool {
 	if len(s) == 0 || len(s) > 256 {
 		return false
 	}
-	for _, c := range s {
-		if c < 0x20 || c == 0x7f {
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c == 0x7f {
 			return false
 		}
 	}

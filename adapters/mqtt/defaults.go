@@ -12,6 +12,10 @@ const (
 	DefaultWorkers    = 4
 	DefaultQoS        = 1
 	DefaultStale      = 2 * time.Minute
+	DefaultMaxDevices = 1000
+	// MaxMaxDevices bounds max_devices: the liveness map and the devices
+	// file grow with it.
+	MaxMaxDevices = 100_000
 )
 
 // Tuning that is not configuration.
@@ -34,6 +38,11 @@ const (
 	disconnectQuiesce = time.Second
 	// rejectLogEvery is the rate limit of rejected-payload log lines, per reason.
 	rejectLogEvery = 10 * time.Second
+	// saveEvery is the least time between two writes of the devices file.
+	saveEvery = 5 * time.Second
+	// maxRefused bounds the ids remembered to count the distinct devices
+	// refused by max_devices; beyond it the count stops growing.
+	maxRefused = 10_000
 )
 
 // WithDefaults returns c with zero fields set to their defaults. site
@@ -52,6 +61,9 @@ func (c Config) WithDefaults(site string) Config {
 	if c.Workers <= 0 {
 		c.Workers = DefaultWorkers
 	}
+	if c.MaxDevices <= 0 {
+		c.MaxDevices = DefaultMaxDevices
+	}
 	subs := make([]Subscription, len(c.Subscriptions))
 	for i, s := range c.Subscriptions {
 		if s.QoS == nil {
@@ -64,7 +76,69 @@ func (c Config) WithDefaults(site string) Config {
 		subs[i] = s
 	}
 	c.Subscriptions = subs
+	devs := make([]Device, len(c.Devices))
+	for i, d := range c.Devices {
+		d.Kind = canonicalKind(d.Kind)
+		if d.Stale <= 0 {
+			d.Stale = staleFor(subs, d.Kind)
+		}
+		devs[i] = d
+	}
+	c.Devices = devs
 	return c
+}
+
+// DeclaredDevices returns the declared devices (mqtt.devices) as the
+// gateway tracks them: Kind is the kind tag of their device_status points
+// (camera and checkpoint resolved to fire_detection and
+// checkpoint_passage), Stale the silence after which they are reported
+// offline. Call it on a valid Config.
+func (c Config) DeclaredDevices() []Device {
+	return c.WithDefaults("").Devices
+}
+
+// Kind aliases of declared devices: the measurements their events go to.
+var kindAliases = map[string]string{"camera": measurementFire, "checkpoint": measurementPassage}
+
+func canonicalKind(k string) string {
+	if m, ok := kindAliases[k]; ok {
+		return m
+	}
+	return k
+}
+
+// formatKind is the kind of the devices a subscription hears: the
+// measurement of its points; "" for device_status, whose heartbeats say
+// nothing about the kind.
+func formatKind(s Subscription) string {
+	switch s.Format {
+	case FormatCameraEvent:
+		return measurementFire
+	case FormatCheckpointPassage:
+		return measurementPassage
+	case FormatJSON:
+		if s.JSON != nil {
+			return s.JSON.Measurement
+		}
+	}
+	return ""
+}
+
+// staleFor is the stale duration of a device of kind that has not spoken
+// yet (or whose declaration sets none): the longest of the subscriptions
+// that would deliver its messages (those of its kind, and the
+// device_status ones), else DefaultStale. subs have their defaults.
+func staleFor(subs []Subscription, kind string) time.Duration {
+	var d time.Duration
+	for _, s := range subs {
+		if s.Format == FormatDeviceStatus || (kind != "" && formatKind(s) == kind) {
+			d = max(d, s.Stale)
+		}
+	}
+	if d <= 0 {
+		return DefaultStale
+	}
+	return d
 }
 
 // subscription is a compiled Subscription.
@@ -94,6 +168,8 @@ func compileSubscription(s Subscription) (*subscription, error) {
 		out.dec = cameraDecoder{}
 	case FormatCheckpointPassage:
 		out.dec = passageDecoder{}
+	case FormatDeviceStatus:
+		out.dec = statusDecoder{}
 	case FormatJSON:
 		d, err := compileMapping(s.JSON)
 		if err != nil {

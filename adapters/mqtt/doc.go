@@ -42,18 +42,35 @@
 // not kept; every point carries its own timestamp.
 //
 // Run blocks until its ctx ends and everything it started has returned;
-// Devices and Connected may be called from any goroutine. Decoders and
+// Devices, Declared, Damaged and Connected may be called from any goroutine. Decoders and
 // templates are pure and safe for concurrent use; the decoders allocate only
 // the strings a point keeps (event ids, URLs, plates).
 //
 // # Liveness
 //
-// Each camera, checkpoint or mapped device seen gets a device_status point
-// (online=true) on first sight and on its first message after a silence; one
-// silent longer than its subscription's stale duration (default 2m) gets
-// online=false. No device is declared offline while the broker connection
-// is down (hazardgw_mqtt_connected says so), and after a reconnection every
-// device gets a full stale period again.
+// Devices are tracked by id: a camera's events and its device_status
+// heartbeats are one device. Declared devices (Config.Devices) are known
+// from start; others are learnt from traffic, remembered in the data
+// directory across restarts, up to Config.MaxDevices (beyond it their
+// messages are stored as usual, but not tracked: counted in
+// hazardgw_mqtt_untracked_devices_total and reported as field
+// mqtt_untracked_devices of the gateway's own measurement).
+//
+// Each tracked device gets a device_status point (online=true) on first
+// sight and on its first good message after a silence or an outage; one
+// silent longer than its stale duration gets online=false. Every
+// device_status point carries quality and reason: good; bad/fault (its
+// heartbeat says so); bad/offline (silent, or its heartbeat says online:
+// false); bad/broker_down. When the broker connection is lost, every device
+// gets a broker_down point without an online field at once — a one-second
+// blip must not look like every camera going offline — and the stale
+// timers keep running: a
+// device silent past its stale duration during the outage gets its
+// online=false point on time, with reason broker_down. A reconnection
+// restarts no timer; a device that was silent through the outage is
+// offline as soon as its stale duration is over. A device known at start
+// (declared, or remembered) that stays silent is offline once its stale
+// duration has passed since start.
 //
 // # Example
 //

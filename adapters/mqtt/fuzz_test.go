@@ -129,3 +129,24 @@ func FuzzJSONMapping(f *testing.F) {
 		checkDecoded(t, payload, r, &d)
 	})
 }
+
+func FuzzDeviceStatus(f *testing.F) {
+	addSeeds(f, `{"device_id":"CAM-01","ts":"2026-11-22T09:00:00Z","online":true,"fault":false}`, `{}`, `{"online":false}`,
+		`{"fault":true,"device_id":"\u0007"}`, `{"device_id":null,"online":null}`, `{"ts":"2026-11-22T09:00:00+08:00","x":[{}]}`, `[]`)
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		var d decoded
+		r := statusDecoder{}.decode(newEnv(gateway.Tag{Key: "device", Value: "T"}), payload, &d)
+		checkDecoded(t, payload, r, &d)
+		if r.ok() {
+			q, _ := d.point.Field(fieldQuality)
+			why, _ := d.point.Field(fieldReason)
+			on, _ := d.point.Field(fieldOnline)
+			if wq, wwhy := heartbeatQuality(on.B, d.fault); q.S != wq || why.S != wwhy || on.B != d.online || !d.heartbeat {
+				t.Fatalf("online=%v fault=%v stored as quality %q reason %q", d.online, d.fault, q.S, why.S)
+			}
+			if dev, _ := d.point.Tag(gateway.TagDevice); !validID(dev) {
+				t.Fatalf("device %q accepted", dev)
+			}
+		}
+	})
+}

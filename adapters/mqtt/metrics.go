@@ -18,6 +18,7 @@ type metrics struct {
 	connects  prometheus.Counter
 	rejected  map[reason]prometheus.Counter
 	rejectVec *prometheus.CounterVec
+	untracked prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -43,6 +44,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "MQTT messages rejected (and acknowledged, so that the broker does not redeliver them), by reason.",
 		}, []string{"reason"}),
 		rejected: make(map[reason]prometheus.Counter, len(allReasons)),
+		untracked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hazardgw_mqtt_untracked_devices_total",
+			Help: "Distinct device ids whose liveness is not tracked because mqtt.max_devices devices were learnt (their messages are stored all the same); counted up to 10000.",
+		}),
 	}
 	for _, r := range allReasons {
 		m.rejected[r] = m.rejectVec.WithLabelValues(string(r))
@@ -52,7 +57,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.messages, m.arrivalV, m.connected, m.connects, m.rejectVec} {
+	for _, c := range []prometheus.Collector{m.messages, m.arrivalV, m.connected, m.connects, m.rejectVec, m.untracked} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

@@ -9,15 +9,19 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hazardgw/hazardgw/gateway"
+	"github.com/hazardgw/hazardgw/internal/conf"
 )
 
 // Source subscribes to the configured topics and turns messages into points
@@ -37,6 +41,15 @@ type Source struct {
 
 	in   chan paho.Message // paho's handler → workers
 	stop chan struct{}     // closed at shutdown: handlers stop waiting for a worker
+	wake chan struct{}     // a lost connection: sweep now (broker_down points)
+
+	// The devices file ("" without a data dir); lastSave and saveErr
+	// belong to the liveness goroutine (and to Run after it has returned).
+	devPath  string
+	lastSave time.Time
+	saveErr  string
+	dmu      sync.Mutex
+	damaged  []string
 
 	// Handlers run on paho's goroutines; they are counted so that Run can
 	// return only after the last one has left.
@@ -69,6 +82,15 @@ func New(cfg Config, site string, logger *slog.Logger, reg prometheus.Registerer
 	if len(cfg.Subscriptions) == 0 {
 		return nil, errors.New("create mqtt source: no subscriptions")
 	}
+	var p conf.Problems
+	cfg.validateDevices("mqtt", &p)
+	if len(p.List) > 0 {
+		return nil, fmt.Errorf("create mqtt source: %s: %s", p.List[0].Path, p.List[0].Msg)
+	}
+	fixed := make([]bool, len(cfg.Devices))
+	for i, d := range cfg.Devices {
+		fixed[i] = d.Stale > 0
+	}
 	cfg = cfg.WithDefaults(site)
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -78,11 +100,15 @@ func New(cfg Config, site string, logger *slog.Logger, reg prometheus.Registerer
 		site:       site,
 		log:        logger,
 		lim:        newLogLimiter(rejectLogEvery),
-		live:       newLiveness(),
+		live:       newLiveness(cfg.Devices, fixed, cfg.MaxDevices),
 		now:        time.Now,
-		checkEvery: checkPeriod(cfg.Subscriptions),
+		checkEvery: checkPeriod(cfg),
 		in:         make(chan paho.Message, queueLen),
 		stop:       make(chan struct{}),
+		wake:       make(chan struct{}, 1),
+	}
+	if cfg.DataDir != "" {
+		s.devPath = filepath.Join(cfg.DataDir, DevicesFile)
 	}
 	for i, sc := range cfg.Subscriptions {
 		sub, err := compileSubscription(sc)
@@ -100,11 +126,15 @@ func New(cfg Config, site string, logger *slog.Logger, reg prometheus.Registerer
 }
 
 // checkPeriod is the liveness sweep period: a quarter of the shortest stale
-// duration, so that an offline point is at most 25% late, within [100ms, 15s].
-func checkPeriod(subs []Subscription) time.Duration {
+// duration, so that an offline point is at most 25% late, within [100ms,
+// 15s]. cfg has its defaults.
+func checkPeriod(cfg Config) time.Duration {
 	p := 15 * time.Second
-	for _, s := range subs {
+	for _, s := range cfg.Subscriptions {
 		p = min(p, s.Stale/4)
+	}
+	for _, d := range cfg.Devices {
+		p = min(p, d.Stale/4)
 	}
 	return max(p, 100*time.Millisecond)
 }
@@ -112,9 +142,26 @@ func checkPeriod(subs []Subscription) time.Duration {
 // Connected reports whether the broker connection is up.
 func (s *Source) Connected() bool { return s.connected.Load() }
 
-// Devices returns every camera, checkpoint and mapped device heard from
-// since start, sorted by kind and id. It is safe for concurrent use.
+// Devices returns every tracked device — the declared ones, those learnt
+// from traffic (also before a restart) — sorted by kind and id. It is
+// safe for concurrent use.
 func (s *Source) Devices() []DeviceState { return s.live.snapshot() }
+
+// Declared returns the declared devices (mqtt.devices) with their kind
+// resolved (the kind tag of their device_status points: camera is
+// fire_detection, checkpoint is checkpoint_passage) and their stale
+// duration, for the alert engine: labels and locations for messages, and
+// devices known before they speak.
+func (s *Source) Declared() []Device { return slices.Clone(s.cfg.Devices) }
+
+// Damaged lists what Run found damaged at start and moved aside (the
+// devices file), one sentence each; empty when nothing was. It is safe for
+// concurrent use.
+func (s *Source) Damaged() []string {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	return slices.Clone(s.damaged)
+}
 
 // Run connects and consumes until ctx ends. It then stops taking messages,
 // lets the workers finish the batch in hand (acknowledging what Accept
@@ -134,6 +181,7 @@ func (s *Source) Run(ctx context.Context, acc gateway.Acceptor) error {
 		return err
 	}
 	client := paho.NewClient(s.clientOptions(tlsCfg))
+	s.begin()
 
 	var wg sync.WaitGroup
 	for range s.cfg.Workers {
@@ -152,8 +200,77 @@ func (s *Source) Run(ctx context.Context, acc gateway.Acceptor) error {
 	client.Disconnect(uint(disconnectQuiesce / time.Millisecond))
 	s.handlers.Wait()
 	s.setConnected(false, nil)
+	s.saveDevices(true)
 	s.log.Info("mqtt source stopped")
 	return nil
+}
+
+// begin starts the liveness clocks of the declared devices and of those
+// remembered in the devices file, which it loads. A damaged file is
+// logged, moved aside and reported by Damaged; the source starts without
+// it.
+func (s *Source) begin() {
+	start := s.now()
+	s.live.begin(start)
+	if s.devPath == "" {
+		return
+	}
+	saved, err := readDevices(s.devPath)
+	if errors.Is(err, errDamaged) {
+		msg := fmt.Sprintf("%s is damaged (%v)", s.devPath, err)
+		if to, merr := moveAside(s.devPath, start); merr != nil {
+			msg += fmt.Sprintf("; %v", merr)
+		} else {
+			msg += "; moved aside as " + filepath.Base(to)
+		}
+		msg += ": devices learnt from traffic are forgotten until they speak again"
+		s.log.Warn("mqtt: " + msg)
+		s.dmu.Lock()
+		s.damaged = append(s.damaged, msg)
+		s.dmu.Unlock()
+		return
+	}
+	if err != nil {
+		s.log.Warn("cannot read the remembered MQTT devices; starting without them", "err", err)
+		return
+	}
+	staleOf := func(kind string) time.Duration { return staleFor(s.cfg.Subscriptions, kind) }
+	if left := s.live.load(saved, start, staleOf); left > 0 {
+		s.log.Warn("more remembered MQTT devices than max_devices; the least recently seen are forgotten", "max_devices", s.cfg.MaxDevices, "forgotten", left)
+	}
+	if len(saved) > 0 {
+		s.log.Info("remembered MQTT devices loaded", "file", s.devPath, "devices", len(saved))
+	}
+}
+
+// saveDevices writes the devices file if the learnt devices changed, at
+// most once per saveEvery unless final (at the end of Run, when it also
+// records the last-seen times).
+func (s *Source) saveDevices(final bool) {
+	if s.devPath == "" {
+		return
+	}
+	now := s.now()
+	if !final && now.Sub(s.lastSave) < saveEvery {
+		return
+	}
+	devs, changed := s.live.learntDevices()
+	if !changed && !final {
+		return
+	}
+	s.lastSave = now
+	if err := writeDevices(s.devPath, devs); err != nil {
+		s.live.markDirty()
+		if msg := err.Error(); msg != s.saveErr {
+			s.saveErr = msg
+			s.log.Warn("cannot remember the MQTT devices learnt from traffic; will retry", "err", err)
+		}
+		return
+	}
+	if s.saveErr != "" {
+		s.saveErr = ""
+		s.log.Info("MQTT devices file written again", "file", s.devPath)
+	}
 }
 
 // clientOptions configures paho for no loss: a persistent session under a
@@ -318,7 +435,13 @@ func (s *Source) setConnected(up bool, err error) {
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
 	was := s.connected.Swap(up)
-	s.live.setConnected(up, now)
+	s.live.setConnected(up)
+	if was && !up {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
 	if up {
 		s.met.connected.Set(1)
 		s.met.connects.Inc()
@@ -500,6 +623,11 @@ func (w *worker) process(ctx context.Context, acc gateway.Acceptor) {
 			w.bad = append(w.bad, m)
 			continue
 		}
+		if r := checkTopicTags(tt); !r.ok() {
+			s.rejected(r, topic, m.Payload())
+			w.bad = append(w.bad, m)
+			continue
+		}
 		w.env.topicTags = tt
 		var d decoded
 		d.point.Tags, d.point.Fields = tags[len(tags):], fields[len(fields):]
@@ -519,23 +647,36 @@ func (w *worker) process(ctx context.Context, acc gateway.Acceptor) {
 			s.met.arrival.Inc()
 		}
 		if d.device != "" {
-			w.seen = append(w.seen, seen{kind: sub.kind, id: d.device, stale: sub.stale})
+			w.seen = append(w.seen, seen{kind: sub.kind, id: d.device, stale: sub.stale, heartbeat: d.heartbeat, online: d.online, fault: d.fault})
 			w.pidx = append(w.pidx, len(points))
 		}
 		points = append(points, d.point)
 		w.good = append(w.good, m)
 	}
-	// Devices not known to be online get a device_status point, committed
-	// in the same transaction as their message.
-	s.live.announce(w.seen)
+	// Devices not known to be online (and good) get a device_status point,
+	// committed in the same transaction as their message; heartbeats are
+	// device_status points themselves and get the device's kind.
+	if refused, first := s.live.announce(w.seen); refused > 0 {
+		s.met.untracked.Add(float64(refused))
+		if first != "" {
+			s.log.Warn("MQTT device limit reached: messages from further new devices are stored, but their liveness is not tracked",
+				"max_devices", s.cfg.MaxDevices, "first_untracked", first)
+		}
+	}
+	online := true
 	for i := range w.seen {
-		if w.seen[i].announced {
-			points = append(points, statusPoint(s.site, devKey{w.seen[i].kind, w.seen[i].id}, true, now, nil, nil))
+		e := &w.seen[i]
+		switch {
+		case e.heartbeat && e.tracked:
+			setKind(&points[w.pidx[i]], e.kind)
+		case e.announced:
+			points = append(points, statusPoint(s.site, e.id, e.kind, &online, e.q, e.why, now))
 		}
 	}
 	if len(points) > 0 {
 		if err := acc.Accept(ctx, points); err != nil {
 			ackAll(w.bad)
+			s.live.abandon(w.seen)
 			s.acceptFailed(err, len(w.good))
 			return
 		}
@@ -552,6 +693,18 @@ func (w *worker) process(ctx context.Context, acc gateway.Acceptor) {
 	for i := range w.seen {
 		w.seen[i] = seen{}
 	}
+}
+
+// checkTopicTags rejects a message whose {name} topic levels cannot be tag
+// values: like device ids, at most 256 bytes without control characters.
+// (An empty level adds no tag.)
+func checkTopicTags(tags []gateway.Tag) reject {
+	for _, t := range tags {
+		if t.Value != "" && (!validID(t.Value) || !utf8.ValidString(t.Value)) {
+			return reject{reason: reasonInvalidTopic, field: t.Key}
+		}
+	}
+	return reject{}
 }
 
 func ackAll(ms []paho.Message) {
@@ -590,7 +743,9 @@ func carve[T any](arena, used []T) []T {
 
 // ---- liveness ----
 
-// watchLiveness sweeps for silent devices every checkEvery.
+// watchLiveness sweeps for silent devices every checkEvery, and at once
+// when the broker connection is lost; it saves the devices file when the
+// learnt devices changed (rate-limited).
 func (s *Source) watchLiveness(ctx context.Context, acc gateway.Acceptor) {
 	t := time.NewTicker(s.checkEvery)
 	defer t.Stop()
@@ -599,29 +754,52 @@ func (s *Source) watchLiveness(ctx context.Context, acc gateway.Acceptor) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.sweep(ctx, acc)
+		case <-s.wake:
 		}
+		s.sweep(ctx, acc)
+		s.saveDevices(false)
 	}
 }
 
-// sweep commits online=false points for devices silent beyond their stale
-// duration. A failed Accept leaves them online, so the next sweep retries.
+// sweep commits the status points due (see liveness.due): online=false for
+// devices silent beyond their stale duration, broker_down for every device
+// while disconnected, and the count of untracked devices when it changed.
+// A failed Accept changes nothing, so the next sweep retries.
 func (s *Source) sweep(ctx context.Context, acc gateway.Acceptor) {
 	now := s.now()
-	keys := s.live.staleDevices(now)
-	if len(keys) == 0 {
+	changes, untracked := s.live.due(now)
+	if len(changes) == 0 && untracked < 0 {
 		return
 	}
-	points := make([]gateway.Point, len(keys))
-	for i, k := range keys {
-		points[i] = statusPoint(s.site, k, false, now, nil, nil)
+	points := make([]gateway.Point, 0, len(changes)+1)
+	offline := false
+	for _, c := range changes {
+		var on *bool
+		if c.offline {
+			on = &offline
+		}
+		points = append(points, statusPoint(s.site, c.id, c.kind, on, c.quality, c.reason, now))
+	}
+	if untracked >= 0 {
+		points = append(points, untrackedPoint(s.site, int64(untracked), now))
 	}
 	if err := acc.Accept(ctx, points); err != nil {
 		s.acceptFailed(err, 0)
 		return
 	}
-	s.live.wentOffline(keys)
-	for _, k := range keys {
-		s.log.Warn("MQTT device silent; marked offline", "device", k.id, "kind", k.kind)
+	s.live.applied(changes, untracked)
+	unreachable := 0
+	for _, c := range changes {
+		switch {
+		case !c.offline:
+			unreachable++
+		case c.reason == reasonBrokerDown:
+			s.log.Warn("MQTT device silent while the broker is unreachable; marked offline", "device", c.id, "kind", c.kind)
+		default:
+			s.log.Warn("MQTT device silent; marked offline", "device", c.id, "kind", c.kind)
+		}
+	}
+	if unreachable > 0 {
+		s.log.Warn("MQTT devices marked bad: no broker connection", "devices", unreachable)
 	}
 }

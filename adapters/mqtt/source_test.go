@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -68,16 +69,27 @@ func (c *fakeClock) Add(d time.Duration) {
 
 func newTestSource(t *testing.T, reg prometheus.Registerer, logw *bytes.Buffer) (*Source, *fakeClock) {
 	t.Helper()
+	if logw == nil {
+		return newTestSourceCfg(t, testConfig(), reg, nil)
+	}
+	return newTestSourceCfg(t, testConfig(), reg, logw)
+}
+
+// newTestSourceCfg returns a source for cfg on a fake clock at testNow,
+// begun (declared devices' clocks started, devices file loaded).
+func newTestSourceCfg(t *testing.T, cfg Config, reg prometheus.Registerer, logw io.Writer) (*Source, *fakeClock) {
+	t.Helper()
 	var h slog.Handler = slog.DiscardHandler
 	if logw != nil {
 		h = slog.NewTextHandler(logw, nil)
 	}
-	s, err := New(testConfig(), "qz", slog.New(h), reg)
+	s, err := New(cfg, "qz", slog.New(h), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk := &fakeClock{t: testNow}
 	s.now = clk.Now
+	s.begin()
 	return s, clk
 }
 
@@ -185,61 +197,6 @@ func TestRejectsAreCountedAndLogsRateLimited(t *testing.T) {
 	}
 	if n, err := testutil.GatherAndCount(reg, "hazardgw_mqtt_rejected_total"); err != nil || n != len(allReasons) {
 		t.Errorf("rejected series: %d, %v; want one per reason (%d)", n, err, len(allReasons))
-	}
-}
-
-func TestLiveness(t *testing.T) {
-	s, clk := newTestSource(t, nil, nil)
-	rec := &recorder{}
-	ctx := context.Background()
-	s.setConnected(true, nil)
-
-	runBatch(s, rec, camMsg("CAM-01", "2026-11-22T09:00:00Z"), camMsg("CAM-01", "2026-11-22T09:00:00.5Z"),
-		&fakeMsg{qos: 1, topic: "site/qz/checkpoint/KK-01/passage", payload: []byte(`{"direction":"in","people":1}`)})
-	want := []string{
-		"device_status,device=CAM-01,kind=fire_detection,site=qz,source=mqtt online=true 1795338030000000000",
-		"device_status,device=KK-01,kind=checkpoint_passage,site=qz,source=mqtt online=true 1795338030000000000",
-	}
-	checkStatus(t, "first sight", rec.take(), want)
-
-	runBatch(s, rec, camMsg("CAM-01", "2026-11-22T09:00:01Z"))
-	checkStatus(t, "known device", rec.take(), nil)
-
-	// CAM-01 is stale after 1m, KK-01 after the default 2m.
-	clk.Add(61 * time.Second)
-	s.sweep(ctx, rec)
-	checkStatus(t, "after 61s", rec.take(), []string{"device_status,device=CAM-01,kind=fire_detection,site=qz,source=mqtt online=false 1795338091000000000"})
-	s.sweep(ctx, rec)
-	checkStatus(t, "second sweep", rec.take(), nil)
-
-	// While the broker is unreachable nobody is declared offline, and after
-	// reconnection every device gets a full stale period again.
-	s.setConnected(false, errors.New("broker gone"))
-	clk.Add(10 * time.Minute)
-	s.sweep(ctx, rec)
-	checkStatus(t, "disconnected", rec.take(), nil)
-	s.setConnected(true, nil)
-	clk.Add(119 * time.Second)
-	s.sweep(ctx, rec)
-	checkStatus(t, "119s after reconnection", rec.take(), nil)
-	clk.Add(2 * time.Second)
-	s.sweep(ctx, rec)
-	checkStatus(t, "121s after reconnection", rec.take(), []string{"device_status,device=KK-01,kind=checkpoint_passage,site=qz,source=mqtt online=false " + ns(clk)})
-
-	// Back online with the next message.
-	runBatch(s, rec, camMsg("CAM-01", "2026-11-22T09:14:00Z"))
-	checkStatus(t, "back", rec.take(), []string{"device_status,device=CAM-01,kind=fire_detection,site=qz,source=mqtt online=true " + ns(clk)})
-
-	// A failed offline commit leaves the device online, so the next sweep retries.
-	clk.Add(2 * time.Minute)
-	s.sweep(ctx, &recorder{fail: errors.New("disk full")})
-	s.sweep(ctx, rec)
-	checkStatus(t, "retry", rec.take(), []string{"device_status,device=CAM-01,kind=fire_detection,site=qz,source=mqtt online=false " + ns(clk)})
-
-	ds := s.Devices()
-	// Sorted by kind: checkpoint_passage, then fire_detection.
-	if len(ds) != 2 || ds[1].ID != "CAM-01" || ds[1].Online || ds[1].Values["confidence"].Value != 0.5 || ds[1].Values["type"].Value != "smoke" || ds[0].ID != "KK-01" {
-		t.Errorf("devices: %+v", ds)
 	}
 }
 

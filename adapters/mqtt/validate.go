@@ -13,6 +13,7 @@ import (
 const (
 	FormatCameraEvent       = "camera_event"
 	FormatCheckpointPassage = "checkpoint_passage"
+	FormatDeviceStatus      = "device_status"
 	FormatJSON              = "json"
 )
 
@@ -21,8 +22,8 @@ const (
 func (c *Config) Validate(path string, p *conf.Problems) {
 	at := func(key string) string { return conf.Join(path, key) }
 	if c.URL == "" {
-		if len(c.Subscriptions) > 0 {
-			p.Addf(at("url"), "required when subscriptions are configured")
+		if len(c.Subscriptions) > 0 || len(c.Devices) > 0 {
+			p.Addf(at("url"), "required when subscriptions or devices are configured")
 		}
 	} else {
 		validateBroker(c, path, p)
@@ -42,6 +43,60 @@ func (c *Config) Validate(path string, p *conf.Problems) {
 		s := &c.Subscriptions[i]
 		if validateSubscription(s, sp, p) {
 			topics.Check(p, conf.Join(sp, "topic"), "topic", s.Topic)
+		}
+	}
+	c.validateDevices(path, p)
+}
+
+// validateDevices reports the problems of mqtt.devices and
+// mqtt.max_devices. New applies it too, so that check and run agree.
+func (c *Config) validateDevices(path string, p *conf.Problems) {
+	if c.MaxDevices < 0 || c.MaxDevices > MaxMaxDevices {
+		p.Addf(conf.Join(path, "max_devices"), "must be 1..%d, or 0 for the default %d (got %d)", MaxMaxDevices, DefaultMaxDevices, c.MaxDevices)
+	}
+	kinds := map[string]bool{}
+	status := false
+	for _, s := range c.Subscriptions {
+		kinds[formatKind(s)] = true
+		status = status || s.Format == FormatDeviceStatus
+	}
+	ids := conf.Seen{}
+	for i := range c.Devices {
+		d := &c.Devices[i]
+		dp := conf.Index(conf.Join(path, "devices"), i)
+		at := func(key string) string { return conf.Join(dp, key) }
+		if conf.CheckID(p, at("id"), d.ID) {
+			ids.Check(p, at("id"), "device id", d.ID)
+		}
+		if conf.CheckName(p, at("kind"), d.Kind) {
+			k := canonicalKind(d.Kind)
+			switch {
+			case k == gateway.MeasurementDeviceStatus || k == "alert" || k == gateway.MeasurementGateway:
+				p.Addf(at("kind"), "%q is a measurement of the gateway itself; choose another", d.Kind)
+			case !kinds[k] && !status && c.URL != "":
+				p.Warnf(at("kind"), "no subscription delivers %s messages and none is format device_status: the device can only be reported offline", k)
+			}
+		}
+		if conf.HasControl(d.Label) || len(d.Label) > 1024 {
+			p.Addf(at("label"), "must be printable and at most 1024 bytes")
+		}
+		conf.NotNegative(p, at("stale"), d.Stale)
+		if l := d.Location; l != nil {
+			coord := func(key string, v *float64, limit float64) {
+				switch {
+				case v == nil:
+					p.Addf(conf.Join(at("location"), key), "required in a location")
+				case !conf.CheckFinite(p, conf.Join(at("location"), key), *v):
+				case *v < -limit || *v > limit:
+					p.Addf(conf.Join(at("location"), key), "must be within ±%g degrees (got %g)", limit, *v)
+				}
+			}
+			coord("lat", l.Lat, 90)
+			coord("lon", l.Lon, 180)
+			if l.ElevationM != nil && conf.CheckFinite(p, conf.Join(at("location"), "elevation_m"), *l.ElevationM) &&
+				(*l.ElevationM < -500 || *l.ElevationM > 9000) {
+				p.Addf(conf.Join(at("location"), "elevation_m"), "must be within -500..9000 m (got %g)", *l.ElevationM)
+			}
 		}
 	}
 }
@@ -81,7 +136,7 @@ func validateSubscription(s *Subscription, sp string, p *conf.Problems) (topicOK
 			topicOK = true
 		}
 	}
-	conf.OneOf(p, at("format"), s.Format, FormatCameraEvent, FormatCheckpointPassage, FormatJSON)
+	conf.OneOf(p, at("format"), s.Format, FormatCameraEvent, FormatCheckpointPassage, FormatDeviceStatus, FormatJSON)
 	if s.QoS != nil {
 		switch *s.QoS {
 		case 0, 1:

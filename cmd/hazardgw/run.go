@@ -91,6 +91,11 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) error {
 			alertDevices = append(alertDevices, alerting.Device{ID: d.ID, Label: d.Label, Kind: d.Kind, Interval: interval, Units: units, PointLabels: labels, FaultPoint: d.FaultPoint})
 		}
 	}
+	// Declared MQTT devices are watched from the start, so that one that
+	// never speaks still goes stale, and named by their labels.
+	for _, d := range cfg.MQTT.DeclaredDevices() {
+		alertDevices = append(alertDevices, alerting.Device{ID: d.ID, Label: d.Label, Kind: d.Kind})
+	}
 	// The gateway reports its own health like a device, so that a full
 	// spool raises the built-in alarm (alerting.SpoolFullRule).
 	alertDevices = append(alertDevices, alerting.Device{
@@ -127,7 +132,15 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) error {
 
 	mon := &gateway.SelfMonitor{
 		Site: cfg.Site.ID, MaxBytes: int64(gw.SpoolMaxBytes), Spool: sp, Fwd: fwd,
-		Logger: logger.With("component", "selfmon"), Damaged: len(sp.Damaged()),
+		Logger: logger.With("component", "selfmon"),
+	}
+	damaged := []func() []string{sp.Damaged}
+	mon.Damaged = func() int {
+		n := 0
+		for _, f := range damaged {
+			n += len(f())
+		}
+		return n
 	}
 	sources := []gateway.Source{asyncSource{mon, pipe}}
 	api := &httpapi.Server{
@@ -159,12 +172,15 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) error {
 
 	// --- more sources (MQTT) are wired here ---
 	if cfg.MQTT.URL != "" {
-		mq, err := mqtt.New(cfg.MQTT, cfg.Site.ID, logger.With("component", "mqtt"), reg)
+		mcfg := cfg.MQTT
+		mcfg.DataDir = gw.DataDir // learnt devices are remembered there
+		mq, err := mqtt.New(mcfg, cfg.Site.ID, logger.With("component", "mqtt"), reg)
 		if err != nil {
 			return err
 		}
 		sources = append(sources, mq)
 		mon.MQTTConnected = mq.Connected
+		damaged = append(damaged, mq.Damaged)
 		api.Devices = append(api.Devices, func() []any {
 			ds := mq.Devices()
 			out := make([]any, len(ds))
