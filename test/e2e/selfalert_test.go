@@ -1,0 +1,264 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hazardgw/hazardgw/internal/testenv"
+	"github.com/hazardgw/hazardgw/simulators/dutydesk"
+	"github.com/hazardgw/hazardgw/simulators/mqttsim"
+)
+
+// forestSite is a gateway on real Mosquitto and InfluxDB with a duty desk,
+// a fire rule and an offline rule for cameras, and camera CAM-01 declared.
+type forestSite struct {
+	t      *testing.T
+	broker *testenv.Broker
+	desk   *dutydesk.Server
+	api    string
+	config string
+}
+
+func newForestSite(t *testing.T, maxDevices int) *forestSite {
+	t.Helper()
+	dir := t.TempDir()
+	influx := testenv.InfluxDB(t)
+	influx.CreateDB("hazard")
+	f := &forestSite{t: t, broker: testenv.Mosquitto(t)}
+	var err error
+	f.desk, err = dutydesk.New(dutydesk.Options{Secret: deskSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.desk.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.desk.Close() })
+	port := testenv.FreePort(t)
+	f.api = fmt.Sprintf("http://127.0.0.1:%d", port)
+	f.config = filepath.Join(dir, "hazardgw.yaml")
+	err = os.WriteFile(f.config, fmt.Appendf(nil, `site: {id: forest-01, name: 林区, language: zh}
+gateway:
+  http: {listen: "127.0.0.1:%d", token: test-token}
+  data_dir: %s
+influxdb: {url: %s, bucket: hazard/autogen, flush_interval: 200ms}
+mqtt:
+  url: %s
+  client_id: hazardgw-e2e-forest
+  alert_after: 2s
+  max_devices: %d
+  devices:
+    - {id: CAM-01, kind: camera, label: 东山瞭望塔1号摄像机, stale: 5s}
+  subscriptions:
+    - {topic: "site/{site}/camera/{camera}/event", format: camera_event, qos: 1, stale: 10m}
+alerting:
+  rules:
+    - name: forest-fire
+      match: {kind: fire_detection}
+      event: {types: [smoke, fire], min_confidence: 0.7}
+      severity: red
+    - name: camera-offline
+      match: {kind: fire_detection}
+      stale: {after: 1}
+      severity: orange
+  notify:
+    - {name: duty-desk, url: %q, secret: "${DUTY_DESK_SECRET}", timeout: 2s}
+`, port, filepath.Join(dir, "data"), influx.URL(), f.broker.URL(), maxDevices, f.desk.URL()), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *forestSite) wait(timeout time.Duration, what string, cond func([]dutydesk.Delivery) bool) {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := f.desk.Wait(ctx, cond); err != nil {
+		var got []string
+		for _, d := range f.desk.Deliveries() {
+			got = append(got, d.Type+" "+d.Alert.Rule+" "+d.Alert.Device+" "+d.Alert.Level)
+		}
+		f.t.Fatalf("%s: %v; received:\n%s", what, err, strings.Join(got, "\n"))
+	}
+}
+
+func (f *forestSite) count(rule, device, typ string) int {
+	n := 0
+	for _, d := range f.desk.Deliveries() {
+		if d.Alert.Rule == rule && (device == "" || d.Alert.Device == device) && d.Type == typ {
+			n++
+		}
+	}
+	return n
+}
+
+// TestBrokerDownDeclaredCameraOffline: the broker goes away after CAM-01
+// spoke; CAM-01 is reported offline on time, with the cause, while the
+// broker is still down, and gateway:mqtt-unreachable fires.
+func TestBrokerDownDeclaredCameraOffline(t *testing.T) {
+	f := newForestSite(t, 1000)
+	startGateway(t, f.config, "DUTY_DESK_SECRET="+deskSecret)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pub, err := mqttsim.NewPublisher(ctx, mqttsim.PublisherOptions{URL: f.broker.URL(), Site: "forest-01", ClientID: "e2e-cam"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.PublishCamera(ctx, mqttsim.CameraEvent{EventID: "CAM-01-1", CameraID: "CAM-01", TS: time.Now(), Type: mqttsim.Smoke, Confidence: 0.1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pub.Close(5 * time.Second)
+	time.Sleep(time.Second)
+	f.broker.Stop()
+	f.wait(60*time.Second, "CAM-01 offline while the broker is down", func(ds []dutydesk.Delivery) bool {
+		return slices.ContainsFunc(ds, func(d dutydesk.Delivery) bool {
+			return d.Alert.Rule == "camera-offline" && d.Alert.Device == "CAM-01" && d.Type == "alert.firing"
+		})
+	})
+	f.wait(60*time.Second, "mqtt-unreachable", func(ds []dutydesk.Delivery) bool {
+		return slices.ContainsFunc(ds, func(d dutydesk.Delivery) bool {
+			return d.Alert.Rule == "gateway:mqtt-unreachable" && d.Type == "alert.firing"
+		})
+	})
+	for _, d := range f.desk.Deliveries() {
+		if d.Alert.Rule == "camera-offline" {
+			var body struct{ Data struct{ Cause, Message, Label string } }
+			_ = json.Unmarshal(d.Body, &body)
+			if body.Data.Cause != "broker_down" || !strings.Contains(body.Data.Message, "MQTT 服务器不可达") ||
+				body.Data.Label != "东山瞭望塔1号摄像机" {
+				t.Errorf("offline alert %+v", body.Data)
+			}
+			break
+		}
+	}
+	f.broker.Start()
+}
+
+// TestDeviceFloodThenRealFire: 10,050 bogus camera ids, then a real fire
+// from a camera never seen: the fire alarm fires, gateway:device-limit
+// fires once, and the gateway tracks no more than max_devices.
+func TestDeviceFloodThenRealFire(t *testing.T) {
+	f := newForestSite(t, 1000)
+	g := startGateway(t, f.config, "DUTY_DESK_SECRET="+deskSecret)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	pub, err := mqttsim.NewPublisher(ctx, mqttsim.PublisherOptions{URL: f.broker.URL(), Site: "forest-01", ClientID: "e2e-flood"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close(5 * time.Second)
+	for i := range 10050 {
+		id := fmt.Sprintf("BOGUS-%05d", i)
+		if err := pub.PublishCamera(ctx, mqttsim.CameraEvent{EventID: id + "-1", CameraID: id, TS: time.Now(), Type: mqttsim.Smoke, Confidence: 0.05}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pub.PublishCamera(ctx, mqttsim.CameraEvent{EventID: "CAM-99-1", CameraID: "CAM-99", TS: time.Now(), Type: mqttsim.Fire, Confidence: 0.99}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.wait(3*time.Minute, "the fire from an untracked camera", func(ds []dutydesk.Delivery) bool {
+		return slices.ContainsFunc(ds, func(d dutydesk.Delivery) bool {
+			return d.Alert.Rule == "forest-fire" && d.Alert.Device == "CAM-99" && d.Type == "alert.firing"
+		})
+	})
+	f.wait(time.Minute, "device-limit", func(ds []dutydesk.Delivery) bool {
+		return slices.ContainsFunc(ds, func(d dutydesk.Delivery) bool { return d.Alert.Rule == "gateway:device-limit" })
+	})
+	time.Sleep(12 * time.Second) // another health report
+	if n := f.count("gateway:device-limit", "", "alert.firing"); n != 1 {
+		t.Errorf("%d device-limit alarms, want 1", n)
+	}
+	code, body := getAPI(t, f.api+"/api/v1/devices", "test-token")
+	if code != 200 {
+		t.Fatalf("devices: %d", code)
+	}
+	var list struct{ Devices []struct{ ID, Source string } }
+	if err := json.Unmarshal(body, &list); err != nil {
+		t.Fatalf("devices: %v: %.200s", err, body)
+	}
+	mq := 0
+	for _, d := range list.Devices {
+		if d.Source == "mqtt" {
+			mq++
+		}
+	}
+	if mq > 1000+1 {
+		t.Errorf("%d MQTT devices tracked, want at most max_devices + the declared one", mq)
+	}
+	if n := strings.Count(g.out.String(), "MQTT device limit reached"); n != 1 {
+		t.Errorf("the device limit was logged %d times, want once", n)
+	}
+}
+
+func getAPI(t *testing.T, url, token string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// TestDeskRejectsGoesToOtherReceiver: a second receiver refuses every
+// notification with 401 (the gateway still signs with the secret it had
+// before a rotation); the first receiver gets gateway:notify-rejected
+// naming it, as well as the gas alarm.
+func TestDeskRejectsGoesToOtherReceiver(t *testing.T) {
+	s := newAlertSite(t, siteOpts{devices: 1, interval: 300 * time.Millisecond})
+	rotated, err := dutydesk.New(dutydesk.Options{Secret: deskSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rotated.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rotated.Close() })
+	cfg, err := os.ReadFile(s.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = fmt.Appendf(cfg, "    - name: sms-gateway\n      url: %s\n      secret: whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldY\n      timeout: 2s\n", rotated.URL())
+	if err := os.WriteFile(s.config, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.set(1, 60)
+	s.start()
+	s.waitDesk(60*time.Second, "notify-rejected at the other desk", has("gateway", "gateway:notify-rejected", "alert.firing"))
+	if got := s.history("GD-101", "combustible-gas", false); len(got) != 1 || got[0] != "alert.firing high-high red" {
+		t.Errorf("gas alarm at the working desk: %q", got)
+	}
+	for _, d := range s.desk.Deliveries() {
+		if d.Alert.Rule != "gateway:notify-rejected" {
+			continue
+		}
+		if d.Alert.Point != "sms-gateway" || !strings.Contains(d.Alert.Message, "sms-gateway") || !strings.Contains(d.Alert.Message, "401") {
+			t.Errorf("notify-rejected %+v", d.Alert)
+		}
+	}
+	if st := rotated.Stats(); st.Delivered != 0 || st.BadSignature == 0 {
+		t.Errorf("rotated desk %+v", st)
+	}
+}
