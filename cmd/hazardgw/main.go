@@ -4,7 +4,7 @@
 //
 //	hazardgw run   -config FILE   # run until SIGINT/SIGTERM
 //	hazardgw check -config FILE   # validate only; exit 0 = valid, 1 = invalid
-//	hazardgw version
+//	hazardgw version              # also --version
 package main
 
 import (
@@ -16,16 +16,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 
 	"github.com/hazardgw/hazardgw/internal/conf"
-)
-
-// Set with -ldflags "-X main.version=1.2.3 -X main.commit=abc123".
-var (
-	version = "dev"
-	commit  = "unknown"
 )
 
 // Exit codes.
@@ -45,7 +38,7 @@ type runFunc func(ctx context.Context, cfg *File, logger *slog.Logger) error
 const usageText = `usage:
   hazardgw run   -config FILE   run until SIGINT/SIGTERM; exit 0 after a clean drain
   hazardgw check -config FILE   validate FILE; exit 0 = valid, 1 = invalid
-  hazardgw version              print the version
+  hazardgw version              print the version (also --version)
 `
 
 // cli runs one command and returns the exit code.
@@ -67,12 +60,12 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 			return code
 		}
 		return cmdCheck(path, stdout, stderr, lookup)
-	case "version":
+	case "version", "--version", "-version":
 		if len(rest) > 0 {
-			fmt.Fprintf(stderr, "hazardgw version: unexpected argument %q\n%s", rest[0], usageText)
+			fmt.Fprintf(stderr, "hazardgw %s: unexpected argument %q\n%s", cmd, rest[0], usageText)
 			return exitUsage
 		}
-		fmt.Fprintf(stdout, "hazardgw %s (commit %s, %s, %s/%s)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		fmt.Fprintln(stdout, versionLine())
 		return exitOK
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usageText)
@@ -152,7 +145,7 @@ func cmdRun(ctx context.Context, path string, stderr io.Writer, lookup func(stri
 	// handling lets a second signal end the process at once.
 	context.AfterFunc(ctx, stop)
 
-	logger.Info("starting", "version", version, "site", cfg.Site.ID, "config", path)
+	logger.Info("starting", "version", version, "commit", buildCommit(), "site", cfg.Site.ID, "config", path)
 	for _, w := range cfg.Warnings() {
 		logger.Warn("configuration", "warning", w)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -58,6 +59,9 @@ func TestCLIUsage(t *testing.T) {
 		{"run without config", []string{"run"}, exitUsage, "-config FILE is required"},
 		{"version", []string{"version"}, exitOK, "hazardgw dev (commit unknown, go"},
 		{"version with argument", []string{"version", "x"}, exitUsage, `unexpected argument "x"`},
+		{"--version", []string{"--version"}, exitOK, "hazardgw dev (commit unknown, go"},
+		{"-version", []string{"-version"}, exitOK, "hazardgw dev (commit unknown, go"},
+		{"--version with argument", []string{"--version", "x"}, exitUsage, `hazardgw --version: unexpected argument "x"`},
 		{"check missing file", []string{"check", "-config", "testdata/nope.yaml"}, exitFailure, "hazardgw: read config: open testdata/nope.yaml: no such file or directory"},
 	}
 	for _, tt := range tests {
@@ -198,9 +202,12 @@ func TestBinary(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 
-	out, err := exec.Command(bin, "version").Output()
-	if err != nil || !strings.HasPrefix(string(out), "hazardgw 1.2.3-test (commit abc1234, go") {
-		t.Errorf("version: %v %q", err, out)
+	wantVersion := fmt.Sprintf("hazardgw 1.2.3-test (commit abc1234, %s, %s/%s)\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	for _, arg := range []string{"version", "--version"} {
+		out, err := exec.Command(bin, arg).Output()
+		if err != nil || string(out) != wantVersion {
+			t.Errorf("%s: %v %q, want %q", arg, err, out, wantVersion)
+		}
 	}
 	if err := exec.Command(bin).Run(); exitCode(err) != exitUsage {
 		t.Errorf("no arguments: %v, want exit 2", err)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -217,6 +218,9 @@ func TestMetricsLint(t *testing.T) {
 		if !strings.Contains(body, "\n"+name) {
 			t.Errorf("/metrics lacks %s", name)
 		}
+	}
+	if want := fmt.Sprintf("\nhazardgw_build_info{goversion=%q,version=%q} 1\n", runtime.Version(), version); !strings.Contains(body, want) {
+		t.Errorf("/metrics lacks %q", want)
 	}
 	problems, err := promlint.New(strings.NewReader(body)).Lint()
 	if err != nil {

@@ -117,6 +117,7 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
+		newBuildInfo(),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		gateway.NewCollector(pipe, sp, fwd),
