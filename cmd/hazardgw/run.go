@@ -176,7 +176,7 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", gw.HTTP.Listen, err)
 	}
-	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	srv := newHTTPServer(api.Handler(), defaultHTTPTimeouts)
 	logger.Info("hazardgw started", "site", cfg.Site.ID, "http", ln.Addr().String(), "sources", len(sources))
 
 	// Each stage has its own context so that shutdown can go stage by stage.
