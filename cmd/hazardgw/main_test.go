@@ -266,7 +266,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("site: {id: ${X}}\nmodbus: {links: [{name: a, url: 'rtu://', serial: {}, devices: [{id: d, points: [{bit: -1}]}]}]}\n"))
 	f.Add([]byte("alerting: {rules: [{name: r, thresholds: [{}], rate: {}, stale: {}, event: {}, state: {}}], notify: [{secret: whsec_}]}\n"))
 	f.Add([]byte("mqtt: {url: 'wss://[::1]:x', subscriptions: [{topic: '#/{a}/{a}', qos: 2, json: {fields: {'': {}}}}]}\n"))
-	lookup := mapLookup(map[string]string{"X": "x", "HAZARDGW_API_TOKEN": "t", "INFLUX_TOKEN": "t", "DUTY_DESK_SECRET": "whsec_AAAA"})
+	lookup := mapLookup(map[string]string{"X": "x", "HAZARDGW_API_TOKEN": "t", "INFLUX_TOKEN": "t", "DUTY_DESK_SECRET": testDutySecret})
 	f.Fuzz(func(t *testing.T, src []byte) {
 		cfg, err := loadBytes("f.yaml", src, lookup)
 		if err != nil {
