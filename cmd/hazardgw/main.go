@@ -2,7 +2,7 @@
 // subscribes to MQTT feeds, writes everything to InfluxDB through a durable
 // spool and pushes alarms to the duty desk (see SPEC.md).
 //
-//	hazardgw run   -config FILE   # run until SIGINT/SIGTERM
+//	hazardgw run   -config FILE   # run until SIGINT/SIGTERM; SIGHUP checks FILE again
 //	hazardgw check -config FILE   # validate only; exit 0 = valid, 1 = invalid
 //	hazardgw version              # also --version
 package main
@@ -37,6 +37,7 @@ type runFunc func(ctx context.Context, cfg *File, logger *slog.Logger) error
 
 const usageText = `usage:
   hazardgw run   -config FILE   run until SIGINT/SIGTERM; exit 0 after a clean drain
+                                (SIGHUP: check FILE again and log what a restart would change)
   hazardgw check -config FILE   validate FILE; exit 0 = valid, 1 = invalid
   hazardgw version              print the version (also --version)
 `
@@ -145,17 +146,43 @@ func cmdRun(ctx context.Context, path string, stderr io.Writer, lookup func(stri
 	// handling lets a second signal end the process at once.
 	context.AfterFunc(ctx, stop)
 
+	// SIGHUP checks the file again (reload.go) and never stops the
+	// gateway, during the drain too.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reloadCtx, stopReload := context.WithCancel(context.Background())
+	reloadDone := make(chan struct{})
+	go func() {
+		defer close(reloadDone)
+		watchReload(reloadCtx, hup, path, cfg, lookup, logger)
+	}()
+	defer func() {
+		stopReload()
+		<-reloadDone
+	}()
+
 	logger.Info("starting", "version", version, "commit", buildCommit(), "site", cfg.Site.ID, "config", path)
 	for _, w := range cfg.Warnings() {
 		logger.Warn("configuration", "warning", w)
 	}
 	if err := run(ctx, cfg, logger); err != nil {
-		logger.Error("stopped", "err", err)
+		if se := (*startError)(nil); errors.As(err, &se) {
+			logger.Error("cannot start", "err", se.err)
+		} else {
+			logger.Error("stopped", "err", err)
+		}
 		return exitFailure
 	}
 	logger.Info("stopped")
 	return exitOK
 }
+
+// startError is an error of the gateway before it started: nothing ran.
+type startError struct{ err error }
+
+func (e *startError) Error() string { return e.err.Error() }
+func (e *startError) Unwrap() error { return e.err }
 
 // newLogger builds the process logger from gateway.log. Its handler
 // redacts the configuration's secrets from everything logged, whoever logs

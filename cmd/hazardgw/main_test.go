@@ -192,15 +192,7 @@ func TestRunRedactsSecrets(t *testing.T) {
 // TestBinary builds the real hazardgw and runs `version` and `check` on
 // every golden case, in the case's folder, with the case's environment.
 func TestBinary(t *testing.T) {
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("go tool not found: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "hazardgw")
-	build := exec.Command(gobin, "build", "-ldflags", "-X main.version=1.2.3-test -X main.commit=abc1234", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testBinary(t)
 
 	wantVersion := fmt.Sprintf("hazardgw 1.2.3-test (commit abc1234, %s, %s/%s)\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	for _, arg := range []string{"version", "--version"} {
