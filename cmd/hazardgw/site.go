@@ -45,6 +45,6 @@ func (f *File) siteSeries() []alerting.Series {
 	}
 	out = append(out, mqttDeclaredSeries(f)...)
 	out = append(out, alerting.Series{Kind: gateway.MeasurementGateway, Device: gateway.GatewayDevice, Points: []string{
-		"spool_points", "spool_bytes", "spool_fill", "spool_oldest_age_s", gateway.FieldSpoolDropped, "dead_lettered", "written"}})
+		"spool_points", "spool_bytes", "spool_fill", "spool_oldest_age_s", gateway.FieldSpoolDropped, "dead_lettered", "written", "sink_failing"}})
 	return out
 }
