@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -140,5 +141,49 @@ func TestDeployFiles(t *testing.T) {
 				t.Errorf("%s lacks %q", file, w)
 			}
 		}
+	}
+}
+
+// TestSystemdUnit runs `systemd-analyze verify` on deploy/hazardgw.service
+// (with its binary path pointed at a freshly built hazardgw, which verify
+// requires to exist): any warning fails, such as a directive in the wrong
+// section, which systemd ignores. It also checks, without systemd, that the
+// unit never stops restarting: StartLimitIntervalSec=0 in [Unit].
+func TestSystemdUnit(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", "..", "deploy", "hazardgw.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := ""
+	where := map[string]string{} // directive line -> its section
+	for _, line := range strings.Split(string(src), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
+			section = line
+		case line != "" && !strings.HasPrefix(line, "#"):
+			where[line] = section
+		}
+	}
+	for directive, want := range map[string]string{
+		"StartLimitIntervalSec=0": "[Unit]", "Restart=always": "[Service]",
+		"ExecReload=/bin/kill -HUP $MAINPID": "[Service]", "WantedBy=multi-user.target": "[Install]",
+	} {
+		if got := where[directive]; got != want {
+			t.Errorf("%s is in %q, want %s", directive, got, want)
+		}
+	}
+
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Fatal("systemd-analyze not found: install Debian's systemd package (scripts/setup.sh does)")
+	}
+	unit := filepath.Join(t.TempDir(), "hazardgw.service")
+	if err := os.WriteFile(unit, []byte(strings.ReplaceAll(string(src), "/usr/local/bin/hazardgw", testBinary(t))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(analyze, "verify", unit).CombinedOutput()
+	if err != nil || len(out) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
