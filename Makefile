@@ -23,6 +23,7 @@ SHELL := bash
 
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 # An execution count, not a duration: see scripts/fuzz.sh (golang/go#75804).
 FUZZTIME ?= 20000x
 TESTTIMEOUT ?= 15m
@@ -37,7 +38,7 @@ build:
 	@$(MODENV)
 	mkdir -p bin
 	echo "==> go build ./cmd/... (version $(VERSION))"
-	$(GO) build -ldflags '-X main.version=$(VERSION)' -o bin/ ./cmd/...
+	$(GO) build -ldflags '-X main.version=$(VERSION) -X main.commit=$(COMMIT)' -o bin/ ./cmd/...
 	ls -1 bin/
 
 test:

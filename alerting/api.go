@@ -120,12 +120,30 @@ func (e *Engine) handleList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, list)
 }
 
+// maxAckBody bounds the body of an acknowledgement: by and comment at
+// their limits, JSON-escaped, fit many times over.
+const maxAckBody = 64 << 10
+
 func (e *Engine) handleAck(w http.ResponseWriter, r *http.Request) {
 	var req ackRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAckBody))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be JSON {\"by\":\"...\",\"comment\":\"...\"}"})
+	err := dec.Decode(&req)
+	if err == nil {
+		// One object and nothing after it: `{"by":"x"} {"by":"y"}` or
+		// `{"by":"x"}}` is a broken client, not an acknowledgement.
+		var extra json.RawMessage
+		if dec.Decode(&extra) != io.EOF {
+			err = errors.New("trailing data")
+		}
+	}
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "body larger than 64 KiB"})
+		return
+	case err != nil:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be one JSON object {\"by\":\"...\",\"comment\":\"...\"}"})
 		return
 	}
 	if strings.TrimSpace(req.By) == "" {

@@ -288,6 +288,10 @@ func TestAPI(t *testing.T) {
 		{"GET", "/api/v1/alerts?state=bogus", "", 400},
 		{"POST", "/api/v1/alerts/" + id + "/ack", "{not json", 400},
 		{"POST", "/api/v1/alerts/" + id + "/ack", "", 400},
+		{"POST", "/api/v1/alerts/" + id + "/ack", `{"by":"张三"}}`, 400},            // trailing garbage
+		{"POST", "/api/v1/alerts/" + id + "/ack", `{"by":"张三"} {"by":"李四"}`, 400}, // two objects
+		{"POST", "/api/v1/alerts/" + id + "/ack", `{"by":"张三"} x`, 400},
+		{"POST", "/api/v1/alerts/" + id + "/ack", `{"by":"张三","comment":"` + strings.Repeat("x", 70<<10) + `"}`, 413},
 		{"POST", "/api/v1/alerts/nope/ack", `{"by":"张三"}`, 404},
 		{"POST", "/api/v1/alerts/" + id + "/ack", `{"by":"张三","comment":"on my way"}`, 200},
 		{"POST", "/api/v1/alerts/" + id + "/ack", `{"by":"李四"}`, 200}, // idempotent

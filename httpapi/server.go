@@ -59,10 +59,38 @@ func (s *Server) Handler() http.Handler {
 		}
 		mux.Handle(pattern, h)
 	}
-	mux.Handle("/api/", s.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// The catch-all under /api/ would answer every method of a known path
+	// (ServeMux prefers a matching pattern to its own 405), so it asks the
+	// mux which methods the path has before saying 404.
+	mux.Handle(apiCatchAll, s.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use "+strings.Join(allow, " or "))
+			return
+		}
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	})))
 	return mux
+}
+
+// apiCatchAll is the pattern of the /api/ catch-all in Handler.
+const apiCatchAll = "/api/"
+
+// allowedMethods returns the methods for which mux has a route of r's path
+// other than the catch-all, in a fixed order.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != apiCatchAll {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {

@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestEndpoints(t *testing.T) {
@@ -74,5 +76,53 @@ func TestEmptyTokenRefusesEveryone(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 401 {
 		t.Fatalf("status %d", resp.StatusCode)
+	}
+}
+
+// TestWrongMethod: a known path asked with a method it does not serve gets
+// 405 with an Allow header listing the ones it does, under /api/ (behind the
+// token) and outside it; an unknown path stays 404.
+func TestWrongMethod(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	s := &Server{
+		Token:   "s3cret",
+		Metrics: prometheus.NewRegistry(),
+		Routes: map[string]http.Handler{
+			"GET /api/v1/alerts":           ok,
+			"POST /api/v1/alerts/{id}/ack": ok,
+		},
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	for _, tc := range []struct {
+		method, path, token string
+		code                int
+		allow               string
+	}{
+		{"POST", "/api/v1/devices", "s3cret", 405, "GET, HEAD"},
+		{"DELETE", "/api/v1/alerts", "s3cret", 405, "GET, HEAD"},
+		{"GET", "/api/v1/alerts/a1/ack", "s3cret", 405, "POST"},
+		{"PUT", "/api/v1/alerts/a1/ack", "s3cret", 405, "POST"},
+		{"POST", "/healthz", "", 405, "GET, HEAD"},
+		{"POST", "/readyz", "", 405, "GET, HEAD"},
+		{"DELETE", "/metrics", "", 405, "GET, HEAD"},
+		{"POST", "/api/v1/devices", "", 401, ""}, // the token first: no hint what exists
+		{"POST", "/api/v1/nope", "s3cret", 404, ""},
+		{"GET", "/api/v1/alerts", "s3cret", 200, ""},
+		{"HEAD", "/api/v1/alerts", "s3cret", 200, ""},
+		{"POST", "/api/v1/alerts/a1/ack", "s3cret", 200, ""},
+	} {
+		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || resp.Header.Get("Allow") != tc.allow {
+			t.Errorf("%s %s: %d Allow %q, want %d Allow %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), tc.code, tc.allow)
+		}
 	}
 }

@@ -2,8 +2,8 @@
 # Installs what hazardgw's tests need and prints the environment to run them with.
 #
 #   - Debian packages mosquitto (the tests' broker), socat and mbpoll (serial and
-#     Modbus tools for manual checks), and gcc when missing (the race detector
-#     needs cgo);
+#     Modbus tools, also run by tests), systemd (for `systemd-analyze verify` of
+#     the unit in deploy/), and gcc when missing (the race detector needs cgo);
 #   - influxd 1.8.10, built with `go install` into $HAZARDGW_CACHE/bin;
 #   - the local module proxy for github.com/goburrow/modbus when the usual module
 #     proxy refuses it (scripts/modbus-module.sh).
@@ -49,6 +49,7 @@ missing=()
 find_mosquitto >/dev/null || missing+=(mosquitto)
 command -v socat >/dev/null || missing+=(socat)
 command -v mbpoll >/dev/null || missing+=(mbpoll)
+command -v systemd-analyze >/dev/null || missing+=(systemd) # `systemd-analyze verify` of deploy/hazardgw.service
 command -v chromium >/dev/null || missing+=(chromium) # headless, for the demo's acceptance test (test/e2e/demo_test.go)
 command -v "$(go env CC)" >/dev/null || missing+=(gcc libc6-dev)
 

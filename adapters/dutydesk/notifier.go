@@ -67,7 +67,7 @@ func New(cfg alerting.NotifyConfig, opts Options, logger *slog.Logger) (*Notifie
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("create notifier %q: url must be http(s)://host/path", cfg.Name)
 	}
-	key, err := DecodeSecret(cfg.Secret)
+	key, err := signingKey(cfg.Secret)
 	if err != nil {
 		return nil, fmt.Errorf("create notifier %q: %w", cfg.Name, err)
 	}

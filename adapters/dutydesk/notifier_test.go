@@ -50,6 +50,39 @@ func TestDecodeSecret(t *testing.T) {
 	}
 }
 
+// TestCheckSecretLength: keys of 24 bytes and more sign; shorter ones are
+// refused by CheckSecret and by New, without the secret in the error.
+func TestCheckSecretLength(t *testing.T) {
+	for _, n := range []int{1, 16, 23, 24, 32, 64, 100} {
+		key := strings.Repeat("k", n)
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding} {
+			secret := "whsec_" + enc.EncodeToString([]byte(key))
+			err := CheckSecret(secret)
+			_, newErr := New(alerting.NotifyConfig{Name: "desk", URL: "http://127.0.0.1:1/x", Secret: secret}, Options{}, nil)
+			if n >= MinKeyLen {
+				if err != nil || newErr != nil {
+					t.Errorf("%d-byte key refused: %v / %v", n, err, newErr)
+				}
+				continue
+			}
+			if !errors.Is(err, ErrShortKey) || !errors.Is(newErr, ErrShortKey) {
+				t.Errorf("%d-byte key: %v / %v, want ErrShortKey", n, err, newErr)
+			}
+			if !strings.Contains(err.Error(), fmt.Sprintf("the key is %d bytes", n)) {
+				t.Errorf("message: %v", err)
+			}
+			for _, leak := range []string{secret, strings.TrimPrefix(secret, "whsec_")} {
+				if strings.Contains(err.Error(), leak) || strings.Contains(newErr.Error(), leak) {
+					t.Errorf("error repeats the secret: %v", err)
+				}
+			}
+		}
+	}
+	if err := CheckSecret("whsec_!!"); err == nil || errors.Is(err, ErrShortKey) {
+		t.Errorf("bad base64: %v, want a decode error", err)
+	}
+}
+
 // attempt is one request as a test desk saw it.
 type attempt struct {
 	id, ts, sig string

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -29,6 +30,34 @@ func DecodeSecret(secret string) ([]byte, error) {
 	}
 	if len(key) == 0 {
 		return nil, errors.New("decode webhook secret: empty key")
+	}
+	return key, nil
+}
+
+// MinKeyLen is the shortest signing key accepted, in bytes: the Standard
+// Webhooks specification asks for keys of 24 to 64 bytes, and a short key
+// lets anyone who sees a few signed messages forge alarms.
+const MinKeyLen = 24
+
+// ErrShortKey is returned (wrapped) by CheckSecret for a key shorter than
+// MinKeyLen.
+var ErrShortKey = errors.New("webhook secret too short")
+
+// CheckSecret reports whether secret can sign: it decodes (DecodeSecret) to
+// a key of at least MinKeyLen bytes. The error never repeats the secret.
+func CheckSecret(secret string) error {
+	_, err := signingKey(secret)
+	return err
+}
+
+// signingKey is DecodeSecret that also refuses a short key.
+func signingKey(secret string) ([]byte, error) {
+	key, err := DecodeSecret(secret)
+	if err != nil {
+		return nil, err
+	}
+	if len(key) < MinKeyLen {
+		return nil, fmt.Errorf("%w: the key is %d bytes after base64-decoding, want at least %d (e.g. \"whsec_\" + the output of `openssl rand -base64 32`)", ErrShortKey, len(key), MinKeyLen)
 	}
 	return key, nil
 }

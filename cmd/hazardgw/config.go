@@ -90,6 +90,8 @@ func (f *File) Validate(p *conf.Problems) {
 	f.Modbus.Validate("modbus", p)
 	f.MQTT.Validate("mqtt", p)
 	f.Alerting.Validate("alerting", p)
+	f.checkNotifySecrets(p)
+	f.warnModbusReferences(p)
 	if len(f.Modbus.Links) == 0 && f.MQTT.URL == "" {
 		p.Addf("modbus.links", "no data source: configure modbus.links or mqtt.url")
 		return

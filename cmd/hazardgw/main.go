@@ -2,11 +2,11 @@
 // subscribes to MQTT feeds, writes everything to InfluxDB through a durable
 // spool and pushes alarms to the duty desk (see SPEC.md).
 //
-//	hazardgw run   -config FILE   # run until SIGINT/SIGTERM
+//	hazardgw run   -config FILE   # run until SIGINT/SIGTERM; SIGHUP checks FILE again
 //	hazardgw check -config FILE   # validate only; exit 0 = valid, 1 = invalid
 //	hazardgw probe -url URL ...   # read registers once, in every type and byte order
 //	hazardgw read  -config FILE   # poll each Modbus device once and print the values
-//	hazardgw version
+//	hazardgw version              # also --version
 package main
 
 import (
@@ -18,16 +18,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 
 	"github.com/hazardgw/hazardgw/internal/conf"
-)
-
-// Set with -ldflags "-X main.version=1.2.3 -X main.commit=abc123".
-var (
-	version = "dev"
-	commit  = "unknown"
 )
 
 // Exit codes.
@@ -46,12 +39,13 @@ type runFunc func(ctx context.Context, cfg *File, logger *slog.Logger) error
 
 const usageText = `usage:
   hazardgw run   -config FILE   run until SIGINT/SIGTERM; exit 0 after a clean drain
+                                (SIGHUP: check FILE again and log what a restart would change)
   hazardgw check -config FILE   validate FILE; exit 0 = valid, 1 = invalid
   hazardgw probe -url URL [-unit N] [-area A] [-address A] [-count C] [-serial 9600,8,E,1]
                                 read registers once; print them in every type and byte order
   hazardgw read  -config FILE [-device ID]
                                 poll each Modbus device once; exit 1 if any poll failed
-  hazardgw version              print the version
+  hazardgw version              print the version (also --version)
 `
 
 // cli runs one command and returns the exit code.
@@ -77,12 +71,12 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		return cmdProbe(ctx, rest, stdout, stderr)
 	case "read":
 		return cmdRead(ctx, rest, stdout, stderr, lookup)
-	case "version":
+	case "version", "--version", "-version":
 		if len(rest) > 0 {
-			fmt.Fprintf(stderr, "hazardgw version: unexpected argument %q\n%s", rest[0], usageText)
+			fmt.Fprintf(stderr, "hazardgw %s: unexpected argument %q\n%s", cmd, rest[0], usageText)
 			return exitUsage
 		}
-		fmt.Fprintf(stdout, "hazardgw %s (commit %s, %s, %s/%s)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		fmt.Fprintln(stdout, versionLine())
 		return exitOK
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usageText)
@@ -162,17 +156,43 @@ func cmdRun(ctx context.Context, path string, stderr io.Writer, lookup func(stri
 	// handling lets a second signal end the process at once.
 	context.AfterFunc(ctx, stop)
 
-	logger.Info("starting", "version", version, "site", cfg.Site.ID, "config", path)
+	// SIGHUP checks the file again (reload.go) and never stops the
+	// gateway, during the drain too.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reloadCtx, stopReload := context.WithCancel(context.Background())
+	reloadDone := make(chan struct{})
+	go func() {
+		defer close(reloadDone)
+		watchReload(reloadCtx, hup, path, cfg, lookup, logger)
+	}()
+	defer func() {
+		stopReload()
+		<-reloadDone
+	}()
+
+	logger.Info("starting", "version", version, "commit", buildCommit(), "site", cfg.Site.ID, "config", path)
 	for _, w := range cfg.Warnings() {
 		logger.Warn("configuration", "warning", w)
 	}
 	if err := run(ctx, cfg, logger); err != nil {
-		logger.Error("stopped", "err", err)
+		if se := (*startError)(nil); errors.As(err, &se) {
+			logger.Error("cannot start", "err", se.err)
+		} else {
+			logger.Error("stopped", "err", err)
+		}
 		return exitFailure
 	}
 	logger.Info("stopped")
 	return exitOK
 }
+
+// startError is an error of the gateway before it started: nothing ran.
+type startError struct{ err error }
+
+func (e *startError) Error() string { return e.err.Error() }
+func (e *startError) Unwrap() error { return e.err }
 
 // newLogger builds the process logger from gateway.log. Its handler
 // redacts the configuration's secrets from everything logged, whoever logs

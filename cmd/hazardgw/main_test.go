@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -58,6 +59,9 @@ func TestCLIUsage(t *testing.T) {
 		{"run without config", []string{"run"}, exitUsage, "-config FILE is required"},
 		{"version", []string{"version"}, exitOK, "hazardgw dev (commit unknown, go"},
 		{"version with argument", []string{"version", "x"}, exitUsage, `unexpected argument "x"`},
+		{"--version", []string{"--version"}, exitOK, "hazardgw dev (commit unknown, go"},
+		{"-version", []string{"-version"}, exitOK, "hazardgw dev (commit unknown, go"},
+		{"--version with argument", []string{"--version", "x"}, exitUsage, `hazardgw --version: unexpected argument "x"`},
 		{"check missing file", []string{"check", "-config", "testdata/nope.yaml"}, exitFailure, "hazardgw: read config: open testdata/nope.yaml: no such file or directory"},
 	}
 	for _, tt := range tests {
@@ -188,19 +192,14 @@ func TestRunRedactsSecrets(t *testing.T) {
 // TestBinary builds the real hazardgw and runs `version` and `check` on
 // every golden case, in the case's folder, with the case's environment.
 func TestBinary(t *testing.T) {
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("go tool not found: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "hazardgw")
-	build := exec.Command(gobin, "build", "-ldflags", "-X main.version=1.2.3-test -X main.commit=abc1234", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testBinary(t)
 
-	out, err := exec.Command(bin, "version").Output()
-	if err != nil || !strings.HasPrefix(string(out), "hazardgw 1.2.3-test (commit abc1234, go") {
-		t.Errorf("version: %v %q", err, out)
+	wantVersion := fmt.Sprintf("hazardgw 1.2.3-test (commit abc1234, %s, %s/%s)\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	for _, arg := range []string{"version", "--version"} {
+		out, err := exec.Command(bin, arg).Output()
+		if err != nil || string(out) != wantVersion {
+			t.Errorf("%s: %v %q, want %q", arg, err, out, wantVersion)
+		}
 	}
 	if err := exec.Command(bin).Run(); exitCode(err) != exitUsage {
 		t.Errorf("no arguments: %v, want exit 2", err)
@@ -259,7 +258,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("site: {id: ${X}}\nmodbus: {links: [{name: a, url: 'rtu://', serial: {}, devices: [{id: d, points: [{bit: -1}]}]}]}\n"))
 	f.Add([]byte("alerting: {rules: [{name: r, thresholds: [{}], rate: {}, stale: {}, event: {}, state: {}}], notify: [{secret: whsec_}]}\n"))
 	f.Add([]byte("mqtt: {url: 'wss://[::1]:x', subscriptions: [{topic: '#/{a}/{a}', qos: 2, json: {fields: {'': {}}}}]}\n"))
-	lookup := mapLookup(map[string]string{"X": "x", "HAZARDGW_API_TOKEN": "t", "INFLUX_TOKEN": "t", "DUTY_DESK_SECRET": "whsec_AAAA"})
+	lookup := mapLookup(map[string]string{"X": "x", "HAZARDGW_API_TOKEN": "t", "INFLUX_TOKEN": "t", "DUTY_DESK_SECRET": testDutySecret})
 	f.Fuzz(func(t *testing.T, src []byte) {
 		cfg, err := loadBytes("f.yaml", src, lookup)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -218,6 +219,9 @@ func TestMetricsLint(t *testing.T) {
 			t.Errorf("/metrics lacks %s", name)
 		}
 	}
+	if want := fmt.Sprintf("\nhazardgw_build_info{goversion=%q,version=%q} 1\n", runtime.Version(), version); !strings.Contains(body, want) {
+		t.Errorf("/metrics lacks %q", want)
+	}
 	problems, err := promlint.New(strings.NewReader(body)).Lint()
 	if err != nil {
 		t.Fatal(err)
@@ -269,5 +273,37 @@ func TestReadyzWhenSpoolUnwritable(t *testing.T) {
 	})
 	if code, _ := get(t, base+"/healthz"); code != http.StatusOK {
 		t.Errorf("healthz %d", code)
+	}
+}
+
+// TestAPIMethodsAndBodies asks the gateway as runGateway wires it with
+// wrong methods and malformed acknowledgement bodies.
+func TestAPIMethodsAndBodies(t *testing.T) {
+	base, _ := startGateway(t)
+	for _, tc := range []struct {
+		method, path, body string
+		code               int
+		allow              string
+	}{
+		{"POST", "/healthz", "", 405, "GET, HEAD"},
+		{"PUT", "/metrics", "", 405, "GET, HEAD"},
+		{"POST", "/api/v1/devices", "", 405, "GET, HEAD"},
+		{"DELETE", "/api/v1/alerts", "", 405, "GET, HEAD"},
+		{"GET", "/api/v1/alerts/a1/ack", "", 405, "POST"},
+		{"POST", "/api/v1/alerts/a1/ack", `{"by":"张三"}`, 404, ""},
+		{"POST", "/api/v1/alerts/a1/ack", `{"by":"张三"}garbage`, 400, ""},
+		{"POST", "/api/v1/alerts/a1/ack", `{"by":"张三","comment":"` + strings.Repeat("长", 30<<10) + `"}`, 413, ""},
+	} {
+		req, _ := http.NewRequest(tc.method, base+tc.path, strings.NewReader(tc.body))
+		req.Header.Set("Authorization", "Bearer t0ken")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || resp.Header.Get("Allow") != tc.allow {
+			t.Errorf("%s %s: %d Allow %q %s, want %d Allow %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), b, tc.code, tc.allow)
+		}
 	}
 }

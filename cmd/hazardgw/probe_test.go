@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,16 +42,6 @@ func fillUnit(t *testing.T, sim *modbussim.Server) {
 	if err := sim.Unit(2).SetFault(modbussim.Fault{Mode: modbussim.Exception, Code: 2}); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // rowRE matches a table row whose cells are the given words, separated by

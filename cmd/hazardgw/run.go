@@ -31,7 +31,13 @@ import (
 // handed over, the forwarder flushes the spool for at most
 // gateway.shutdown_timeout, and the spool is closed. Whatever is not flushed
 // stays in the spool for the next start.
-func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) error {
+func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error) {
+	started := false
+	defer func() {
+		if err != nil && !started {
+			err = &startError{err}
+		}
+	}()
 	gw := cfg.Gateway
 	if gw.DataDir == "" {
 		gw.DataDir = gateway.DefaultDataDir
@@ -124,6 +130,7 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
+		newBuildInfo(),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		gateway.NewCollector(pipe, sp, fwd),
@@ -195,7 +202,8 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", gw.HTTP.Listen, err)
 	}
-	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	srv := newHTTPServer(api.Handler(), defaultHTTPTimeouts)
+	started = true
 	logger.Info("hazardgw started", "site", cfg.Site.ID, "http", ln.Addr().String(), "sources", len(sources))
 
 	// Each stage has its own context so that shutdown can go stage by stage.

@@ -218,7 +218,7 @@ func Decode(src []byte, out any, opts Options) *Result {
 	}
 	root, extra, err := parse(src)
 	if err != nil {
-		r.Problems = append(r.Problems, syntaxProblem(err))
+		r.Problems = append(r.Problems, syntaxProblem(src, err))
 		r.syntax = true
 		return r
 	}
@@ -284,15 +284,128 @@ func parse(src []byte) (root *yaml.Node, extra int, err error) {
 	return &doc, extra, nil
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLineRE = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
 
-func syntaxProblem(err error) Problem {
-	msg := err.Error()
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return Problem{Line: line, Msg: "invalid YAML: " + m[2]}
+// syntaxProblem turns the error of parse(src) into a problem on the line
+// of the text that caused it.
+//
+// yaml.v3's line is not that line. For a parser error ("did not find
+// expected key", "did not find expected ',' or '}'", ...) it is the 0-based
+// line of the construct the parser was in (the mapping or the flow
+// collection, which may start many lines earlier), so it points at least
+// one line too early; only scanner errors are 1-based; an unknown alias has
+// no line at all. The parser is a stream, so the offending line is the
+// first L for which the first L lines alone fail with the same error: found
+// by bisection, as every shorter prefix either parses or fails differently.
+func syntaxProblem(src []byte, err error) Problem {
+	text := err.Error()
+	m := yamlLineRE.FindStringSubmatch(text)
+	if m == nil {
+		return Problem{Msg: "invalid YAML: " + text}
 	}
-	return Problem{Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+	msg := m[2]
+	line, _ := strconv.Atoi(m[1]) // 0 when yaml gives none
+	switch l := firstFailingLine(src, text); {
+	case l > 0:
+		line = l
+	case parserMessages[msg]:
+		line++ // at least not before the construct's line
+	}
+	p := Problem{Line: line, Msg: "invalid YAML: " + msg}
+	if hint := flowVarHint(src, line, msg); hint != "" {
+		p.Msg += " (" + hint + ")"
+	}
+	return p
+}
+
+// parserMessages are the errors of yaml.v3's parser (parserc.go), whose
+// line is 0-based.
+var parserMessages = map[string]bool{
+	"did not find expected <stream-start>":   true,
+	"did not find expected <document start>": true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found duplicate %TAG directive":         true,
+	"found undefined tag handle":             true,
+	"did not find expected node content":     true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected key":              true,
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+}
+
+// maxBisect bounds the size of a file whose error line is searched for:
+// each step parses a prefix, and a configuration is far smaller.
+const maxBisect = 1 << 20
+
+// firstFailingLine returns the smallest L such that the first L lines of
+// src fail to parse with exactly the error text want, or 0.
+func firstFailingLine(src []byte, want string) int {
+	if len(src) > maxBisect {
+		return 0
+	}
+	ends := lineEnds(src)
+	fails := func(l int) bool {
+		_, _, err := parse(src[:ends[l-1]])
+		return err != nil && err.Error() == want
+	}
+	n := len(ends)
+	if n == 0 || !fails(n) {
+		return 0
+	}
+	lo, hi := 1, n // fails(hi); the answer is in [lo, hi]
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if fails(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+// lineEnds returns, for each line of src, the offset just past it.
+func lineEnds(src []byte) []int {
+	var ends []int
+	for i, c := range src {
+		if c == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	if len(src) > 0 && src[len(src)-1] != '\n' {
+		ends = append(ends, len(src))
+	}
+	return ends
+}
+
+// unquotedVarRE finds ${NAME} or ${NAME:-default} not preceded by a quote.
+var unquotedVarRE = regexp.MustCompile(`(^|[^"'$])\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}`)
+
+// flowVarHint explains the commonest flow-collection error in a config:
+// inside {...} or [...] the braces of an unquoted ${NAME} end the value.
+// It names the variable but never shows a default (which may be a secret).
+func flowVarHint(src []byte, line int, msg string) string {
+	if line <= 0 || (msg != "did not find expected ',' or '}'" && msg != "did not find expected ',' or ']'") {
+		return ""
+	}
+	ends := lineEnds(src)
+	if line > len(ends) {
+		return ""
+	}
+	start := 0
+	if line > 1 {
+		start = ends[line-2]
+	}
+	m := unquotedVarRE.FindSubmatch(src[start:ends[line-1]])
+	if m == nil {
+		return ""
+	}
+	ref := "${" + string(m[2]) + "}"
+	if len(m[3]) > 0 {
+		ref = "${" + string(m[2]) + ":-…}"
+	}
+	return fmt.Sprintf(`inside {…} or […] an unquoted ${…} ends at its "{"; quote it: "%s"`, ref)
 }
 
 func countNodes(n *yaml.Node) int {

@@ -126,7 +126,24 @@ func TestDecode(t *testing.T) {
 		{name: "syntax error", src: "s: a\nb: [1,\n", wantErr: `f.yaml:2: invalid YAML: did not find expected node content`},
 		{name: "tab indentation", src: "nested:\n\tdeep: 1\n", wantErr: `f.yaml:2: invalid YAML: found character that cannot start any token`},
 		{name: "two documents", src: "s: a\n---\ns: b\n", wantErr: `f.yaml:2: only one YAML document is allowed (remove the second ---)`},
-		{name: "unknown anchor", src: "s: *nope\n", wantErr: `f.yaml: invalid YAML: unknown anchor 'nope' referenced`},
+		{name: "unknown anchor", src: "s: a\nd: *nope\n", wantErr: `f.yaml:2: invalid YAML: unknown anchor 'nope' referenced`},
+		// yaml.v3 puts parser errors on the 0-based line of the enclosing
+		// construct; the problem is on the line of the text at fault.
+		{name: "key out of line", src: "s: a\nnested:\n  deep: {}\n x: 1\n", wantErr: `f.yaml:4: invalid YAML: did not find expected key`},
+		{name: "key out of line deep", src: "s: a\nnested:\n  deep:\n    x: 1\n    y: 2\n   z: 3\ni: 1\n", wantErr: `f.yaml:6: invalid YAML: did not find expected key`},
+		{name: "key out of line first", src: "nested:\n  deep: 1\n x: 2\n", wantErr: `f.yaml:3: invalid YAML: did not find expected key`},
+		{name: "flow mapping", src: "s: a\n\npitem: {name: a n: 1}}\n", wantErr: `f.yaml:3: invalid YAML: did not find expected ',' or '}'`},
+		{name: "no newline at the end", src: "s: a\nlist: [a, b}", wantErr: `f.yaml:2: invalid YAML: did not find expected ',' or ']'`},
+		{name: "unquoted var in flow mapping", src: "s: a\ngateway_like:\n  pitem: {name: x, token: ${API_TOKEN}}\n",
+			wantErr: `f.yaml:3: invalid YAML: did not find expected ',' or '}' (inside {…} or […] an unquoted ${…} ends at its "{"; quote it: "${API_TOKEN}")`},
+		{name: "unquoted var with default in flow list", src: "strs: [a, ${T:-s3cret-default}]\n",
+			wantErr: `f.yaml:1: invalid YAML: did not find expected ',' or ']' (inside {…} or […] an unquoted ${…} ends at its "{"; quote it: "${T:-…}")`},
+		{name: "unquoted var in multi-line flow mapping", src: "s: a\npitem: {\n  name: a,\n  n: ${N}\n}\n",
+			wantErr: `f.yaml:4: invalid YAML: did not find expected ',' or '}' (inside {…} or […] an unquoted ${…} ends at its "{"; quote it: "${N}")`},
+		{name: "quoted var in flow mapping", src: "pitem: {name: \"${A}\", n: '${N}'}\n", lookup: env("A", "x", "N", "2"),
+			check: func(c *tConf) bool { return c.PItem.Name == "x" && c.PItem.N == 2 }},
+		{name: "unquoted var in block mapping", src: "pitem:\n  name: ${A}\n", lookup: env("A", "x"),
+			check: func(c *tConf) bool { return c.PItem.Name == "x" }},
 		{name: "merge into itself", src: "pitem: &a\n  <<: *a\n", wantErr: `f.yaml:2: pitem: << merges a mapping into itself`},
 		{name: "all errors collected, sorted by line", src: "d: 1x\nzz: 1\ni8: 300\nlist:\n  - {name: a, n: x}\n  - {name: b, m: 1}\ns: a\ns: b\n",
 			wantErr: strings.Join([]string{
@@ -376,4 +393,15 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSyntaxLineOfLargeFile: past maxBisect the line is yaml's, made
+// 1-based for a parser error.
+func TestSyntaxLineOfLargeFile(t *testing.T) {
+	src := "nested:\n  deep: 1\n x: 2\n" + strings.Repeat("# padding\n", maxBisect/10+1)
+	var c tConf
+	err := Load("f.yaml", []byte(src), &c, Options{}, nil)
+	if want := "f.yaml:3: invalid YAML: did not find expected key"; err == nil || err.Error() != want {
+		t.Fatalf("error %v, want %s", err, want)
+	}
 }

@@ -52,6 +52,13 @@
 // never stops at the first one. Every scalar value is expanded with Expand
 // before it is decoded.
 //
+// A file that is not YAML has one problem, on the line of the text at fault
+// (yaml.v3 names the 0-based line of the enclosing mapping or list, so the
+// line is found by parsing prefixes of the file), with a hint when it is the
+// usual mistake of an unquoted ${NAME} inside {…} or […]:
+//
+//	config.yaml:7: invalid YAML: did not find expected ',' or '}' (inside {…} or […] an unquoted ${…} ends at its "{"; quote it: "${HAZARDGW_API_TOKEN}")
+//
 // Everything here is safe for concurrent use; Problems and Result are not
 // (one goroutine fills them).
 package conf

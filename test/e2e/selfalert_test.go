@@ -135,7 +135,9 @@ func TestBrokerDownDeclaredCameraOffline(t *testing.T) {
 	})
 	for _, d := range f.desk.Deliveries() {
 		if d.Alert.Rule == "camera-offline" {
-			var body struct{ Data struct{ Cause, Message, Label string } }
+			var body struct {
+				Data struct{ Cause, Message, Label string }
+			}
 			_ = json.Unmarshal(d.Body, &body)
 			if body.Data.Cause != "broker_down" || !strings.Contains(body.Data.Message, "MQTT 服务器不可达") ||
 				body.Data.Label != "东山瞭望塔1号摄像机" {
