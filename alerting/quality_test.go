@@ -303,3 +303,28 @@ func firstAlertID(t *testing.T, s *syncEngine) string {
 	}
 	return p.Data.ID
 }
+
+func TestEngineHeartbeatFault(t *testing.T) {
+	rules := []RuleConfig{{Name: "camera-fault", Match: Match{Kind: "fire_detection", Point: "fault"},
+		State: &StateCondition{Value: true, Level: "fault"}, Severity: "orange"},
+		{Name: "forest-fire", Match: Match{Kind: "fire_detection"}, Event: &Event{Types: []string{"fire"}, MinConfidence: 0.7}}}
+	s := newSyncEngine(t, "", rules, 0)
+	hb := func(fault bool) gateway.Point {
+		q, r := "good", ""
+		if fault {
+			q, r = "bad", "fault"
+		}
+		return gateway.Point{Measurement: gateway.MeasurementDeviceStatus,
+			Tags: []gateway.Tag{{Key: "site", Value: "qz"}, {Key: "device", Value: "CAM-01"}, {Key: "kind", Value: "fire_detection"}, {Key: "source", Value: "mqtt"}},
+			Fields: []gateway.Field{gateway.Bool("online", true), gateway.String("quality", q), gateway.String("reason", r)},
+			Time:   s.clock.Now()}
+	}
+	s.feed(hb(false))
+	s.feed(hb(true))
+	eq(t, "fault", s.notes(), []string{"alert.firing fault orange"})
+	// A faulty camera's fire event is still judged: an event rule never drops one.
+	s.feed(s.camera("CAM-01", "fire", 0.95))
+	eq(t, "fire", s.notes()[1:], []string{"alert.firing fire red"})
+	s.feed(hb(false))
+	eq(t, "fault cleared", s.notes()[2:], []string{"alert.resolved fault orange"})
+}
