@@ -315,7 +315,7 @@ func TestEngineHeartbeatFault(t *testing.T) {
 			q, r = "bad", "fault"
 		}
 		return gateway.Point{Measurement: gateway.MeasurementDeviceStatus,
-			Tags: []gateway.Tag{{Key: "site", Value: "qz"}, {Key: "device", Value: "CAM-01"}, {Key: "kind", Value: "fire_detection"}, {Key: "source", Value: "mqtt"}},
+			Tags:   []gateway.Tag{{Key: "site", Value: "qz"}, {Key: "device", Value: "CAM-01"}, {Key: "kind", Value: "fire_detection"}, {Key: "source", Value: "mqtt"}},
 			Fields: []gateway.Field{gateway.Bool("online", true), gateway.String("quality", q), gateway.String("reason", r)},
 			Time:   s.clock.Now()}
 	}
