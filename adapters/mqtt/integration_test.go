@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -490,8 +491,9 @@ func TestMalformedPayloads(t *testing.T) {
 	}
 }
 
-// TestUnacknowledgedOnAcceptFailure: when Accept fails, messages are not
-// acknowledged, and the broker delivers them again to the next session.
+// TestUnacknowledgedOnAcceptFailure: while Accept fails, messages are not
+// acknowledged; stopped then, the broker delivers them again to the next
+// session.
 func TestUnacknowledgedOnAcceptFailure(t *testing.T) {
 	broker := testenv.Mosquitto(t)
 	cfg := brokerConfig(broker.URL())
@@ -518,7 +520,9 @@ func TestUnacknowledgedOnAcceptFailure(t *testing.T) {
 		}
 	}
 	pub.Close(time.Minute)
-	testenv.Eventually(t, 30*time.Second, func() bool { return testutil.ToFloat64(src.met.messages) >= 10 }, "10 messages seen")
+	// The commit fails over and over: the worker retries its batch, the
+	// messages stay unacknowledged.
+	testenv.Eventually(t, 30*time.Second, func() bool { return testutil.ToFloat64(src.met.acceptRetries) >= 2 }, "commits retried")
 	stop()
 
 	rec := &recorder{}
@@ -606,4 +610,56 @@ func TestArrivalStampedEventsAllKept(t *testing.T) {
 	if got := testutil.ToFloat64(st.src.met.rejected[reasonOverload]); got != 0 {
 		t.Errorf("%v QoS 0 messages dropped as overload", got)
 	}
+}
+
+// TestIngestResumesAfterAcceptFailures: the spool refuses commits for a
+// while (a full disk); ingest resumes by itself in the same session once
+// it accepts again, with every message stored: the failed batch is retried,
+// not left unacknowledged on a live connection (which would fill the
+// broker's in-flight window and stop delivery for good).
+func TestIngestResumesAfterAcceptFailures(t *testing.T) {
+	broker := testenv.Mosquitto(t)
+	cfg := brokerConfig(broker.URL())
+	src, err := New(cfg, "qz", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var broken atomic.Bool
+	broken.Store(true)
+	var mu sync.Mutex
+	ids := map[string]bool{}
+	acc := gateway.AcceptFunc(func(ctx context.Context, p []gateway.Point) error {
+		if broken.Load() {
+			return fmt.Errorf("spool: write segment: no space left on device")
+		}
+		mu.Lock()
+		for _, pt := range p {
+			if f, ok := pt.Field("event_id"); ok && pt.Measurement == measurementFire {
+				ids[f.S] = true
+			}
+		}
+		mu.Unlock()
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { src.Run(ctx, acc) })
+	defer func() { cancel(); wg.Wait() }()
+	testenv.Eventually(t, 30*time.Second, src.Connected, "connected")
+	pub, err := mqttsim.NewPublisher(context.Background(), mqttsim.PublisherOptions{URL: broker.URL(), Site: "qz", ClientID: "it-resume"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().Add(-time.Minute).Truncate(time.Second)
+	const n = 300 // well beyond the broker's in-flight window
+	for i := range n {
+		ev := mqttsim.CameraEvent{EventID: fmt.Sprintf("E%04d", i), CameraID: "CAM-01", TS: base.Add(time.Duration(i) * time.Millisecond), Type: mqttsim.Smoke, Confidence: 0.5}
+		if err := pub.PublishCamera(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer pub.Close(time.Minute)
+	testenv.Eventually(t, 30*time.Second, func() bool { return testutil.ToFloat64(src.met.acceptRetries) >= 3 }, "commits retried")
+	broken.Store(false)
+	testenv.Eventually(t, 60*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(ids) == n }, "every message stored in the same session")
 }

@@ -19,6 +19,8 @@ type metrics struct {
 	rejected  map[reason]prometheus.Counter
 	rejectVec *prometheus.CounterVec
 	untracked prometheus.Counter
+	// acceptRetries counts commits retried after the spool refused them.
+	acceptRetries prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -48,6 +50,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "hazardgw_mqtt_untracked_devices_total",
 			Help: "Distinct device ids whose liveness is not tracked because mqtt.max_devices devices were learnt (their messages are stored all the same); counted up to 10000.",
 		}),
+		acceptRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hazardgw_mqtt_accept_retries_total",
+			Help: "Commits of MQTT messages retried because the spool refused them (a full or failing disk); the messages stay unacknowledged until stored.",
+		}),
 	}
 	for _, r := range allReasons {
 		m.rejected[r] = m.rejectVec.WithLabelValues(string(r))
@@ -57,7 +63,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.messages, m.arrivalV, m.connected, m.connects, m.rejectVec, m.untracked} {
+	for _, c := range []prometheus.Collector{m.messages, m.arrivalV, m.connected, m.connects, m.rejectVec, m.untracked, m.acceptRetries} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

@@ -674,10 +674,9 @@ func (w *worker) process(ctx context.Context, acc gateway.Acceptor) {
 		}
 	}
 	if len(points) > 0 {
-		if err := acc.Accept(ctx, points); err != nil {
+		if err := s.acceptRetrying(ctx, acc, points, len(w.good)); err != nil {
 			ackAll(w.bad)
 			s.live.abandon(w.seen)
-			s.acceptFailed(err, len(w.good))
 			return
 		}
 		if p := s.acceptErr.Load(); p != nil && s.acceptErr.CompareAndSwap(p, nil) {
@@ -716,6 +715,37 @@ func ackAll(ms []paho.Message) {
 // acceptFailed logs an Accept failure on change. The messages stay
 // unacknowledged, so the broker redelivers them; at shutdown that is the
 // expected path and not logged.
+// acceptRetrying hands points to acc until it takes them or the source
+// stops. A failed commit (a full or failing disk) is retried with capped
+// backoff rather than given up: the messages are only acknowledged once
+// stored, and paho does not redeliver an unacknowledged message on a live
+// connection, so giving up would fill the broker's in-flight window and
+// stop ingest for good. Meanwhile the worker holds its batch, which is the
+// back-pressure the broker sees. It returns an error only when the source
+// is stopping (the messages then stay with the broker for the next session).
+func (s *Source) acceptRetrying(ctx context.Context, acc gateway.Acceptor, points []gateway.Point, n int) error {
+	wait := 100 * time.Millisecond
+	for {
+		err := acc.Accept(ctx, points)
+		if err == nil {
+			return nil
+		}
+		s.acceptFailed(err, n)
+		if ctx.Err() != nil || errors.Is(err, gateway.ErrPipelineClosed) || errors.Is(err, context.Canceled) {
+			return err
+		}
+		s.met.acceptRetries.Inc()
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
 func (s *Source) acceptFailed(err error, n int) {
 	if errors.Is(err, context.Canceled) || errors.Is(err, gateway.ErrPipelineClosed) {
 		return
@@ -725,7 +755,7 @@ func (s *Source) acceptFailed(err error, n int) {
 		return
 	}
 	s.acceptErr.Store(&msg)
-	s.log.Error("cannot commit MQTT messages to the spool; left unacknowledged for redelivery", "messages", n, "err", err)
+	s.log.Error("cannot commit MQTT messages to the spool; retrying, they stay unacknowledged until stored", "messages", n, "err", err)
 }
 
 // carve advances arena over used if the decoder appended in place (used
