@@ -17,8 +17,8 @@ import (
 	"github.com/hazardgw/hazardgw/gateway"
 )
 
-// MeasurementAlert is the measurement of alert transitions (SPEC §4).
-const MeasurementAlert = "alert"
+// MeasurementAlert is the measurement of alert transitions.
+const MeasurementAlert = gateway.MeasurementAlert
 
 // Device is what the engine knows of a configured device before it
 // reports: its label (alarm messages name it), its poll interval (stale

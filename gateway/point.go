@@ -91,13 +91,6 @@ func (p *Point) Valid() bool {
 	return true
 }
 
-// Measurement and tag names of the gateway's own series (SPEC §4).
-const (
-	MeasurementDeviceStatus = "device_status"
-	TagSite                 = "site"
-	TagDevice               = "device"
-)
-
 // An Acceptor takes points from a source. Accept returns only after every
 // point is durably committed (or with an error, in which case none of them is
 // guaranteed to be): a source acknowledges upstream only after Accept returns

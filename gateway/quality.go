@@ -53,12 +53,3 @@ const (
 // than missing or held by a fault or maintenance): a device reading only
 // such values is stale with level bad_value.
 func BadValue(reason string) bool { return reason == ReasonNaN || reason == ReasonOutOfRange }
-
-// Fields of device_status that carry quality.
-const (
-	FieldQuality     = "quality"     // string: good | uncertain | bad
-	FieldReason      = "reason"      // string: "" when good
-	FieldBadPoints   = "bad_points"  // string: "ch4=nan o2=out_of_range", points with bad values
-	FieldFault       = "fault"       // bool: the device reports a fault
-	FieldMaintenance = "maintenance" // bool: the device is under maintenance
-)

@@ -9,27 +9,6 @@ import (
 	"github.com/hazardgw/hazardgw/gateway/spool"
 )
 
-// The gateway's own health series (written like a device's, so that it is
-// stored, shown and alarmed on like any other).
-const (
-	MeasurementGateway = "hazardgw" // measurement and device kind
-	GatewayDevice      = "gateway"  // device tag
-	FieldSpoolDropped  = "spool_dropped"
-	// FieldSinkStalled is how long (seconds) points have been waiting in
-	// the spool with nothing written to the sink; 0 while writes succeed
-	// or nothing waits.
-	FieldSinkStalled = "influxdb_unwritten_s"
-	// FieldMQTTDown is how long (seconds) the MQTT broker connection has
-	// been down; 0 while connected. Only reported when MQTT is used.
-	FieldMQTTDown = "mqtt_down_s"
-	// FieldStorageDamaged counts the data files found damaged and moved
-	// aside at start.
-	FieldStorageDamaged = "storage_damaged"
-	// FieldUntrackedDevices counts MQTT devices not watched for liveness
-	// because the learnt-device limit was reached (written by the MQTT source).
-	FieldUntrackedDevices = "mqtt_untracked_devices"
-)
-
 // SelfMonitor reports the gateway's health every Interval as one point of
 // measurement "hazardgw", device "gateway": spool depth, size, fill ratio
 // and age of the oldest point, and how many points were dropped because the

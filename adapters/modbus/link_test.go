@@ -356,7 +356,7 @@ func TestNewAppliesDefaultsAndRejectsWhatCannotBePolled(t *testing.T) {
 		"modbus.links[0].url: url must be tcp://host:port or rtu:///dev/ttyX",
 		"modbus.links[0].devices[0].id: required",
 		"modbus.links[0].devices[0].kind: required",
-		"modbus.links[0].devices[0].unit_id: 300 must be 0..255",
+		"modbus.links[0].devices[0].unit_id: 300 must be 0..247, or 255 for a TCP device addressed by IP alone",
 		"modbus.links[0].devices[0].points: no points to poll",
 		"modbus.links[1].serial.parity: \"X\" must be N, E or O",
 		"modbus.links[1].serial.baud: 1234",

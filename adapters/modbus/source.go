@@ -123,8 +123,12 @@ func newDevice(dc DeviceConfig, lc LinkConfig, rtu bool, site, path string, p *p
 	switch {
 	case rtu && (dc.UnitID < 1 || dc.UnitID > 247):
 		p.add(conf.Join(path, "unit_id"), fmt.Errorf("%d must be 1..247 on a serial bus", dc.UnitID))
-	case dc.UnitID < 0 || dc.UnitID > 255:
-		p.add(conf.Join(path, "unit_id"), fmt.Errorf("%d must be 0..255", dc.UnitID))
+	case !rtu && (dc.UnitID < 0 || dc.UnitID > 247) && dc.UnitID != 255:
+		// The same limits as Config.Validate: 248..254 are reserved.
+		p.add(conf.Join(path, "unit_id"), fmt.Errorf("%d must be 0..247, or 255 for a TCP device addressed by IP alone", dc.UnitID))
+	}
+	if gateway.IsReservedMeasurement(dc.Kind) {
+		p.add(conf.Join(path, "kind"), fmt.Errorf("%q is a measurement of the gateway itself", dc.Kind))
 	}
 	if len(dc.Points) == 0 {
 		p.add(conf.Join(path, "points"), errors.New("no points to poll"))

@@ -99,10 +99,6 @@ func validateSerial(s *SerialConfig, sp string, p *conf.Problems) {
 	}
 }
 
-// reservedMeasurements are written by the gateway itself (SPEC §4); a
-// device kind with one of these names would mix its series into them.
-var reservedMeasurements = []string{gateway.MeasurementDeviceStatus, "alert", gateway.MeasurementGateway}
-
 func validateDevice(d *DeviceConfig, dp string, rtu bool, p *conf.Problems) {
 	at := func(key string) string { return conf.Join(dp, key) }
 	if conf.HasControl(d.Label) {
@@ -117,12 +113,8 @@ func validateDevice(d *DeviceConfig, dp string, rtu bool, p *conf.Problems) {
 		// Modbus TCP: 255 is what devices addressed by IP alone expect.
 		p.Addf(at("unit_id"), "must be 0..247, or 255 for a TCP device addressed by IP alone (got %d)", d.UnitID)
 	}
-	if conf.CheckName(p, at("kind"), d.Kind) {
-		for _, m := range reservedMeasurements {
-			if d.Kind == m {
-				p.Addf(at("kind"), "%q is a measurement of the gateway itself; choose another kind", d.Kind)
-			}
-		}
+	if conf.CheckName(p, at("kind"), d.Kind) && gateway.IsReservedMeasurement(d.Kind) {
+		p.Addf(at("kind"), "%q is a measurement of the gateway itself; choose another kind", d.Kind)
 	}
 	if d.Interval < 0 {
 		p.Addf(at("interval"), "must be positive (omit it for the default 1s)")

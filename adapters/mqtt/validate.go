@@ -71,7 +71,7 @@ func (c *Config) validateDevices(path string, p *conf.Problems) {
 		if conf.CheckName(p, at("kind"), d.Kind) {
 			k := canonicalKind(d.Kind)
 			switch {
-			case k == gateway.MeasurementDeviceStatus || k == "alert" || k == gateway.MeasurementGateway:
+			case gateway.IsReservedMeasurement(k):
 				p.Addf(at("kind"), "%q is a measurement of the gateway itself; choose another", d.Kind)
 			case !kinds[k] && !status && c.URL != "":
 				p.Warnf(at("kind"), "no subscription delivers %s messages and none is format device_status: the device can only be reported offline", k)
@@ -161,7 +161,7 @@ func validateSubscription(s *Subscription, sp string, p *conf.Problems) (topicOK
 func validateJSONMapping(m *JSONMapping, mp string, p *conf.Problems) {
 	at := func(key string) string { return conf.Join(mp, key) }
 	if conf.CheckName(p, at("measurement"), m.Measurement) &&
-		(m.Measurement == gateway.MeasurementDeviceStatus || m.Measurement == "alert" || m.Measurement == gateway.MeasurementGateway) {
+		gateway.IsReservedMeasurement(m.Measurement) {
 		p.Addf(at("measurement"), "%q is a measurement of the gateway itself; choose another", m.Measurement)
 	}
 	jsonPath := func(path, v string) {
