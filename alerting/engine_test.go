@@ -6,31 +6,16 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/hazardgw/hazardgw/gateway"
+	"github.com/hazardgw/hazardgw/internal/testenv"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type fakeClock = testenv.Clock
 
 // syncEngine drives an engine without its goroutines: each feed is
 // evaluated and committed before it returns, and the outbox is read from
@@ -66,7 +51,7 @@ func newSyncEngine(t testing.TB, path string, rules []RuleConfig, repeat time.Du
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "alerts.db")
 	}
-	clock := &fakeClock{t: t0}
+	clock := testenv.NewClock(t0)
 	e, err := New(Config{Rules: rules, Notify: []NotifyConfig{{Name: "desk", RepeatInterval: repeat}}}, Options{
 		Site: "qz-petro-01", Path: path, Devices: testDevices, Now: clock.Now,
 		Notifiers: map[string]Notifier{"desk": NotifierFunc(nil)},
@@ -422,7 +407,7 @@ func TestEngineRestartNeitherRefiresNorForgets(t *testing.T) {
 	s.close()
 
 	s2 := newSyncEngine(t, path, quietRules, 15*time.Minute)
-	s2.clock.t = s.clock.Now().Add(5 * time.Second)
+	s2.clock.Set(s.clock.Now().Add(5 * time.Second))
 	listAfter, _ := s2.e.Alerts(false)
 	if len(listAfter) != len(listBefore) || listAfter[0].ID != listBefore[0].ID {
 		t.Fatalf("restored %+v, had %+v", listAfter, listBefore)

@@ -94,7 +94,7 @@ func propertyRun(t *testing.T, seed uint64) {
 			now := s.clock.Now()
 			s.close()
 			s = newSyncEngine(t, s.path, rules, 5*time.Second)
-			s.clock.t = now
+			s.clock.Set(now)
 		}
 		log = append(log, op)
 		out := s.outbox()

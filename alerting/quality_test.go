@@ -242,7 +242,7 @@ func TestEngineMaintenanceAcrossRestart(t *testing.T) {
 	path := s.path
 	s.close()
 	s2 := newSyncEngine(t, path, testRules, 0)
-	s2.clock.t = s.clock.Now()
+	s2.clock.Set(s.clock.Now())
 	s2.mpoll(true, "uncertain", "maintenance", &v, false, true)
 	s2.mpoll(true, "uncertain", "maintenance", &v, false, true)
 	eq(t, "after restart", s2.notes(), []string{"alert.suppressed maintenance blue"})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hazardgw/hazardgw/gateway/spool"
+	"github.com/hazardgw/hazardgw/internal/testenv"
 )
 
 func openSpool(t testing.TB) *spool.Spool {
@@ -203,13 +204,7 @@ func (s *fakeSink) snapshot() []string {
 
 func waitFor(t *testing.T, cond func() bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, cond, "%s", what)
 }
 
 func TestForwarderRetriesTransientAndDeadLettersPermanent(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hazardgw/hazardgw/gateway"
+	"github.com/hazardgw/hazardgw/internal/testenv"
 	"github.com/hazardgw/hazardgw/simulators/modbussim"
 )
 
@@ -87,16 +88,10 @@ func (c *collector) statusesSince(id string, since time.Time) []gateway.Point {
 	return out
 }
 
-// waitFor polls cond every 10ms until it holds or d passes.
+// waitFor polls cond until it holds or d passes.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a condition, not synchronising on time
-	}
+	testenv.Eventually(t, d, cond, "%s", what)
 }
 
 // startSim starts a simulator on a free loopback port.

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/hazardgw/hazardgw/gateway"
+	"github.com/hazardgw/hazardgw/internal/testenv"
 )
 
 // fakeMsg is a paho.Message that records its acknowledgement.
@@ -54,18 +55,7 @@ func testConfig() Config {
 	}
 }
 
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type fakeClock = testenv.Clock
 
 func newTestSource(t *testing.T, reg prometheus.Registerer, logw *bytes.Buffer) (*Source, *fakeClock) {
 	t.Helper()
@@ -87,7 +77,7 @@ func newTestSourceCfg(t *testing.T, cfg Config, reg prometheus.Registerer, logw 
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &fakeClock{t: testNow}
+	clk := testenv.NewClock(testNow)
 	s.now = clk.Now
 	s.begin()
 	return s, clk

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/hazardgw/hazardgw/internal/testenv"
 )
 
 // testLogger logs through t, so output shows only for failing tests.
@@ -164,13 +166,7 @@ func regsOf(t testing.TB, pdu []byte) []uint16 {
 // waitFor polls cond until it holds, failing the test after replyTimeout.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(replyTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, replyTimeout, cond, "%s", what)
 }
 
 func mustNoErr(t testing.TB, err error) {
