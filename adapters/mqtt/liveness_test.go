@@ -14,6 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/hazardgw/hazardgw/gateway"
 )
 
 // Field sets of the device_status points, in line protocol.
@@ -126,11 +128,12 @@ func TestLiveness(t *testing.T) {
 }
 
 // TestLivenessFailedBatchForgetsNewDevice: a device first seen in a batch
-// whose commit fails is not tracked (its message is redelivered).
+// whose commit is abandoned (the gateway is stopping; a failing spool is
+// retried instead) is not tracked: its message is redelivered.
 func TestLivenessFailedBatchForgetsNewDevice(t *testing.T) {
 	s, clk := newTestSource(t, nil, nil)
 	s.setConnected(true, nil)
-	runBatch(s, &recorder{fail: errors.New("disk full")}, camMsg("CAM-05", "2026-11-22T09:00:00Z"))
+	runBatch(s, &recorder{fail: gateway.ErrPipelineClosed}, camMsg("CAM-05", "2026-11-22T09:00:00Z"))
 	if ds := s.Devices(); len(ds) != 0 {
 		t.Fatalf("devices after a failed commit: %+v", ds)
 	}
