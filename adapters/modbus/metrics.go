@@ -29,6 +29,9 @@ var (
 		"Failed dials or serial port opens, all links.", nil, nil)
 	descAcceptErrors = prometheus.NewDesc("hazardgw_modbus_accept_errors_total",
 		"Polls whose points the pipeline did not accept (lost), all links.", nil, nil)
+	descErrors = prometheus.NewDesc("hazardgw_modbus_errors_total",
+		"Failed polls by class, all links: connect (dial/open failed), timeout (no answer: often a wrong unit id), exception (the device refused: see its code), connection (reset/closed), decode (wrong length), protocol (bad CRC, transaction id, ...).",
+		[]string{"class"}, nil)
 	devLabels       = []string{"link", "device", "kind"}
 	descDevOnline   = prometheus.NewDesc("hazardgw_modbus_device_online", "1 if the device's last poll succeeded; 0 if it failed or the device has not been polled yet.", devLabels, nil)
 	descDevRTT      = prometheus.NewDesc("hazardgw_modbus_device_rtt_seconds", "Duration of the device's last poll (all its requests).", devLabels, nil)
@@ -54,7 +57,7 @@ func (c metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, l := range c.s.links {
 		l.reqTime.Describe(ch)
 	}
-	for _, d := range []*prometheus.Desc{descPolls, descPollFailures, descMissed, descConnectFailures, descAcceptErrors,
+	for _, d := range []*prometheus.Desc{descPolls, descPollFailures, descMissed, descConnectFailures, descAcceptErrors, descErrors,
 		descDevOnline, descDevRTT, descDevLastPoll, descDevFailures} {
 		ch <- d
 	}
@@ -65,6 +68,9 @@ func (c metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.s.Stats()
 	ch <- prometheus.MustNewConstMetric(descConnectFailures, prometheus.CounterValue, float64(st.ConnectFailures))
 	ch <- prometheus.MustNewConstMetric(descAcceptErrors, prometheus.CounterValue, float64(st.AcceptErrors))
+	for i, class := range errorClasses {
+		ch <- prometheus.MustNewConstMetric(descErrors, prometheus.CounterValue, float64(c.s.stats.errors[i].Load()), class)
+	}
 	for _, l := range c.s.links {
 		var polls, failures, missed int64
 		for _, d := range l.devs {

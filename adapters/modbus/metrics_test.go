@@ -47,8 +47,8 @@ func TestCollector(t *testing.T) {
 		return st.ConnectFailures >= 2 && ds[0].Online && ds[1].Failures >= 2 && ds[2].Failures >= 2
 	})
 	// While running: scraping races with polling (go test -race checks it).
-	if n := testutil.CollectAndCount(c); n != 2+4*2+4*3 { // source-wide, per link (2), per device (3)
-		t.Errorf("%d series, want %d", n, 2+4*2+4*3)
+	if n := testutil.CollectAndCount(c); n != 2+6+4*2+4*3 { // source-wide, errors by class, per link (2), per device (3)
+		t.Errorf("%d series, want %d", n, 2+6+4*2+4*3)
 	}
 	r.stop()
 
@@ -91,6 +91,10 @@ func TestCollector(t *testing.T) {
 		// One request per poll of the answering unit; none that failed.
 		`hazardgw_modbus_request_duration_seconds{link=site-tcp}`: float64(ds[0].Polls - ds[0].Failures),
 		`hazardgw_modbus_request_duration_seconds{link=dead}`:     0,
+		// The silent unit times out; the dead link fails to connect.
+		`hazardgw_modbus_errors_total{class=timeout}`:   float64(ds[1].Failures),
+		`hazardgw_modbus_errors_total{class=connect}`:   float64(ds[2].Failures),
+		`hazardgw_modbus_errors_total{class=exception}`: 0,
 	}
 	for k, v := range want {
 		// RTTMillis/1000 and Duration.Seconds may round differently.

@@ -289,6 +289,22 @@ func (s *Source) Stats() Stats {
 
 type counters struct {
 	polls, failures, missed, connectFailures, acceptErrors atomic.Int64
+	errors                                                 [len(errorClasses)]atomic.Int64 // failed polls by class
+}
+
+// errorClasses are the classes of failed polls, in the order of
+// counters.errors (hazardgw_modbus_errors_total{class}).
+var errorClasses = [...]string{classConnect, classTimeout, classException, classConnection, classDecode, classProtocol}
+
+// countError counts a failed poll under its class.
+func (c *counters) countError(class string) {
+	for i, k := range errorClasses {
+		if k == class {
+			c.errors[i].Add(1)
+			return
+		}
+	}
+	c.errors[len(errorClasses)-1].Add(1)
 }
 
 // device is one configured unit: its plan, its preallocated decode

@@ -22,6 +22,7 @@ import (
 // a fire rule and an offline rule for cameras, and camera CAM-01 declared.
 type forestSite struct {
 	t      *testing.T
+	influx *testenv.Influx
 	broker *testenv.Broker
 	desk   *dutydesk.Server
 	api    string
@@ -33,7 +34,7 @@ func newForestSite(t *testing.T, maxDevices int) *forestSite {
 	dir := t.TempDir()
 	influx := testenv.InfluxDB(t)
 	influx.CreateDB("hazard")
-	f := &forestSite{t: t, broker: testenv.Mosquitto(t)}
+	f := &forestSite{t: t, broker: testenv.Mosquitto(t), influx: influx}
 	var err error
 	f.desk, err = dutydesk.New(dutydesk.Options{Secret: deskSecret})
 	if err != nil {
@@ -203,6 +204,18 @@ func TestDeviceFloodThenRealFire(t *testing.T) {
 	if mq > 1000+1 {
 		t.Errorf("%d MQTT devices tracked, want at most max_devices + the declared one", mq)
 	}
+	// The series the gateway writes about devices stay bounded: no
+	// device_status series for the untracked ids.
+	res, err := f.influx.Query("hazard", `SHOW TAG VALUES EXACT CARDINALITY FROM device_status WITH KEY = "device"`)
+	if err != nil || len(res.Series) == 0 {
+		t.Fatalf("device_status cardinality: %v %+v", err, res)
+	}
+	if n := res.Series[0].Values[0][0].(float64); n > 1000+1 {
+		t.Errorf("device_status has %v devices, want at most max_devices + the declared one", n)
+	}
+	if rss, ok := vmRSS(g.cmd.Process.Pid); ok {
+		t.Logf("gateway RSS after 10,051 camera ids: %d MiB (race-instrumented build)", rss>>20)
+	}
 	if n := strings.Count(g.out.String(), "MQTT device limit reached"); n != 1 {
 		t.Errorf("the device limit was logged %d times, want once", n)
 	}
@@ -263,4 +276,21 @@ func TestDeskRejectsGoesToOtherReceiver(t *testing.T) {
 	if st := rotated.Stats(); st.Delivered != 0 || st.BadSignature == 0 {
 		t.Errorf("rotated desk %+v", st)
 	}
+}
+
+// vmRSS reads a process's resident set size from /proc.
+func vmRSS(pid int) (int64, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			if _, err := fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb); err == nil {
+				return kb << 10, true
+			}
+		}
+	}
+	return 0, false
 }
