@@ -250,10 +250,14 @@ func TestBinarySIGHUP(t *testing.T) {
 		}
 	}
 
-	// A valid change of two sections.
-	write(strings.Replace(strings.Replace(text, "      timeout: 200ms", "      timeout: 300ms", 1), "above: 25", "above: 20", 1))
+	// A valid change of two sections: applied by draining and starting
+	// again on it, in the same process.
+	changed := strings.Replace(strings.Replace(text, "      timeout: 200ms", "      timeout: 300ms", 1), "above: 25", "above: 20", 1)
+	write(changed)
 	gw.signal(syscall.SIGHUP)
-	gw.waitLog("config changed; restart hazardgw to apply it", 1)
+	gw.waitLog("config changed; reloading", 1)
+	gw.waitLog("restarting on the reloaded configuration", 1)
+	gw.waitLog("hazardgw started", 2)
 	log = gw.logText()
 	line := log[strings.LastIndex(log[:strings.Index(log, "config changed;")], "\n")+1:]
 	line = line[:strings.IndexByte(line, '\n')]
@@ -261,10 +265,14 @@ func TestBinarySIGHUP(t *testing.T) {
 		t.Errorf("change line: %s", line)
 	}
 
-	// Back to the running file: unchanged again.
-	write(text)
+	// The file now in force again: unchanged.
 	gw.signal(syscall.SIGHUP)
 	gw.waitLog("config unchanged", 2)
+	// Back to the first file: reloaded again.
+	write(text)
+	gw.signal(syscall.SIGHUP)
+	gw.waitLog("restarting on the reloaded configuration", 2)
+	gw.waitLog("hazardgw started", 3)
 
 	select {
 	case <-gw.done:

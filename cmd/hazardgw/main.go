@@ -2,7 +2,7 @@
 // subscribes to MQTT feeds, writes everything to InfluxDB through a durable
 // spool and pushes alarms to the duty desk (see SPEC.md).
 //
-//	hazardgw run   -config FILE   # run until SIGINT/SIGTERM; SIGHUP checks FILE again
+//	hazardgw run   -config FILE   # run until SIGINT/SIGTERM; SIGHUP reloads FILE
 //	hazardgw check -config FILE   # validate only; exit 0 = valid, 1 = invalid
 //	hazardgw probe -url URL ...   # read registers once, in every type and byte order
 //	hazardgw read  -config FILE   # poll each Modbus device once and print the values
@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/hazardgw/hazardgw/internal/conf"
@@ -39,7 +40,7 @@ type runFunc func(ctx context.Context, cfg *File, logger *slog.Logger) error
 
 const usageText = `usage:
   hazardgw run   -config FILE   run until SIGINT/SIGTERM; exit 0 after a clean drain
-                                (SIGHUP: check FILE again and log what a restart would change)
+                                (SIGHUP: check FILE again and, if it changed, reload it)
   hazardgw check -config FILE   validate FILE; exit 0 = valid, 1 = invalid
   hazardgw probe -url URL [-unit N] [-area A] [-address A] [-count C] [-serial 9600,8,E,1]
                                 read registers once; print them in every type and byte order
@@ -156,16 +157,25 @@ func cmdRun(ctx context.Context, path string, stderr io.Writer, lookup func(stri
 	// handling lets a second signal end the process at once.
 	context.AfterFunc(ctx, stop)
 
-	// SIGHUP checks the file again (reload.go) and never stops the
-	// gateway, during the drain too.
+	// SIGHUP checks the file again (reload.go): a valid, changed file is
+	// applied by draining the gateway and starting it again on the new
+	// configuration, in this process; spool, alert store and outbox are on
+	// disk and carry over. It never stops the gateway, during a drain either.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	var mu sync.Mutex
+	var pending *File
+	var restart context.CancelFunc = func() {}
+	running := cfg
 	reloadCtx, stopReload := context.WithCancel(context.Background())
 	reloadDone := make(chan struct{})
 	go func() {
 		defer close(reloadDone)
-		watchReload(reloadCtx, hup, path, cfg, lookup, logger)
+		watchReload(reloadCtx, hup, path,
+			func() *File { mu.Lock(); defer mu.Unlock(); return firstFile(pending, running) },
+			func(next *File) { mu.Lock(); pending = next; r := restart; mu.Unlock(); r() },
+			lookup, logger)
 	}()
 	defer func() {
 		stopReload()
@@ -176,16 +186,59 @@ func cmdRun(ctx context.Context, path string, stderr io.Writer, lookup func(stri
 	for _, w := range cfg.Warnings() {
 		logger.Warn("configuration", "warning", w)
 	}
-	if err := run(ctx, cfg, logger); err != nil {
-		if se := (*startError)(nil); errors.As(err, &se) {
-			logger.Error("cannot start", "err", se.err)
-		} else {
-			logger.Error("stopped", "err", err)
+	previous := (*File)(nil) // the configuration to fall back to if a reloaded one cannot start
+	for {
+		runCtx, cancel := context.WithCancel(ctx)
+		mu.Lock()
+		restart = cancel
+		if pending != nil { // a SIGHUP while the previous run was starting
+			cancel()
 		}
-		return exitFailure
+		mu.Unlock()
+		err := run(runCtx, running, logger)
+		cancel()
+		mu.Lock()
+		next := pending
+		pending, restart = nil, func() {}
+		mu.Unlock()
+		se := (*startError)(nil)
+		switch {
+		case ctx.Err() != nil || err == nil && next == nil:
+			if err != nil {
+				logger.Error("stopped", "err", err)
+				return exitFailure
+			}
+			logger.Info("stopped")
+			return exitOK
+		case errors.As(err, &se) && previous != nil:
+			logger.Error("reloaded configuration cannot start; going back to the previous one", "err", se.err)
+			running, previous = previous, nil
+			continue
+		case err != nil && next == nil:
+			if errors.As(err, &se) {
+				logger.Error("cannot start", "err", se.err)
+			} else {
+				logger.Error("stopped", "err", err)
+			}
+			return exitFailure
+		}
+		if err != nil {
+			logger.Warn("stopped while reloading", "err", err)
+		}
+		logger.Info("restarting on the reloaded configuration", "config", path, "site", next.Site.ID)
+		previous, running = running, next
+		logger = newLogger(stderr, running)
+		slog.SetDefault(logger)
 	}
-	logger.Info("stopped")
-	return exitOK
+}
+
+func firstFile(fs ...*File) *File {
+	for _, f := range fs {
+		if f != nil {
+			return f
+		}
+	}
+	return nil
 }
 
 // startError is an error of the gateway before it started: nothing ran.

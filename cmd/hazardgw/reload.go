@@ -12,39 +12,43 @@ import (
 )
 
 // watchReload handles SIGHUP (delivered on hup) until ctx ends: each one
-// re-reads and validates the configuration file and logs what it found.
-// Nothing is applied: the running configuration stays until a restart. A
-// SIGHUP therefore never stops the gateway, and an operator who edits the
-// file learns at once whether the next start will work and what it will
-// change.
-func watchReload(ctx context.Context, hup <-chan os.Signal, path string, running *File, lookup func(string) (string, bool), logger *slog.Logger) {
+// re-reads and validates the configuration file. An invalid file is logged
+// with every problem and changes nothing; a valid file that configures a
+// different gateway is handed to apply (which restarts the gateway on it);
+// an unchanged one is logged as such. A SIGHUP never stops the gateway.
+// current returns the configuration in force.
+func watchReload(ctx context.Context, hup <-chan os.Signal, path string, current func() *File, apply func(*File),
+	lookup func(string) (string, bool), logger *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			checkReload(path, running, lookup, logger)
+			if next := checkReload(path, current(), lookup, logger); next != nil {
+				apply(next)
+			}
 		}
 	}
 }
 
-// checkReload is one SIGHUP: it logs every problem of an invalid file,
-// "config unchanged" for a file that configures the same gateway, or, at
-// Warn, the top-level sections that differ and that a restart applies them.
-func checkReload(path string, running *File, lookup func(string) (string, bool), logger *slog.Logger) {
+// checkReload is one SIGHUP: it logs every problem of an invalid file and
+// returns nil, logs "config unchanged" and returns nil for a file that
+// configures the same gateway, or logs the top-level sections that differ
+// and returns the new configuration.
+func checkReload(path string, running *File, lookup func(string) (string, bool), logger *slog.Logger) *File {
 	logger.Info("SIGHUP: checking the configuration file", "config", path)
 	next, err := LoadFile(path, lookup)
 	if err != nil {
 		var ce *conf.Error
 		if !errors.As(err, &ce) {
 			logger.Error("configuration not reloaded; the running one stays", "config", path, "err", err)
-			return
+			return nil
 		}
 		for _, line := range strings.Split(ce.Error(), "\n") {
 			logger.Error("configuration invalid; the running one stays", "problem", line)
 		}
 		logger.Error("configuration not reloaded; the running one stays", "config", path, "problems", len(ce.Problems))
-		return
+		return nil
 	}
 	for _, w := range next.Warnings() {
 		logger.Warn("configuration", "warning", w)
@@ -52,10 +56,11 @@ func checkReload(path string, running *File, lookup func(string) (string, bool),
 	changed := changedSections(running, next)
 	if len(changed) == 0 {
 		logger.Info("config unchanged", "config", path)
-		return
+		return nil
 	}
-	logger.Warn("config changed; restart hazardgw to apply it (live reload is not supported: the running configuration stays)",
+	logger.Warn("config changed; reloading: the gateway drains and restarts on it (spool, alert state and pending notifications are kept)",
 		"config", path, "sections", strings.Join(changed, ","))
+	return next
 }
 
 // changedSections returns the yaml keys of the top-level sections of File
