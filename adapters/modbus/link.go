@@ -105,7 +105,9 @@ func (l *link) poll(ctx context.Context, acc gateway.Acceptor, d *device) {
 		}
 	}
 	pts := d.buildPoints(start, rtt, err, errText, dq, fault, maint)
-	if err := acc.Accept(ctx, pts); err != nil {
+	// A poll that completed is stored even if shutdown began meanwhile: the
+	// pipeline outlives the sources, so this waits at most for its queue.
+	if err := acc.Accept(context.WithoutCancel(ctx), pts); err != nil {
 		l.stats.acceptErrors.Add(1)
 		l.acceptFails++
 		if l.acceptFails == 1 && ctx.Err() == nil {
