@@ -21,6 +21,17 @@ type Notifier interface {
 	Notify(ctx context.Context, m Message) error
 }
 
+// A BatchNotifier is a Notifier that can also send several notifications
+// as one message: the engine uses it when a receiver's rate budget is spent,
+// so that what waits is merged into the next message instead of dropped or
+// queued behind the budget. ms are in outbox order (within one alert, the
+// order they were made). NotifyBatch returns nil once the receiver has
+// taken all of them; its errors mean what Notify's do, for all of ms.
+type BatchNotifier interface {
+	Notifier
+	NotifyBatch(ctx context.Context, ms []Message) error
+}
+
 // NotifierFunc adapts a function to Notifier (handy in tests).
 type NotifierFunc func(ctx context.Context, m Message) error
 

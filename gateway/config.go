@@ -11,6 +11,23 @@ type SiteConfig struct {
 	ID       string `yaml:"id"`       // required; tag `site` on every series
 	Name     string `yaml:"name"`     // free text
 	Language string `yaml:"language"` // "zh" (default) or "en"
+	// Timezone is the IANA zone of the site's local time (default
+	// Asia/Shanghai): day boundaries of the fire danger rating and the
+	// times shown to duty officers in messages and the console.
+	Timezone string `yaml:"timezone"`
+}
+
+// Location returns the site's time zone; Validate has checked the name.
+func (c SiteConfig) Location() *time.Location {
+	name := c.Timezone
+	if name == "" {
+		name = DefaultTimezone
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return time.FixedZone("CST", 8*3600)
+	}
+	return loc
 }
 
 // Config is the `gateway` section.

@@ -10,6 +10,7 @@ import (
 // Defaults that a zero field of SiteConfig or Config stands for.
 const (
 	DefaultLanguage        = "zh"
+	DefaultTimezone        = "Asia/Shanghai"
 	DefaultDataDir         = "./data"
 	DefaultSpoolMaxBytes   = conf.ByteSize(1 << 30)
 	DefaultListen          = "127.0.0.1:8080"
@@ -29,6 +30,11 @@ func (c *SiteConfig) Validate(path string, p *conf.Problems) {
 		p.Addf(conf.Join(path, "name"), "must not contain control characters")
 	}
 	conf.OneOf(p, conf.Join(path, "language"), c.Language, "", "zh", "en")
+	if c.Timezone != "" {
+		if _, err := time.LoadLocation(c.Timezone); err != nil || c.Timezone == "Local" {
+			p.Addf(conf.Join(path, "timezone"), "unknown time zone %q: want an IANA name such as Asia/Shanghai", c.Timezone)
+		}
+	}
 }
 
 // Validate reports problems of the `gateway` section at path. Zero fields

@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	_ "time/tzdata" // site.timezone on boxes without a zoneinfo database
 
 	"github.com/hazardgw/hazardgw/internal/conf"
 )
