@@ -148,12 +148,12 @@ type NotifyConfig struct {
 	// templates over the notification (Body and Headers' values; Method is
 	// plain). Success lists the status codes that mean delivered (empty:
 	// any 2xx).
-	Method  string            `yaml:"method"`
-	Headers map[string]string `yaml:"headers"`
-	Body    string            `yaml:"body"`
-	Success []int             `yaml:"success"`
-	Timeout        time.Duration `yaml:"timeout"`
-	RepeatInterval time.Duration `yaml:"repeat_interval"`
+	Method         string            `yaml:"method"`
+	Headers        map[string]string `yaml:"headers"`
+	Body           string            `yaml:"body"`
+	Success        []int             `yaml:"success"`
+	Timeout        time.Duration     `yaml:"timeout"`
+	RepeatInterval time.Duration     `yaml:"repeat_interval"`
 	// HeartbeatInterval, when set, sends a signed alert.heartbeat with a
 	// status summary at this interval, so that the receiver can tell a
 	// gateway that has gone silent. Default 0: off.

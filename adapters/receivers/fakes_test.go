@@ -224,7 +224,9 @@ func fakeWeCom(t testing.TB) *fake {
 		}
 		return nil
 	}
-	refuse := func(error) answer { return answer{200, `{"errcode":40058,"errmsg":"markdown.content exceed max length"}`} }
+	refuse := func(error) answer {
+		return answer{200, `{"errcode":40058,"errmsg":"markdown.content exceed max length"}`}
+	}
 	return newFake(t, check, refuse, weComOK())
 }
 
