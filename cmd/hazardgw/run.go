@@ -17,10 +17,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hazardgw/hazardgw/adapters/dutydesk"
-	"github.com/hazardgw/hazardgw/adapters/receivers"
 	"github.com/hazardgw/hazardgw/adapters/influx"
 	"github.com/hazardgw/hazardgw/adapters/modbus"
 	"github.com/hazardgw/hazardgw/adapters/mqtt"
+	"github.com/hazardgw/hazardgw/adapters/receivers"
 	"github.com/hazardgw/hazardgw/alerting"
 	"github.com/hazardgw/hazardgw/gateway"
 	"github.com/hazardgw/hazardgw/gateway/spool"
