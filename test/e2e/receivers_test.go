@@ -180,7 +180,9 @@ func TestDingTalkAcrossRateLimitAndKill9(t *testing.T) {
 	if !slices.Equal(sorted, wantSorted) {
 		t.Errorf("notifications at the robot:\n%s\nwant each once:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	before := func(a, b string) bool { return slices.Index(got, a) >= 0 && slices.Index(got, a) < slices.Index(got, b) }
+	before := func(a, b string) bool {
+		return slices.Index(got, a) >= 0 && slices.Index(got, a) < slices.Index(got, b)
+	}
 	if !before(want[0], want[2]) || !before(want[1], want[3]) {
 		t.Errorf("out of order per alert:\n%s", strings.Join(got, "\n"))
 	}
