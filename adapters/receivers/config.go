@@ -258,12 +258,16 @@ var sensitiveParams = []string{"access_token", "key", "token", "sign", "secret",
 // values that look like credentials.
 func Secrets(cfg alerting.NotifyConfig) []string {
 	var s []string
+	// Values found in the URL or headers are credentials only when long
+	// enough: redacting "none" or "abc" would garble every log line.
 	add := func(v string) {
-		if len(v) >= 4 {
+		if len(v) >= 6 {
 			s = append(s, v)
 		}
 	}
-	add(cfg.Secret)
+	if cfg.Secret != "" {
+		s = append(s, cfg.Secret)
+	}
 	if u, err := url.Parse(cfg.URL); err == nil {
 		q := u.Query()
 		for k, vs := range q {
