@@ -1,11 +1,13 @@
 package receivers
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
+	"log/slog"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -264,12 +266,56 @@ func TestNoCredentialsInErrors(t *testing.T) {
 			t.Errorf("error has %q: %v", s, err)
 		}
 	}
-	// A bad-request error from the transport names no URL either.
-	var p http.Header
-	_ = p
 	msg := Secrets(alerting.NotifyConfig{Type: "feishu", URL: "https://open.feishu.cn/open-apis/bot/v2/hook/" + feishuHook, Secret: feishuKey})
 	if strings.Join(msg, " ") != feishuKey+" "+feishuHook {
 		t.Errorf("feishu secrets %v", msg)
+	}
+}
+
+// Logs (down to Debug, retryablehttp's included) never carry the
+// robot's token or secret, whatever the receiver answers.
+func TestNoCredentialsInLogs(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f := fakeDingTalk(t, dingSecret)
+	f.script(answer{502, "bad gateway"}, answer{200, `{"errcode":130101,"errmsg":"too fast"}`},
+		answer{200, `{"errcode":310000,"errmsg":"sign not match ` + dingToken + `"}`})
+	n, err := New(alerting.NotifyConfig{Name: "g", Type: "dingtalk", URL: f.dingURL(), Secret: dingSecret}, testSite, fastRetry, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = n.Notify(ctxT(t), notification(t, alerting.TypeFiring, 1, gasAlert("a1", "red", 60)))
+	if !gateway.IsPermanent(err) {
+		t.Fatalf("err %v", err)
+	}
+	if !strings.Contains(buf.String(), "retrying until it does") {
+		t.Fatalf("no warning logged:\n%s", buf.String())
+	}
+	for _, s := range []string{dingToken, dingSecret, url.QueryEscape(dingSecret)} {
+		if strings.Contains(buf.String(), s) || strings.Contains(err.Error(), s) {
+			t.Errorf("a credential in the log or error:\n%s\n%v", buf.String(), err)
+		}
+	}
+}
+
+// A Feishu batch stays within the 20 KB body limit (the fake checks it).
+func TestFeishuBigBatch(t *testing.T) {
+	f := fakeFeishu(t, feishuKey)
+	c := newChat(t, alerting.NotifyConfig{Type: "feishu", URL: f.feishuURL(), Secret: feishuKey})
+	var ms []alerting.Message
+	for i := range 300 {
+		a := gasAlert(fmt.Sprintf("a%03d", i), "red", float64(i))
+		a.Message = strings.Repeat(`"引号"\`, 40)
+		ms = append(ms, notification(t, alerting.TypeFiring, 1, a))
+	}
+	if err := c.NotifyBatch(ctxT(t), ms); err != nil {
+		t.Fatal(err)
+	}
+	if _, taken, bad := f.counts(); taken != 1 || len(bad) > 0 {
+		t.Fatalf("taken %d bad %v", taken, bad)
+	}
+	if !strings.Contains(string(f.lastTaken()), "…另有 ") {
+		t.Error("no count of what was cut")
 	}
 }
 
