@@ -3,6 +3,7 @@ package receivers
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -103,8 +104,23 @@ func (h *httpTemplate) data(m alerting.Message) TemplateData {
 	return d
 }
 
+// maxRendered bounds what one template may write: an SMS or voice request
+// is small, and a runaway range must not fill memory.
+const maxRendered = 64 << 10
+
+type limitedBuffer struct{ bytes.Buffer }
+
+var errTooLarge = errors.New("writes more than 64 KiB")
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if b.Len()+len(p) > maxRendered {
+		return 0, errTooLarge
+	}
+	return b.Buffer.Write(p)
+}
+
 func execute(t *template.Template, d *TemplateData) (string, error) {
-	var b bytes.Buffer
+	var b limitedBuffer
 	if err := t.Execute(&b, d); err != nil {
 		return "", err
 	}

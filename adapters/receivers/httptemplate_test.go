@@ -168,3 +168,11 @@ func TestTemplateMissingKey(t *testing.T) {
 		t.Fatal("missing key executed")
 	}
 }
+
+func TestTemplateOutputBounded(t *testing.T) {
+	var p conf.Problems
+	Check(alerting.NotifyConfig{Type: "http", URL: "https://s/x", Body: `{{range 100000}}{{$.Text}}{{end}}`}, "n", &p)
+	if p.Len() != 1 || !strings.Contains(p.List[0].Msg, "64 KiB") {
+		t.Fatalf("problems %+v", p.List)
+	}
+}

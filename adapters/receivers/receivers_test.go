@@ -485,3 +485,18 @@ func TestNotifyEndsWithContext(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// What calls for action comes before what does not, even a worse one.
+func TestOrderActionFirst(t *testing.T) {
+	red := gasAlert("r1", "red", 1)
+	red.Status = alerting.StatusResolved
+	blue := gasAlert("b1", "blue", 60)
+	ms := []alerting.Message{notification(t, alerting.TypeResolved, 2, red), notification(t, alerting.TypeFiring, 1, blue)}
+	r := render(testSite, dingTalkMarkdown, ms, nil)
+	if i, j := strings.Index(r.text, "蓝色 IV级 告警"), strings.Index(r.text, "红色 I级 已恢复"); i < 0 || j < 0 || i > j {
+		t.Errorf("firing blue at %d, resolved red at %d:\n%s", i, j, r.text)
+	}
+	if !r.urgent || r.rank != 4 {
+		t.Errorf("urgent %v rank %d", r.urgent, r.rank)
+	}
+}

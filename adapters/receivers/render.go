@@ -308,12 +308,15 @@ func severityOf(rank int) string {
 	return ""
 }
 
-// order sorts items most severe first; one alert's items stay together,
-// in the order they were made, ranked by the most severe of them.
+// order sorts items: what calls for action (firing, changed, reminder…)
+// before what does not (resolved, acknowledged…), each most severe first;
+// one alert's items stay together, in the order they were made, ranked by
+// the most pressing of them.
 func order(items []item) []item {
 	type run struct {
-		rank  int
-		items []item
+		rank   int
+		urgent bool
+		items  []item
 	}
 	var runs []*run
 	byAlert := map[string]*run{}
@@ -328,8 +331,14 @@ func order(items []item) []item {
 		}
 		r.items = append(r.items, it)
 		r.rank = max(r.rank, it.rank)
+		r.urgent = r.urgent || it.urgent
 	}
-	sort.SliceStable(runs, func(i, j int) bool { return runs[i].rank > runs[j].rank })
+	sort.SliceStable(runs, func(i, j int) bool {
+		if runs[i].urgent != runs[j].urgent {
+			return runs[i].urgent
+		}
+		return runs[i].rank > runs[j].rank
+	})
 	out := make([]item, 0, len(items))
 	for _, r := range runs {
 		out = append(out, r.items...)
