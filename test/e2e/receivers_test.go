@@ -115,8 +115,9 @@ func robotNotifications(messages []string) []string {
 
 // TestDingTalkAcrossRateLimitAndKill9: alarms happen while the DingTalk
 // robot answers 130101 (too fast); the gateway is killed with -9 and
-// restarted while they wait; when the robot takes messages again, each
-// notification arrives exactly once, signed, in order per alert.
+// restarted, then stopped and started gracefully, while they wait; when
+// the robot takes messages again, each notification arrives exactly once,
+// signed, in order per alert.
 func TestDingTalkAcrossRateLimitAndKill9(t *testing.T) {
 	robot := &dingTalkRobot{limited: true}
 	srv := httptest.NewServer(robot)
@@ -158,6 +159,11 @@ func TestDingTalkAcrossRateLimitAndKill9(t *testing.T) {
 	gw = startGateway(t, s.config, env...)
 	s.set(2, 0)
 	testenv.Eventually(t, 20*time.Second, func() bool { return level("GD-102") == "resolved high-high" }, "GD-102 resolved")
+	// A graceful restart while they still wait.
+	refused, _, _ := robot.state()
+	testenv.Eventually(t, 20*time.Second, func() bool { n, _, _ := robot.state(); return n > refused }, "retrying after the restart")
+	gw.stop(10 * time.Second)
+	gw = startGateway(t, s.config, env...)
 	robot.setLimited(false)
 
 	want := []string{"黄色 告警 1号储罐区可燃气体探测器", "红色 告警 2号储罐区可燃气体探测器", "红色 告警变化 1号储罐区可燃气体探测器", "红色 已恢复 2号储罐区可燃气体探测器"}
