@@ -202,3 +202,48 @@ func TestDingTalkAcrossRateLimitAndKill9(t *testing.T) {
 		t.Logf("messages:\n%s", strings.Join(msgs, "\n----\n"))
 	}
 }
+
+// TestWeComRefusalDeadLettered: a WeCom robot whose key was revoked
+// answers 93000 to everything: the notifications are dead-lettered, the
+// duty desk gets gateway:notify-rejected naming the robot and the code,
+// and neither the desk nor the gateway's log ever sees the key.
+func TestWeComRefusalDeadLettered(t *testing.T) {
+	const key = "e2e-wecom-key-0123456789abcdef"
+	var mu sync.Mutex
+	attempts := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		attempts++
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"errcode":93000,"errmsg":"invalid webhook url, hint: [`+r.URL.Query().Get("key")+`]"}`)
+	}))
+	t.Cleanup(srv.Close)
+	s := newAlertSite(t, siteOpts{devices: 1, interval: 300 * time.Millisecond})
+	f, err := os.OpenFile(s.config, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "    - name: wecom-group\n      type: wecom\n      url: %s/cgi-bin/webhook/send?key=${WECOM_KEY}\n      timeout: 2s\n", srv.URL)
+	f.Close()
+	s.set(1, 60)
+	gw := startGateway(t, s.config, "DUTY_DESK_SECRET="+deskSecret, "WECOM_KEY="+key)
+	s.waitDesk(60*time.Second, "notify-rejected at the desk", has("gateway", "gateway:notify-rejected", "alert.firing"))
+	for _, d := range s.desk.Deliveries() {
+		if strings.Contains(d.Alert.Message, key) {
+			t.Errorf("the key reached the desk: %s", d.Alert.Message)
+		}
+		if d.Alert.Rule == "gateway:notify-rejected" && (d.Alert.Point != "wecom-group" || !strings.Contains(d.Alert.Message, "93000")) {
+			t.Errorf("notify-rejected %+v", d.Alert)
+		}
+	}
+	gw.stop(10 * time.Second)
+	if strings.Contains(gw.out.String(), key) {
+		t.Errorf("the key is in the gateway's log:\n%s", tail(gw.out.String(), 30))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if attempts == 0 {
+		t.Error("the robot was never asked")
+	}
+}
