@@ -80,8 +80,7 @@ func (h *httpTemplate) data(m alerting.Message) TemplateData {
 		d.Type, d.Timestamp = firstNonEmpty(env.Type, m.Type), env.Timestamp.UTC()
 		switch env.Type {
 		case typeGroup:
-			var g groupData
-			if json.Unmarshal(env.Data, &g) == nil {
+			if g, ok := decodeGroup(env.Data); ok {
 				for _, a := range g.Alerts {
 					d.Alerts = append(d.Alerts, a.Alert)
 				}
@@ -89,9 +88,8 @@ func (h *httpTemplate) data(m alerting.Message) TemplateData {
 			}
 		case alerting.TypeHeartbeat:
 		default:
-			var a alerting.Alert
-			if json.Unmarshal(env.Data, &a) == nil {
-				d.Alerts = []alerting.Alert{a}
+			if a, ok := decodeAlert(env.Data); ok {
+				d.Alerts = []alerting.Alert{a.Alert}
 			}
 		}
 	}

@@ -500,3 +500,25 @@ func TestOrderActionFirst(t *testing.T) {
 		t.Errorf("urgent %v rank %d", r.urgent, r.rank)
 	}
 }
+
+// A field of an unexpected type loses that field, not the alarm.
+func TestRenderTolerant(t *testing.T) {
+	body := []byte(`{"type":"alert.firing","timestamp":"2026-11-22T09:00:00Z","data":{"id":"x","severity":"red","label":"3号罐",` +
+		`"value":"high","started_at":"yesterday","message":"【某石化储罐区】液位过高"}}`)
+	group := []byte(`{"type":"alert.group","timestamp":"2026-11-22T09:00:00Z","data":{"group":{"area":"A","severity":["red"]},` +
+		`"alerts":[{"severity":"orange","event":"alert.firing","message":"一","started_at":1},{"severity":"red","event":"alert.firing","message":"二"}]}}`)
+	for _, tc := range []struct {
+		body []byte
+		want []string
+	}{
+		{body, []string{"🔴 红色 I级 告警", "3号罐", "液位过高"}},
+		{group, []string{"红色 I级 分组告警 · 2 条", "area=A", "一", "二"}},
+	} {
+		r := render(testSite, dingTalkMarkdown, []alerting.Message{{ID: "m", Body: tc.body}}, nil)
+		for _, w := range tc.want {
+			if !strings.Contains(r.text, w) {
+				t.Errorf("lacks %q:\n%s", w, r.text)
+			}
+		}
+	}
+}

@@ -70,8 +70,75 @@ type groupAlert struct {
 }
 
 type groupData struct {
-	Group  map[string]string `json:"group"`
-	Alerts []groupAlert      `json:"alerts"`
+	Group  map[string]string
+	Alerts []groupAlert
+}
+
+// decodeAlert reads an alert's JSON. A field of an unexpected type (a
+// time that does not parse, a value given as a string) loses only that
+// field, not the notification: what a duty officer needs is still shown.
+func decodeAlert(raw []byte) (groupAlert, bool) {
+	var a groupAlert
+	if json.Unmarshal(raw, &a) == nil {
+		return a, true
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return groupAlert{}, false
+	}
+	str := func(k string) string {
+		var s string
+		_ = json.Unmarshal(m[k], &s)
+		return s
+	}
+	tm := func(k string) *time.Time {
+		var t time.Time
+		if json.Unmarshal(m[k], &t) != nil || t.IsZero() {
+			return nil
+		}
+		return &t
+	}
+	a.ID, a.Rule, a.Status, a.Level, a.Severity = str("id"), str("rule"), str("status"), str("level"), str("severity")
+	a.Site, a.Device, a.Label, a.Kind, a.Point, a.Unit = str("site"), str("device"), str("label"), str("kind"), str("point"), str("unit")
+	a.Message, a.AcknowledgedBy, a.Comment, a.Event = str("message"), str("acknowledged_by"), str("comment"), str("event")
+	_ = json.Unmarshal(m["value"], &a.Value)
+	var lim float64
+	if json.Unmarshal(m["threshold"], &lim) == nil && m["threshold"] != nil {
+		a.Threshold = &lim
+	}
+	if t := tm("started_at"); t != nil {
+		a.StartedAt = *t
+	}
+	if t := tm("changed_at"); t != nil {
+		a.ChangedAt = *t
+	}
+	a.ResolvedAt, a.AcknowledgedAt = tm("resolved_at"), tm("acknowledged_at")
+	return a, true
+}
+
+// decodeGroup reads an alert.group's data, alert by alert.
+func decodeGroup(raw []byte) (groupData, bool) {
+	var g struct {
+		Group  map[string]json.RawMessage `json:"group"`
+		Alerts []json.RawMessage          `json:"alerts"`
+	}
+	if json.Unmarshal(raw, &g) != nil {
+		return groupData{}, false
+	}
+	out := groupData{Group: map[string]string{}}
+	for k, v := range g.Group {
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			s = string(v)
+		}
+		out.Group[k] = s
+	}
+	for _, r := range g.Alerts {
+		if a, ok := decodeAlert(r); ok {
+			out.Alerts = append(out.Alerts, a)
+		}
+	}
+	return out, true
 }
 
 // severityRank orders severities: red 4 … blue 1, unknown 0.
@@ -162,17 +229,18 @@ func renderItem(site Site, body []byte) item {
 		}
 		return heartbeatItem(site, words, env.Timestamp, &hb)
 	case typeGroup:
-		var g groupData
-		if json.Unmarshal(env.Data, &g) != nil {
+		g, ok := decodeGroup(env.Data)
+		if !ok {
 			break
 		}
 		return groupItem(site, words, env.Timestamp, &g)
 	default:
-		var a alerting.Alert
-		if json.Unmarshal(env.Data, &a) != nil || a.ID == "" && a.Message == "" {
+		ga, ok := decodeAlert(env.Data)
+		a := &ga.Alert
+		if !ok || a.ID == "" && a.Message == "" {
 			break
 		}
-		it := alertItem(site, env.Type, &a, env.Timestamp)
+		it := alertItem(site, env.Type, a, env.Timestamp)
 		it.urgent = urgent && (env.Type != typeUnshelved || a.Status == alerting.StatusFiring)
 		return it
 	}
@@ -196,7 +264,11 @@ func alertItem(site Site, typ string, a *alerting.Alert, ts time.Time) item {
 	if dev != "" {
 		it.lines = append(it.lines, line{text: dev, strong: true})
 	}
-	if msg := stripSite(a.Message, site.Name); msg != "" {
+	msg := stripSite(a.Message, site.Name)
+	if typ == alerting.TypeReminder { // the head says so already
+		msg = strings.TrimPrefix(strings.TrimPrefix(msg, "【未确认提醒】"), "Reminder, not acknowledged: ")
+	}
+	if msg != "" {
 		it.lines = append(it.lines, line{text: msg})
 	}
 	var facts []string
