@@ -21,7 +21,7 @@ func FuzzRender(f *testing.F) {
 	f.Add([]byte(`{"id":"x","label":"\u0000\n###","message":"`+string(make([]byte, 3000))+`"}`), 40)
 	f.Add([]byte("\xff\xfe"), 2)
 	f.Fuzz(func(t *testing.T, body []byte, n int) {
-		n = 1 + abs(n)%20
+		n = 1 + abs(n)%8
 		// As a whole body, and as the data of a firing notification.
 		wrapped := append(append([]byte(`{"type":"alert.firing","timestamp":"2026-11-22T09:00:00Z","data":`), body...), '}')
 		for _, b := range [][]byte{body, wrapped} {
