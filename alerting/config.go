@@ -125,13 +125,35 @@ type StateCondition struct {
 	Level string `yaml:"level"` // default "alarm"
 }
 
-// NotifyConfig is one duty-desk webhook receiver.
+// NotifyConfig is one receiver of notifications: a duty-desk webhook
+// (the default), a DingTalk, WeCom or Feishu group robot, or a templated
+// HTTP request for an SMS or voice gateway.
 type NotifyConfig struct {
-	Name           string        `yaml:"name"`
-	URL            string        `yaml:"url"`
-	Secret         string        `yaml:"secret"` // "whsec_" + base64; secret
-	Timeout        time.Duration `yaml:"timeout"`
-	RepeatInterval time.Duration `yaml:"repeat_interval"`
+	Name string `yaml:"name"`
+	// Type is the kind of receiver: webhook (default, Standard Webhooks),
+	// dingtalk, wecom, feishu or http.
+	Type   string `yaml:"type"`
+	URL    string `yaml:"url"`
+	Secret string `yaml:"secret"` // webhook: "whsec_" + base64; dingtalk: "SEC…"; feishu: the bot's key; secret
+	// Mobiles are @-mentioned in DingTalk and WeCom messages that call for
+	// action (firing, changed, reminder…), so that their phones ring.
+	Mobiles []string `yaml:"mobiles"`
+	// AtAll mentions everyone in the group (DingTalk, WeCom, Feishu) in
+	// messages that call for action.
+	AtAll bool `yaml:"at_all"`
+	// Card sends Feishu messages as interactive cards (nil: true) rather
+	// than plain text.
+	Card *bool `yaml:"card"`
+	// Method, Headers and Body are the request of an http receiver: Go
+	// templates over the notification (Body and Headers' values; Method is
+	// plain). Success lists the status codes that mean delivered (empty:
+	// any 2xx).
+	Method         string            `yaml:"method"`
+	Headers        map[string]string `yaml:"headers"`
+	Body           string            `yaml:"body"`
+	Success        []int             `yaml:"success"`
+	Timeout        time.Duration     `yaml:"timeout"`
+	RepeatInterval time.Duration     `yaml:"repeat_interval"`
 	// HeartbeatInterval, when set, sends a signed alert.heartbeat with a
 	// status summary at this interval, so that the receiver can tell a
 	// gateway that has gone silent. Default 0: off.

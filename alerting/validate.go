@@ -177,8 +177,49 @@ func validateThresholds(r *RuleConfig, tsp string, p *conf.Problems) {
 	}
 }
 
+// Receiver types (notify[].type).
+const (
+	NotifyWebhook  = "webhook"
+	NotifyDingTalk = "dingtalk"
+	NotifyWeCom    = "wecom"
+	NotifyFeishu   = "feishu"
+	NotifyHTTP     = "http"
+)
+
+// NotifyType returns the receiver's type, NotifyWebhook when unset.
+func (n *NotifyConfig) NotifyType() string {
+	if n.Type == "" {
+		return NotifyWebhook
+	}
+	return n.Type
+}
+
+// validateNotify checks what every receiver shares, and a webhook's
+// secret. The URL, secret and request rules of the other types belong to
+// their adapter (adapters/receivers.Check), which cmd/hazardgw runs with
+// the rest of the file's checks.
 func validateNotify(n *NotifyConfig, np string, p *conf.Problems) {
 	at := func(key string) string { return conf.Join(np, key) }
+	if n.Type != "" && !conf.OneOf(p, at("type"), n.Type, NotifyWebhook, NotifyDingTalk, NotifyWeCom, NotifyFeishu, NotifyHTTP) {
+		return
+	}
+	conf.NotNegative(p, at("timeout"), n.Timeout)
+	conf.NotNegative(p, at("repeat_interval"), n.RepeatInterval)
+	conf.NotNegative(p, at("heartbeat_interval"), n.HeartbeatInterval)
+	if n.NotifyType() != NotifyWebhook {
+		return
+	}
+	for _, f := range []struct {
+		key string
+		set bool
+	}{
+		{"mobiles", len(n.Mobiles) > 0}, {"at_all", n.AtAll}, {"card", n.Card != nil}, {"method", n.Method != ""},
+		{"headers", len(n.Headers) > 0}, {"body", n.Body != ""}, {"success", len(n.Success) > 0},
+	} {
+		if f.set {
+			p.Addf(at(f.key), "not used by a webhook receiver (set type: dingtalk, wecom, feishu or http)")
+		}
+	}
 	if u := conf.CheckURL(p, at("url"), n.URL, "https", "http"); u != nil {
 		conf.CheckHost(p, at("url"), u, false)
 	}
@@ -191,9 +232,6 @@ func validateNotify(n *NotifyConfig, np string, p *conf.Problems) {
 	case !validBase64Key(key):
 		p.Addf(at("secret"), `the part after "whsec_" must be non-empty valid base64 (value not shown)`)
 	}
-	conf.NotNegative(p, at("timeout"), n.Timeout)
-	conf.NotNegative(p, at("repeat_interval"), n.RepeatInterval)
-	conf.NotNegative(p, at("heartbeat_interval"), n.HeartbeatInterval)
 }
 
 // validBase64Key reports whether s decodes, with or without padding, to a

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/hazardgw/hazardgw/adapters/dutydesk"
+	"github.com/hazardgw/hazardgw/adapters/receivers"
 	"github.com/hazardgw/hazardgw/internal/conf"
 )
 
@@ -14,8 +15,22 @@ import (
 // by the alerting section's Validate; only the length is added here.
 func (f *File) checkNotifySecrets(p *conf.Problems) {
 	for i, n := range f.Alerting.Notify {
+		if receivers.Handles(n) {
+			continue
+		}
 		if err := dutydesk.CheckSecret(n.Secret); errors.Is(err, dutydesk.ErrShortKey) {
 			p.Addf(conf.Join(conf.Index("alerting.notify", i), "secret"), "%v", err)
+		}
+	}
+}
+
+// checkReceivers checks the receivers other than webhooks with their
+// adapter's rules (URL and token, secret, mentions, templates): what
+// receivers.New refuses, check reports.
+func (f *File) checkReceivers(p *conf.Problems) {
+	for i, n := range f.Alerting.Notify {
+		if receivers.Handles(n) {
+			receivers.Check(n, conf.Index("alerting.notify", i), p)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/hazardgw/hazardgw/adapters/influx"
 	"github.com/hazardgw/hazardgw/adapters/modbus"
 	"github.com/hazardgw/hazardgw/adapters/mqtt"
+	"github.com/hazardgw/hazardgw/adapters/receivers"
 	"github.com/hazardgw/hazardgw/alerting"
 	"github.com/hazardgw/hazardgw/gateway"
 	"github.com/hazardgw/hazardgw/internal/conf"
@@ -91,6 +92,7 @@ func (f *File) Validate(p *conf.Problems) {
 	f.MQTT.Validate("mqtt", p)
 	f.Alerting.Validate("alerting", p)
 	f.checkNotifySecrets(p)
+	f.checkReceivers(p)
 	f.warnModbusReferences(p)
 	if len(f.Modbus.Links) == 0 && f.MQTT.URL == "" {
 		p.Addf("modbus.links", "no data source: configure modbus.links or mqtt.url")
@@ -106,6 +108,10 @@ func (f *File) Secrets() []string {
 		s = append(s, pass)
 	}
 	for _, n := range f.Alerting.Notify {
+		if receivers.Handles(n) {
+			s = append(s, receivers.Secrets(n)...)
+			continue
+		}
 		key := strings.TrimPrefix(n.Secret, alerting.SecretPrefix)
 		s = append(s, n.Secret, key)
 		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding} {
@@ -133,11 +139,27 @@ func (f *File) Summary() string {
 			points += len(d.Points)
 		}
 	}
-	return fmt.Sprintf("site %s: %s, %s, %s, %s, %s, %s",
+	return fmt.Sprintf("site %s: %s, %s, %s, %s, %s, %s%s",
 		f.Site.ID,
 		plural(len(f.Modbus.Links), "Modbus link"), plural(devices, "device"), plural(points, "point"),
 		plural(len(f.MQTT.Subscriptions), "MQTT subscription"),
-		plural(len(f.Alerting.Rules), "alert rule"), plural(len(f.Alerting.Notify), "notify receiver"))
+		plural(len(f.Alerting.Rules), "alert rule"), plural(len(f.Alerting.Notify), "notify receiver"), f.receiverTypes())
+}
+
+// receiverTypes names each receiver's type, " (duty-desk: webhook,
+// duty-group: dingtalk)", when any is not a webhook: an operator sees
+// which ones are group chats or SMS.
+func (f *File) receiverTypes() string {
+	var parts []string
+	other := false
+	for _, n := range f.Alerting.Notify {
+		parts = append(parts, n.Name+": "+n.NotifyType())
+		other = other || n.NotifyType() != alerting.NotifyWebhook
+	}
+	if !other {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 func plural(n int, what string) string {

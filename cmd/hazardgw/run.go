@@ -20,6 +20,7 @@ import (
 	"github.com/hazardgw/hazardgw/adapters/influx"
 	"github.com/hazardgw/hazardgw/adapters/modbus"
 	"github.com/hazardgw/hazardgw/adapters/mqtt"
+	"github.com/hazardgw/hazardgw/adapters/receivers"
 	"github.com/hazardgw/hazardgw/alerting"
 	"github.com/hazardgw/hazardgw/gateway"
 	"github.com/hazardgw/hazardgw/gateway/spool"
@@ -73,7 +74,16 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 	var observers []gateway.Observer
 	// --- alerting is wired here (an Observer of committed points) ---
 	notifiers := map[string]alerting.Notifier{}
+	imSite := receivers.Site{Name: cfg.Site.Name, Language: cfg.Site.Language, Location: cfg.Site.Location()}
 	for _, n := range cfg.Alerting.Notify {
+		if receivers.Handles(n) {
+			r, err := receivers.New(n, imSite, receivers.Options{}, logger.With("component", "receivers", "receiver", n.Name, "type", n.Type))
+			if err != nil {
+				return err
+			}
+			notifiers[n.Name] = r
+			continue
+		}
 		desk, err := dutydesk.New(n, dutydesk.Options{}, logger.With("component", "dutydesk", "receiver", n.Name))
 		if err != nil {
 			return err
