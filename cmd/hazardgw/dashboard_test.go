@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -75,13 +76,14 @@ const deskSecret = "whsec_ZXhhbXBsZS1vbmx5LXJlcGxhY2UtbWUtMzItYnl0ZXM="
 // (the Modbus devices of its default scenario, MQTT cameras and
 // checkpoints, the duty desk) and the hazardgw binary on
 // deploy/hazardgw.yaml, pointed at the InfluxDB 1.8 and Mosquitto the
-// tests start. Once a tank stops answering and the methane reading rises
-// (through sitesim's control API, as an engineer would on the demo), every
-// query of the dashboard, its template variable filled in from the
-// variable's own query and Grafana's macros as Grafana fills them, must
-// return a series whose every column has data. Each time-series panel's
-// unit must be the unit the gateway config gives its points (%LEL for
-// combustible gas, %VOL for oxygen, …), and its title must name it.
+// tests start. First `hazardgw read` on that config must read every device
+// good. Then the gateway runs; once a tank stops answering and the methane
+// reading rises (through sitesim's control API, as an engineer would on
+// the demo), every query of the dashboard, its template variable filled in
+// from the variable's own query and Grafana's macros as Grafana fills
+// them, must return a series whose every column has data. Each time-series
+// panel's unit must be the unit the gateway config gives its points (%LEL
+// for combustible gas, %VOL for oxygen, …), and its title must name it.
 func TestDashboardOnInfluxDB18(t *testing.T) {
 	dash := readDashboard(t)
 	cfgText, err := os.ReadFile(filepath.Join("..", "..", "deploy", "hazardgw.yaml"))
@@ -129,8 +131,24 @@ func TestDashboardOnInfluxDB18(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	gw := startProcess(t, gwBin, []string{"HAZARDGW_API_TOKEN=dashboard-test-token",
-		"INFLUX_TOKEN=hazardgw:unused", "DUTY_DESK_SECRET=" + deskSecret}, "run", "-config", cfgPath)
+	env := []string{"HAZARDGW_API_TOKEN=dashboard-test-token", "INFLUX_TOKEN=hazardgw:unused", "DUTY_DESK_SECRET=" + deskSecret}
+
+	// Commissioning first: `hazardgw read` polls every device of the
+	// deploy config once against sitesim; all answer, every point good.
+	read := exec.Command(gwBin, "read", "-config", cfgPath)
+	read.Env = append([]string{"PATH=/usr/bin:/bin"}, env...)
+	var readOut, readErr strings.Builder
+	read.Stdout, read.Stderr = &readOut, &readErr
+	if code := exitCode(read.Run()); code != exitOK || readErr.Len() > 0 {
+		t.Errorf("hazardgw read: exit %d\n%s%s", code, readOut.String(), readErr.String())
+	}
+	for _, row := range [][]string{{"GD-101", "ch4"}, {"GD-101", "o2"}, {"GD-102", "h2s"}, {"TK-101", "level_mm"}, {"WS-01", "wind_ms"}} {
+		if !regexp.MustCompile(`(?m)^` + row[0] + ` +` + row[1] + ` +\S+ .*good$`).MatchString(readOut.String()) {
+			t.Errorf("hazardgw read: no good %s %s in\n%s", row[0], row[1], readOut.String())
+		}
+	}
+
+	gw := startProcess(t, gwBin, env, "run", "-config", cfgPath)
 	gw.waitLog("hazardgw started", 1)
 
 	// The tank stops answering once its readings are stored (device_status
