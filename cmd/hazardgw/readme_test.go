@@ -61,16 +61,21 @@ func TestReadmeConfigPasses(t *testing.T) {
 	}
 }
 
-// TestReadmeShellSnippets: every ```sh block of the README is valid shell
-// (bash -n), and every hazardgw command in them runs as written and exits
-// 0: the Modbus addresses of the examples point at the simulator (over TCP,
-// and serving RTU on a pty), site.yaml is the README's first YAML block
-// aimed at it, and `run` stops once the configuration is loaded.
+// TestReadmeShellSnippets: every ```sh block of the README and of
+// adapters/modbus/README.md is valid shell (bash -n), and every hazardgw
+// command in them runs as written and exits 0: each -url points at the
+// simulator instead (over TCP, or serving RTU on a pty), site.yaml is the
+// README's first YAML block aimed at it, and `run` stops once the
+// configuration is loaded.
 func TestReadmeShellSnippets(t *testing.T) {
 	text := readme(t)
-	blocks := regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(text, -1)
-	if len(blocks) == 0 {
-		t.Fatal("no sh block in the README")
+	mb, err := os.ReadFile(filepath.Join("..", "..", "adapters", "modbus", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(text+string(mb), -1)
+	if len(blocks) < 3 {
+		t.Fatalf("%d sh blocks in the READMEs", len(blocks))
 	}
 	sim := modbussim.New(modbussim.Options{})
 	t.Cleanup(func() { sim.Close() })
@@ -78,8 +83,10 @@ func TestReadmeShellSnippets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sim.Unit(1).UseProfile("gas_detector", "GD-101"); err != nil {
-		t.Fatal(err)
+	for unit, profile := range map[uint8]string{1: "gas_detector", 3: "tank"} {
+		if err := sim.Unit(unit).UseProfile(profile, fmt.Sprint("unit ", unit)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	pty, simEnd := testenv.PtyPair(t)
 	if err := sim.ServeRTU(simEnd); err != nil {
@@ -89,7 +96,7 @@ func TestReadmeShellSnippets(t *testing.T) {
 	if yamls == nil {
 		t.Fatal("no yaml block in the README")
 	}
-	const exampleTCP, exampleRTU = "tcp://192.168.1.50:502", "rtu:///dev/ttyUSB0"
+	const exampleTCP = "tcp://192.168.1.50:502"
 	if !strings.Contains(yamls[1], exampleTCP) {
 		t.Fatalf("the README's first YAML block no longer polls %s", exampleTCP)
 	}
@@ -115,12 +122,12 @@ func TestReadmeShellSnippets(t *testing.T) {
 			}
 			args = args[1:]
 			for i, a := range args {
-				switch a {
-				case "site.yaml":
+				switch {
+				case a == "site.yaml":
 					args[i] = site
-				case exampleTCP:
+				case i > 0 && args[i-1] == "-url" && strings.HasPrefix(a, "tcp://"):
 					args[i] = "tcp://" + addr
-				case exampleRTU:
+				case i > 0 && args[i-1] == "-url" && strings.HasPrefix(a, "rtu://"):
 					args[i] = "rtu://" + pty
 				}
 			}
