@@ -283,23 +283,26 @@ func TestChangeIsLoggedOnlyOnChange(t *testing.T) {
 
 func TestClassify(t *testing.T) {
 	for _, c := range []struct {
-		err  error
-		want string
+		err          error
+		want, metric string
 	}{
-		{&connectError{err: syscall.ECONNREFUSED}, classConnect},
-		{fmt.Errorf("read: %w", &modbus.ModbusError{ExceptionCode: 11}), classException},
-		{&lengthError{area: areaHolding, want: 4, got: 2}, classDecode},
-		{serial.ErrTimeout, classTimeout},
-		{&net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}, classTimeout},
-		{fmt.Errorf("x: %w", io.EOF), classConnection},
-		{io.ErrUnexpectedEOF, classConnection},
-		{&net.OpError{Op: "read", Err: syscall.ECONNRESET}, classConnection},
-		{&net.OpError{Op: "write", Err: syscall.EPIPE}, classConnection},
-		{errors.New("modbus: response transaction id '1' does not match request '2'"), classProtocol},
-		{errors.New("modbus: response crc '1' does not match expected '2'"), classProtocol},
+		{&connectError{err: syscall.ECONNREFUSED}, classConnect, "io"},
+		{fmt.Errorf("read: %w", &modbus.ModbusError{ExceptionCode: 11}), classException, "exception"},
+		{&lengthError{area: areaHolding, want: 4, got: 2}, classDecode, "protocol"},
+		{serial.ErrTimeout, classTimeout, "timeout"},
+		{&net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}, classTimeout, "timeout"},
+		{fmt.Errorf("x: %w", io.EOF), classConnection, "io"},
+		{io.ErrUnexpectedEOF, classConnection, "io"},
+		{&net.OpError{Op: "read", Err: syscall.ECONNRESET}, classConnection, "io"},
+		{&net.OpError{Op: "write", Err: syscall.EPIPE}, classConnection, "io"},
+		{errors.New("modbus: response transaction id '1' does not match request '2'"), classProtocol, "protocol"},
+		{errors.New("modbus: response crc '1' does not match expected '2'"), classProtocol, "crc"},
 	} {
 		if got := classify(c.err); got != c.want {
 			t.Errorf("classify(%v) = %s, want %s", c.err, got, c.want)
+		}
+		if got := metricClasses[metricClass(c.err)]; got != c.metric {
+			t.Errorf("metric class of %v = %s, want %s", c.err, got, c.metric)
 		}
 	}
 }

@@ -201,22 +201,6 @@ func (s *Source) Stats() Stats {
 
 type counters struct {
 	polls, failures, missed, connectFailures, acceptErrors atomic.Int64
-	errors                                                 [len(errorClasses)]atomic.Int64 // failed polls by class
-}
-
-// errorClasses are the classes of failed polls, in the order of
-// counters.errors (hazardgw_modbus_errors_total{class}).
-var errorClasses = [...]string{classConnect, classTimeout, classException, classConnection, classDecode, classProtocol}
-
-// countError counts a failed poll under its class.
-func (c *counters) countError(class string) {
-	for i, k := range errorClasses {
-		if k == class {
-			c.errors[i].Add(1)
-			return
-		}
-	}
-	c.errors[len(errorClasses)-1].Add(1)
 }
 
 // device is one configured unit: its plan, its preallocated decode
@@ -232,8 +216,9 @@ type device struct {
 	tags, statusTags []gateway.Tag
 
 	qp   qualityPlan
-	vals []value  // decode target; only the link's goroutine touches it
-	q    []pointQ // quality of vals; only the link's goroutine touches it
+	errs [len(metricClasses)]atomic.Int64 // failed polls by metric class
+	vals []value                          // decode target; only the link's goroutine touches it
+	q    []pointQ                         // quality of vals; only the link's goroutine touches it
 
 	mu sync.Mutex // guards st
 	st devState
