@@ -267,6 +267,24 @@ func TestReadCommand(t *testing.T) {
 		t.Errorf("exception: stdout\n%s", out)
 	}
 
+	// A datasheet's register number as the address: read warns as check
+	// does, and the device's exception is explained.
+	regNum := writeReadConfig(t, `    - name: panel
+      url: tcp://`+addr+`
+      devices:
+        - {id: GD-1, unit_id: 2, kind: gas_detector, points: [{name: ch4, area: holding, address: 40001, type: float32}]}
+`)
+	code, _, errOut = runCLI(t, nil, nil, "read", "-config", regNum)
+	for _, w := range []string{
+		"config.yaml:8: modbus.links[0].devices[0].points[0].address: warning: 40001 looks like a 1-based register number 4xxxx",
+		"(did you mean address: 0?)",
+		"hint: exception 2, illegal data address",
+	} {
+		if code != exitFailure || !strings.Contains(errOut, w) {
+			t.Errorf("register number: exit %d, stderr lacks %q:\n%s", code, w, errOut)
+		}
+	}
+
 	// A link nobody listens on: every device fails with the same error,
 	// explained once.
 	dead := writeReadConfig(t, unitLinks("tcp://"+closedAddr(t), ""))
