@@ -1,11 +1,6 @@
 package modbus
 
 import (
-	"errors"
-	"fmt"
-	"net"
-	"net/url"
-	"slices"
 	"strings"
 	"time"
 )
@@ -13,9 +8,8 @@ import (
 // DefaultInterval is a device's polling interval when none is configured.
 const DefaultInterval = time.Second
 
-// linkDefaults are the values that a zero Config field stands for (SPEC §3).
-// They live here, not in config.go, so that Validate and the adapter can
-// evolve separately; New applies them.
+// linkDefaults are the values that a zero Config field stands for (listed
+// in docs/configuration.md); compile applies them.
 var linkDefaults = struct {
 	Timeout, Interval, MaxBackoff time.Duration
 	MaxGap                        int
@@ -97,47 +91,4 @@ func deviceInterval(d DeviceConfig) time.Duration {
 type endpoint struct {
 	rtu  bool
 	addr string // host:port for TCP, device path for RTU
-}
-
-// parseEndpoint parses tcp://host[:port] (port default 502) or
-// rtu:///dev/ttyX. User info in a URL is ignored and never echoed.
-func parseEndpoint(raw string) (endpoint, error) {
-	if path, ok := strings.CutPrefix(raw, "rtu://"); ok {
-		if path == "" || !strings.HasPrefix(path, "/") {
-			return endpoint{}, errors.New("rtu url must name an absolute device path, e.g. rtu:///dev/ttyUSB0")
-		}
-		return endpoint{rtu: true, addr: path}, nil
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "tcp" || u.Host == "" {
-		return endpoint{}, errors.New("url must be tcp://host:port or rtu:///dev/ttyX")
-	}
-	host, port := u.Hostname(), u.Port()
-	if host == "" {
-		return endpoint{}, errors.New("tcp url has no host")
-	}
-	if port == "" {
-		port = linkDefaults.TCPPort
-	}
-	return endpoint{addr: net.JoinHostPort(host, port)}, nil
-}
-
-// checkSerial reports serial settings goburrow/serial cannot apply.
-func checkSerial(s *SerialConfig) error {
-	var errs []error
-	switch s.Parity {
-	case "N", "E", "O":
-	default:
-		errs = append(errs, fieldErr("parity", fmt.Errorf("%q must be N, E or O", s.Parity)))
-	}
-	if !slices.Contains(standardBauds, s.Baud) { // standardBauds: validate.go
-		errs = append(errs, fieldErr("baud", fmt.Errorf("%d is not a standard rate (1200 ... 921600)", s.Baud)))
-	}
-	if s.DataBits < 5 || s.DataBits > 8 {
-		errs = append(errs, fieldErr("data_bits", fmt.Errorf("%d must be 5..8", s.DataBits)))
-	}
-	if s.StopBits != 1 && s.StopBits != 2 {
-		errs = append(errs, fieldErr("stop_bits", fmt.Errorf("%d must be 1 or 2", s.StopBits)))
-	}
-	return errors.Join(errs...)
 }

@@ -4,7 +4,7 @@
 //
 // # What a poll produces
 //
-// Every poll of a device yields, in one Accept call (SPEC §4):
+// Every poll of a device yields, in one Accept call:
 //
 //   - a point with measurement = the device's kind, tags site, device and
 //     the device's tags, one field per configured point (float64, or
@@ -15,6 +15,16 @@
 //     shown with bad quality by [Source.Devices]); the other points are kept.
 //   - a device_status point (tags site, device, kind, source=modbus; fields
 //     online, rtt_ms, and error "class: message" when offline), every poll.
+//
+// # Configuration
+//
+// The `modbus` section is compiled once, by one function that both
+// [Config.Validate] (what `hazardgw check` runs) and [New] call: it reports
+// every problem with its config path, warns about what is valid but
+// probably a mistake (a holding address of 40001 or an input address of
+// 30001 is usually a datasheet's 1-based register number), and yields the
+// parsed points and read plans New polls with. So New refuses exactly what
+// Validate reports, and a file `check` accepts always starts.
 //
 // # Reads
 //

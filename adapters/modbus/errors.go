@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 
 	"github.com/goburrow/modbus"
@@ -53,6 +54,32 @@ func classify(err error) string {
 		return classConnection
 	}
 	return classProtocol
+}
+
+// metricClasses are the classes of hazardgw_modbus_errors_total, coarser
+// than the error classes: timeout (no answer: often a wrong unit id),
+// exception (the device refused), crc (a serial frame failed its check:
+// noise, wiring, a second master), io (the link: dial or open failed,
+// connection broken) and protocol (any other malformed or mismatched
+// reply).
+var metricClasses = [...]string{"timeout", "exception", "crc", "io", "protocol"}
+
+// metricClass is the index in metricClasses of err's class.
+func metricClass(err error) int {
+	switch classify(err) {
+	case classTimeout:
+		return 0
+	case classException:
+		return 1
+	case classConnect, classConnection:
+		return 3
+	case classProtocol:
+		// goburrow/modbus reports a bad CRC by text only.
+		if strings.Contains(err.Error(), "crc") {
+			return 2
+		}
+	}
+	return 4
 }
 
 // statusText is the device_status.error text of err: its class, then what

@@ -88,7 +88,7 @@ func (l *link) poll(ctx context.Context, acc gateway.Acceptor, d *device) {
 	var errText string
 	if err != nil {
 		l.stats.failures.Add(1)
-		l.stats.countError(classify(err))
+		d.errs[metricClass(err)].Add(1)
 		errText = statusText(err)
 	}
 	var dq pointQ

@@ -30,8 +30,8 @@ var (
 	descAcceptErrors = prometheus.NewDesc("hazardgw_modbus_accept_errors_total",
 		"Polls whose points the pipeline did not accept (lost), all links.", nil, nil)
 	descErrors = prometheus.NewDesc("hazardgw_modbus_errors_total",
-		"Failed polls by class, all links: connect (dial/open failed), timeout (no answer: often a wrong unit id), exception (the device refused: see its code), connection (reset/closed), decode (wrong length), protocol (bad CRC, transaction id, ...).",
-		[]string{"class"}, nil)
+		"Failed polls of the device by class: timeout (no answer: often a wrong unit id), exception (the device refused: see its code), crc (a serial frame failed its check), io (dial/open failed, connection broken), protocol (a malformed or mismatched reply).",
+		[]string{"link", "device", "class"}, nil)
 	devLabels       = []string{"link", "device", "kind"}
 	descDevOnline   = prometheus.NewDesc("hazardgw_modbus_device_online", "1 if the device's last poll succeeded; 0 if it failed or the device has not been polled yet.", devLabels, nil)
 	descDevRTT      = prometheus.NewDesc("hazardgw_modbus_device_rtt_seconds", "Duration of the device's last poll (all its requests).", devLabels, nil)
@@ -68,9 +68,6 @@ func (c metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.s.Stats()
 	ch <- prometheus.MustNewConstMetric(descConnectFailures, prometheus.CounterValue, float64(st.ConnectFailures))
 	ch <- prometheus.MustNewConstMetric(descAcceptErrors, prometheus.CounterValue, float64(st.AcceptErrors))
-	for i, class := range errorClasses {
-		ch <- prometheus.MustNewConstMetric(descErrors, prometheus.CounterValue, float64(c.s.stats.errors[i].Load()), class)
-	}
 	for _, l := range c.s.links {
 		var polls, failures, missed int64
 		for _, d := range l.devs {
@@ -92,6 +89,9 @@ func (c metricsCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descDevRTT, prometheus.GaugeValue, ds.rtt.Seconds(), lv...)
 			ch <- prometheus.MustNewConstMetric(descDevLastPoll, prometheus.GaugeValue, last, lv...)
 			ch <- prometheus.MustNewConstMetric(descDevFailures, prometheus.CounterValue, float64(ds.failures), lv...)
+			for i, class := range metricClasses {
+				ch <- prometheus.MustNewConstMetric(descErrors, prometheus.CounterValue, float64(d.errs[i].Load()), l.name, d.id, class)
+			}
 		}
 		ch <- prometheus.MustNewConstMetric(descPolls, prometheus.CounterValue, float64(polls), l.name)
 		ch <- prometheus.MustNewConstMetric(descPollFailures, prometheus.CounterValue, float64(failures), l.name)

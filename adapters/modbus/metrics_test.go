@@ -47,8 +47,9 @@ func TestCollector(t *testing.T) {
 		return st.ConnectFailures >= 2 && ds[0].Online && ds[1].Failures >= 2 && ds[2].Failures >= 2
 	})
 	// While running: scraping races with polling (go test -race checks it).
-	if n := testutil.CollectAndCount(c); n != 2+6+4*2+4*3 { // source-wide, errors by class, per link (2), per device (3)
-		t.Errorf("%d series, want %d", n, 2+6+4*2+4*3)
+	const series = 2 + 4*2 + (4+len(metricClasses))*3 // source-wide, per link (2), per device (3) with its errors by class
+	if n := testutil.CollectAndCount(c); n != series {
+		t.Errorf("%d series, want %d", n, series)
 	}
 	r.stop()
 
@@ -92,9 +93,12 @@ func TestCollector(t *testing.T) {
 		`hazardgw_modbus_request_duration_seconds{link=site-tcp}`: float64(ds[0].Polls - ds[0].Failures),
 		`hazardgw_modbus_request_duration_seconds{link=dead}`:     0,
 		// The silent unit times out; the dead link fails to connect.
-		`hazardgw_modbus_errors_total{class=timeout}`:   float64(ds[1].Failures),
-		`hazardgw_modbus_errors_total{class=connect}`:   float64(ds[2].Failures),
-		`hazardgw_modbus_errors_total{class=exception}`: 0,
+		`hazardgw_modbus_errors_total{class=timeout,device=GD-102,link=site-tcp}`:   float64(ds[1].Failures),
+		`hazardgw_modbus_errors_total{class=io,device=TK-01,link=dead}`:             float64(ds[2].Failures),
+		`hazardgw_modbus_errors_total{class=timeout,device=GD-101,link=site-tcp}`:   0,
+		`hazardgw_modbus_errors_total{class=exception,device=GD-102,link=site-tcp}`: 0,
+		`hazardgw_modbus_errors_total{class=crc,device=TK-01,link=dead}`:            0,
+		`hazardgw_modbus_errors_total{class=protocol,device=TK-01,link=dead}`:       0,
 	}
 	for k, v := range want {
 		// RTTMillis/1000 and Duration.Seconds may round differently.

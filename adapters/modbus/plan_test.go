@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/hazardgw/hazardgw/internal/conf"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -96,7 +98,7 @@ func TestMakePlan(t *testing.T) {
 		{"the bytes of a register are two points", 0, []PointConfig{
 			hr("lo", 5, "uint8l"), hr("hi", 5, "int8h"), hr("half", 6, "float16"), hr("next", 7, "uint64"),
 		}, "holding 5+6: lo@0 hi@0 half@2 next@4\n"},
-		{"bool without bit is bit 0", 16, []PointConfig{{Name: "b", Area: "input", Address: 3, Type: "bool"}},
+		{"bit 0 is in the second byte", 16, []PointConfig{{Name: "b", Area: "input", Address: 3, Type: "bool", Bit: ptr(0)}},
 			"input 3+1: b@1/0x01\n"},
 		{"areas are separate", 16, []PointConfig{
 			{Name: "i", Area: "input", Address: 0, Type: "uint16"}, hr("h", 0, "uint16"),
@@ -256,7 +258,8 @@ func greedyReads(pts []pointSpec, maxGap int) int {
 }
 
 // Golden cases: testdata/plan/<case>/config.yaml holds a device's points
-// (and max_gap); expected.out the plan, or init.err the error.
+// (and max_gap); expected.out the plan, or init.err the error. New's
+// error and Validate's problems must be the same lines.
 func TestPlanGolden(t *testing.T) {
 	dirs, err := filepath.Glob("testdata/plan/*")
 	if err != nil || len(dirs) == 0 {
@@ -278,38 +281,54 @@ func TestPlanGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, file := "", "expected.out"
-			_, err = New(Config{Links: []LinkConfig{{Name: "l", URL: "tcp://127.0.0.1:502", MaxGap: c.MaxGap,
-				Devices: []DeviceConfig{{ID: "d", Kind: "k", UnitID: 1, Points: c.Points}}}}}, "s", nil)
+			cfg := Config{Links: []LinkConfig{{Name: "l", URL: "tcp://127.0.0.1:502", MaxGap: c.MaxGap,
+				Devices: []DeviceConfig{{ID: "d", Kind: "k", UnitID: 1, Points: c.Points}}}}}
+			source, err := New(cfg, "s", nil)
+			// Validate (what check runs) reports exactly what New refuses.
+			var p conf.Problems
+			cfg.Validate("modbus", &p)
+			if perr := problemsError(p); fmt.Sprint(perr) != strings.TrimPrefix(fmt.Sprint(err), "plan modbus polling: ") {
+				t.Errorf("Validate: %v\nNew: %v", perr, err)
+			}
 			if err != nil {
 				got, file = err.Error()+"\n", "init.err"
 			} else {
-				var pts []pointSpec
-				for _, pc := range c.Points {
-					p, _ := parsePoint(pc)
-					pts = append(pts, p)
-				}
+				d := source.links[0].devs[0]
 				gap := c.MaxGap
 				if gap == 0 {
 					gap = linkDefaults.MaxGap
 				}
-				pl := makePlan(pts, gap)
-				checkPlan(t, pl, pts, gap)
-				got = describe(pl, pts)
+				checkPlan(t, d.plan, d.points, gap)
+				got = describe(d.plan, d.points)
 			}
-			path := filepath.Join(dir, file)
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
+			golden(t, filepath.Join(dir, file), got)
+			// Warnings: valid, but probably not what was meant.
+			var warns strings.Builder
+			for _, w := range p.Warnings {
+				fmt.Fprintf(&warns, "%s: warning: %s\n", w.Path, w.Msg)
 			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (got:\n%s)", err, got)
-			}
-			if got != string(want) {
-				t.Errorf("%s: got\n%s\nwant\n%s", path, got, want)
+			if _, err := os.Stat(filepath.Join(dir, "expected.warn")); warns.Len() > 0 || err == nil {
+				golden(t, filepath.Join(dir, "expected.warn"), warns.String())
 			}
 		})
+	}
+}
+
+// golden compares got with the file at path, or rewrites the file with
+// -update.
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (got:\n%s)", err, got)
+	}
+	if got != string(want) {
+		t.Errorf("%s: got\n%s\nwant\n%s", path, got, want)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/hazardgw/hazardgw/internal/conf"
 )
 
 // ProbeRequest is one read of raw registers or bits, for commissioning: it
@@ -78,17 +80,18 @@ func (e *requestError) Unwrap() error { return e.err }
 // check reports every problem of req and returns what Probe needs.
 func (req *ProbeRequest) check() (endpoint, LinkConfig, area, error) {
 	var errs []error
-	ep, err := parseEndpoint(req.URL)
-	if err != nil {
+	var p conf.Problems
+	ep, ok := checkEndpoint(req.URL, "url", &p)
+	if ok && ep.rtu && req.Serial != nil {
+		checkSerial(req.Serial, "serial", &p)
+	}
+	if err := problemsError(p); err != nil {
 		errs = append(errs, err)
 	}
 	lc := withLinkDefaults(LinkConfig{URL: req.URL, Timeout: req.Timeout, Serial: req.Serial})
 	switch {
-	case err != nil:
+	case !ok:
 	case ep.rtu:
-		if err := checkSerial(lc.Serial); err != nil {
-			errs = append(errs, fmt.Errorf("serial: %w", err))
-		}
 		if req.UnitID < 1 || req.UnitID > 247 {
 			errs = append(errs, fmt.Errorf("unit %d must be 1..247 on a serial bus", req.UnitID))
 		}

@@ -113,7 +113,7 @@ func TestProbeRequestProblems(t *testing.T) {
 		edit func(*ProbeRequest)
 		want string
 	}{
-		{"url", func(r *ProbeRequest) { r.URL = "udp://x" }, "url must be tcp://host:port or rtu:///dev/ttyX"},
+		{"url", func(r *ProbeRequest) { r.URL = "udp://x" }, "url: want tcp://host:port or rtu:///dev/ttyUSB0"},
 		{"area", func(r *ProbeRequest) { r.Area = "holdings" }, `area: "holdings" must be holding, input, coil or discrete`},
 		{"count 0", func(r *ProbeRequest) { r.Count = 0 }, "count 0 must be 1..125 for the holding area"},
 		{"count 126", func(r *ProbeRequest) { r.Count = 126 }, "count 126 must be 1..125 for the holding area"},
@@ -122,7 +122,7 @@ func TestProbeRequestProblems(t *testing.T) {
 		{"past the end", func(r *ProbeRequest) { r.Address, r.Count = 65530, 10 }, "65530+10 runs past address 65535"},
 		{"tcp unit", func(r *ProbeRequest) { r.UnitID = 256 }, "unit 256 must be 0..255"},
 		{"rtu unit", func(r *ProbeRequest) { r.URL, r.UnitID = "rtu:///dev/null", 0 }, "unit 0 must be 1..247 on a serial bus"},
-		{"rtu serial", func(r *ProbeRequest) { r.URL, r.Serial = "rtu:///dev/null", &SerialConfig{Baud: 1234} }, "serial: baud: 1234 is not a standard rate"},
+		{"rtu serial", func(r *ProbeRequest) { r.URL, r.Serial = "rtu:///dev/null", &SerialConfig{Baud: 1234} }, "serial.baud: 1234 is not a standard rate"},
 		{"serial on tcp", func(r *ProbeRequest) { r.Serial = &SerialConfig{} }, "serial settings are only for rtu:// URLs"},
 	} {
 		req := ok

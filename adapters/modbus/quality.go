@@ -1,8 +1,6 @@
 package modbus
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/hazardgw/hazardgw/gateway"
@@ -19,46 +17,6 @@ type pointQ struct {
 type qualityPlan struct {
 	lo, hi           []float64 // per point; lo > hi when the point has no range
 	faultIx, maintIx int       // index of fault_point / maintenance_point, -1 if none
-}
-
-// newQualityPlan resolves the device's fault and maintenance points and
-// its points' ranges. Config.Validate reports the same problems with
-// their config paths; this is New's own guard.
-func newQualityPlan(dc DeviceConfig) (qualityPlan, error) {
-	qp := qualityPlan{faultIx: -1, maintIx: -1, lo: make([]float64, len(dc.Points)), hi: make([]float64, len(dc.Points))}
-	var errs []error
-	find := func(key, name string) int {
-		if name == "" {
-			return -1
-		}
-		for i, pc := range dc.Points {
-			if pc.Name == name {
-				if !strings.EqualFold(pc.Type, "bool") {
-					errs = append(errs, fieldErr(key, fmt.Errorf("point %q is not a bool point", name)))
-				}
-				return i
-			}
-		}
-		errs = append(errs, fieldErr(key, fmt.Errorf("no point %q in this device", name)))
-		return -1
-	}
-	qp.faultIx = find("fault_point", dc.FaultPoint)
-	qp.maintIx = find("maintenance_point", dc.MaintenancePoint)
-	if qp.faultIx >= 0 && qp.faultIx == qp.maintIx {
-		errs = append(errs, fieldErr("maintenance_point", errors.New("must not be the fault point")))
-	}
-	for i, pc := range dc.Points {
-		qp.lo[i], qp.hi[i] = 1, 0
-		if pc.Range == nil {
-			continue
-		}
-		if len(pc.Range) != 2 || !(pc.Range[0] < pc.Range[1]) || strings.EqualFold(pc.Type, "bool") || strings.EqualFold(pc.Type, "string") {
-			errs = append(errs, fieldErr(fmt.Sprintf("points[%d].range", i), errors.New("want [min, max] with min < max, on a numeric point")))
-			continue
-		}
-		qp.lo[i], qp.hi[i] = pc.Range[0], pc.Range[1]
-	}
-	return qp, errors.Join(errs...)
 }
 
 // judge sets q[i] to the quality of each decoded value of a poll that

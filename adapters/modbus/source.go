@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -31,151 +32,62 @@ var _ gateway.Source = (*Source)(nil)
 // ErrRunning is returned by Run when the Source is already running.
 var ErrRunning = errors.New("modbus source already running")
 
-// New checks cfg, applies defaults and plans every device's reads. It does
-// no I/O. It fails, listing every problem with its config path, if a device
-// cannot be polled as configured; it does not repeat Config.Validate's
-// other checks.
+// New compiles cfg as Config.Validate does (the same function: they cannot
+// disagree), applies defaults and plans every device's reads. It does no
+// I/O. It fails, listing every problem with its config path one per line,
+// if Validate would report any; Validate's warnings are not errors.
 func New(cfg Config, site string, logger *slog.Logger) (*Source, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Source{site: site, log: logger}
-	var p problems
+	var p conf.Problems
 	if site == "" {
-		p.add("site.id", errors.New("required: it tags every point"))
+		p.Addf("site.id", "required: it tags every point")
 	}
-	for i, lc := range cfg.Links {
-		if l := s.newLink(lc, conf.Index("modbus.links", i), &p); l != nil {
-			s.links = append(s.links, l)
-		}
+	links := compile(&cfg, "modbus", &p)
+	if err := problemsError(p); err != nil {
+		return nil, fmt.Errorf("plan modbus polling: %w", err)
 	}
-	if len(p) > 0 {
-		return nil, fmt.Errorf("plan modbus polling: %w", errors.Join(p...))
+	for _, lp := range links {
+		s.links = append(s.links, s.newLink(lp))
 	}
 	return s, nil
 }
 
-// problems collects errors, each prefixed with its config path; errors
-// joined by errors.Join are split so that every line has its path.
-type problems []error
-
-func (p *problems) add(path string, err error) {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			p.add(path, e)
-		}
-		return
-	}
-	if fe, ok := err.(*fieldError); ok {
-		path, err = conf.Join(path, fe.field), fe.err
-	}
-	*p = append(*p, fmt.Errorf("%s: %w", path, err))
-}
-
-func (s *Source) newLink(lc LinkConfig, path string, p *problems) *link {
-	n := len(*p)
-	lc = withLinkDefaults(lc)
-	if lc.Name == "" {
-		p.add(conf.Join(path, "name"), errors.New("required"))
-	}
-	ep, err := parseEndpoint(lc.URL)
-	if err != nil {
-		p.add(conf.Join(path, "url"), err)
-	} else if ep.rtu {
-		if err := checkSerial(lc.Serial); err != nil {
-			p.add(conf.Join(path, "serial"), err)
-		}
-	}
+// newLink makes the link that polls lp's devices.
+func (s *Source) newLink(lp linkPlan) *link {
 	l := &link{
-		name:       lc.Name,
+		name:       lp.cfg.Name,
 		site:       s.site,
-		maxBackoff: lc.MaxBackoff,
-		log:        s.log.With("link", lc.Name),
+		maxBackoff: lp.cfg.MaxBackoff,
+		log:        s.log.With("link", lp.cfg.Name),
 		now:        time.Now,
 		jitter:     rand.Float64,
 		stats:      &s.stats,
-		reqTime:    newRequestHistogram(lc.Name),
+		reqTime:    newRequestHistogram(lp.cfg.Name),
+		due:        make([]time.Time, len(lp.devs)),
+		conn:       newConn(lp.ep, lp.cfg),
 	}
-	for j, dc := range lc.Devices {
-		if d := newDevice(dc, lc, ep.rtu, s.site, conf.Index(conf.Join(path, "devices"), j), p); d != nil {
-			l.devs = append(l.devs, d)
-		}
+	for _, dp := range lp.devs {
+		l.devs = append(l.devs, newDevice(dp, lp.cfg.Name, s.site))
 	}
-	if len(*p) > n {
-		return nil
-	}
-	l.due = make([]time.Time, len(l.devs))
-	l.conn = newConn(ep, lc)
 	return l
 }
 
-// reservedTags are set by the adapter; a device may not override them.
-var reservedTags = []string{gateway.TagSite, gateway.TagDevice}
-
-func newDevice(dc DeviceConfig, lc LinkConfig, rtu bool, site, path string, p *problems) *device {
-	n := len(*p)
-	if dc.ID == "" {
-		p.add(conf.Join(path, "id"), errors.New("required"))
-	}
-	if dc.Kind == "" {
-		p.add(conf.Join(path, "kind"), errors.New("required: it is the measurement"))
-	}
-	switch {
-	case rtu && (dc.UnitID < 1 || dc.UnitID > 247):
-		p.add(conf.Join(path, "unit_id"), fmt.Errorf("%d must be 1..247 on a serial bus", dc.UnitID))
-	case !rtu && (dc.UnitID < 0 || dc.UnitID > 247) && dc.UnitID != 255:
-		// The same limits as Config.Validate: 248..254 are reserved.
-		p.add(conf.Join(path, "unit_id"), fmt.Errorf("%d must be 0..247, or 255 for a TCP device addressed by IP alone", dc.UnitID))
-	}
-	if gateway.IsReservedMeasurement(dc.Kind) {
-		p.add(conf.Join(path, "kind"), fmt.Errorf("%q is a measurement of the gateway itself", dc.Kind))
-	}
-	if len(dc.Points) == 0 {
-		p.add(conf.Join(path, "points"), errors.New("no points to poll"))
-	}
+// newDevice makes the device that polls dp, with its buffers and tags.
+func newDevice(dp devicePlan, link, site string) *device {
+	dc := &dp.cfg
 	d := &device{
-		id: dc.ID, kind: dc.Kind, label: dc.Label, link: lc.Name,
-		unit: byte(dc.UnitID), interval: deviceInterval(dc),
+		id: dc.ID, kind: dc.Kind, label: dc.Label, link: link,
+		unit: byte(dc.UnitID), interval: deviceInterval(*dc),
+		points: dp.points, plan: dp.plan, qp: dp.qp,
+		q:    make([]pointQ, len(dp.points)),
+		vals: make([]value, len(dp.points)),
 	}
-	seen := make(map[string]bool, len(dc.Points))
-	for k, pc := range dc.Points {
-		pp := conf.Index(conf.Join(path, "points"), k)
-		if seen[pc.Name] {
-			p.add(conf.Join(pp, "name"), fmt.Errorf("%q is used twice in one device", pc.Name))
-		}
-		seen[pc.Name] = true
-		pt, err := parsePoint(pc)
-		if err != nil {
-			p.add(pp, err)
-			continue
-		}
-		d.points = append(d.points, pt)
-	}
-	for k := range dc.Tags {
-		if slices.Contains(reservedTags, k) {
-			p.add(conf.Join(path, "tags"), fmt.Errorf("%q is set by the gateway", k))
-		}
-	}
-	if len(*p) > n {
-		return nil
-	}
-	qp, err := newQualityPlan(dc)
-	if err != nil {
-		p.add(path, err)
-		return nil
-	}
-	d.qp = qp
-	d.q = make([]pointQ, len(d.points))
-	d.plan = makePlan(d.points, lc.MaxGap)
-	d.vals = make([]value, len(d.points))
-	d.st.last = make([]lastValue, len(d.points))
+	d.st.last = make([]lastValue, len(dp.points))
 	d.tags = append(d.tags, gateway.Tag{Key: gateway.TagSite, Value: site}, gateway.Tag{Key: gateway.TagDevice, Value: dc.ID})
-	keys := make([]string, 0, len(dc.Tags))
-	for k := range dc.Tags {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(dc.Tags)) {
 		d.tags = append(d.tags, gateway.Tag{Key: k, Value: dc.Tags[k]})
 	}
 	d.statusTags = []gateway.Tag{
@@ -289,22 +201,6 @@ func (s *Source) Stats() Stats {
 
 type counters struct {
 	polls, failures, missed, connectFailures, acceptErrors atomic.Int64
-	errors                                                 [len(errorClasses)]atomic.Int64 // failed polls by class
-}
-
-// errorClasses are the classes of failed polls, in the order of
-// counters.errors (hazardgw_modbus_errors_total{class}).
-var errorClasses = [...]string{classConnect, classTimeout, classException, classConnection, classDecode, classProtocol}
-
-// countError counts a failed poll under its class.
-func (c *counters) countError(class string) {
-	for i, k := range errorClasses {
-		if k == class {
-			c.errors[i].Add(1)
-			return
-		}
-	}
-	c.errors[len(errorClasses)-1].Add(1)
 }
 
 // device is one configured unit: its plan, its preallocated decode
@@ -320,8 +216,9 @@ type device struct {
 	tags, statusTags []gateway.Tag
 
 	qp   qualityPlan
-	vals []value  // decode target; only the link's goroutine touches it
-	q    []pointQ // quality of vals; only the link's goroutine touches it
+	errs [len(metricClasses)]atomic.Int64 // failed polls by metric class
+	vals []value                          // decode target; only the link's goroutine touches it
+	q    []pointQ                         // quality of vals; only the link's goroutine touches it
 
 	mu sync.Mutex // guards st
 	st devState

@@ -3,9 +3,10 @@ package modbus
 import (
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
+
+	"github.com/hazardgw/hazardgw/internal/conf"
 )
 
 // area is one of the four Modbus data areas.
@@ -261,87 +262,31 @@ func (p *pointSpec) span() int {
 	return p.typ.words()
 }
 
-// parsePoint checks pc and returns its spec. Every problem is reported, not
-// only the first.
+// parsePoint checks pc, with its name, as a device's point and returns its
+// spec; the error lists every problem, one per line ("field: what").
 func parsePoint(pc PointConfig) (pointSpec, error) {
-	var errs []error
-	p := pointSpec{name: pc.Name, unit: pc.Unit, scale: 1, offset: pc.Offset}
-	if pc.Name == "" {
-		errs = append(errs, fieldErr("name", errors.New("required")))
+	var p conf.Problems
+	conf.CheckName(&p, "name", pc.Name)
+	spec, ok := compilePoint(&pc, "", &p)
+	if err := problemsError(p); err != nil || !ok {
+		return pointSpec{}, err
 	}
-	a, err := parseArea(pc.Area)
-	if err != nil {
-		errs = append(errs, fieldErr("area", err))
+	return spec, nil
+}
+
+// problemsError is p's problems (not its warnings) as one error, a line
+// each, "path: what"; nil if there are none.
+func problemsError(p conf.Problems) error {
+	if p.Len() == 0 {
+		return nil
 	}
-	p.area = a
-	t, err := parseType(pc.Type)
-	if err != nil {
-		errs = append(errs, fieldErr("type", err))
-	}
-	p.typ = t
-	o, err := parseOrder(pc.Order, t)
-	if err != nil {
-		errs = append(errs, fieldErr("order", err))
-	}
-	p.order = o
-	switch {
-	case t == typeString && (pc.Length < 1 || pc.Length > maxStringLength):
-		errs = append(errs, fieldErr("length", fmt.Errorf("%d must be 1..%d registers (two characters each)", pc.Length, maxStringLength)))
-	case t == typeString:
-		p.length = pc.Length
-	case t != 0 && pc.Length != 0:
-		errs = append(errs, fieldErr("length", fmt.Errorf("applies only to type string, not %s", t)))
-	}
-	if t != 0 && !t.numeric() && (pc.Scale != nil || pc.Offset != 0) {
-		errs = append(errs, fieldErr("scale", fmt.Errorf("scale and offset apply only to numbers, not %s", t)))
-	}
-	if pc.Scale != nil {
-		p.scale = *pc.Scale
-	}
-	if math.IsNaN(p.scale) || math.IsInf(p.scale, 0) || p.scale == 0 {
-		errs = append(errs, fieldErr("scale", fmt.Errorf("%v must be a finite non-zero number", p.scale)))
-	}
-	if math.IsNaN(p.offset) || math.IsInf(p.offset, 0) {
-		errs = append(errs, fieldErr("offset", fmt.Errorf("%v must be finite", p.offset)))
-	}
-	if a != 0 && t != 0 {
-		switch {
-		case a.isBit() && t != typeBool:
-			errs = append(errs, fieldErr("type", fmt.Errorf("%s area holds only bool points, not %s", a, t)))
-		case a.isBit() && pc.Bit != nil:
-			errs = append(errs, fieldErr("bit", errors.New("applies only to bool points in a register area")))
-		case t != typeBool && pc.Bit != nil:
-			errs = append(errs, fieldErr("bit", fmt.Errorf("applies only to type bool, not %s", t)))
-		}
-	}
-	if pc.Bit != nil {
-		if *pc.Bit < 0 || *pc.Bit > 15 {
-			errs = append(errs, fieldErr("bit", fmt.Errorf("%d must be 0..15", *pc.Bit)))
+	errs := make([]error, len(p.List))
+	for i, pr := range p.List {
+		if pr.Path == "" {
+			errs[i] = errors.New(pr.Msg)
 		} else {
-			p.bit = uint8(*pc.Bit)
+			errs[i] = fmt.Errorf("%s: %s", pr.Path, pr.Msg)
 		}
 	}
-	if pc.Address < 0 || pc.Address > 0xFFFF {
-		errs = append(errs, fieldErr("address", fmt.Errorf("%d must be 0..65535", pc.Address)))
-	} else {
-		p.addr = uint16(pc.Address)
-		if t != 0 && p.span() > 0 && pc.Address+p.span() > 0x10000 {
-			errs = append(errs, fieldErr("address", fmt.Errorf("%s at %d runs past 65535", t, pc.Address)))
-		}
-	}
-	if len(errs) > 0 {
-		return pointSpec{}, errors.Join(errs...)
-	}
-	return p, nil
+	return errors.Join(errs...)
 }
-
-// fieldError is a problem with one field of a config struct.
-type fieldError struct {
-	field string
-	err   error
-}
-
-func fieldErr(field string, err error) error { return &fieldError{field, err} }
-
-func (e *fieldError) Error() string { return e.field + ": " + e.err.Error() }
-func (e *fieldError) Unwrap() error { return e.err }

@@ -15,17 +15,17 @@ import (
 	"time"
 )
 
-var built struct {
-	once sync.Once
+// builds holds the binaries built for this test run, by package.
+var builds struct {
+	mu   sync.Mutex
 	dir  string
-	bin  string
-	err  error
+	bins map[string]string
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if built.dir != "" {
-		os.RemoveAll(built.dir)
+	if builds.dir != "" {
+		os.RemoveAll(builds.dir)
 	}
 	os.Exit(code)
 }
@@ -34,28 +34,45 @@ func TestMain(m *testing.M) {
 // version 1.2.3-test and commit abc1234.
 func testBinary(t *testing.T) string {
 	t.Helper()
-	built.once.Do(func() {
-		gobin, err := exec.LookPath("go")
-		if err != nil {
-			built.err = fmt.Errorf("go tool not found: %w", err)
-			return
-		}
-		if built.dir, built.err = os.MkdirTemp("", "hazardgw-bin-"); built.err != nil {
-			return
-		}
-		built.bin = filepath.Join(built.dir, "hazardgw")
-		cmd := exec.Command(gobin, "build", "-ldflags", "-X main.version=1.2.3-test -X main.commit=abc1234", "-o", built.bin, ".")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			built.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if built.err != nil {
-		t.Fatal(built.err)
-	}
-	return built.bin
+	return goBuild(t, "hazardgw", ".", "-ldflags", "-X main.version=1.2.3-test -X main.commit=abc1234")
 }
 
-// gwProc is a hazardgw process started from the built binary, its stderr
+// sitesimBinary builds the simulated site's command, cmd/sitesim, once per
+// test run.
+func sitesimBinary(t *testing.T) string {
+	t.Helper()
+	return goBuild(t, "sitesim", "../sitesim")
+}
+
+// goBuild builds the main package pkg (a directory) once per test run as
+// name, with the extra go build flags, and returns the binary's path.
+func goBuild(t *testing.T, name, pkg string, flags ...string) string {
+	t.Helper()
+	builds.mu.Lock()
+	defer builds.mu.Unlock()
+	if bin, ok := builds.bins[name]; ok {
+		return bin
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("go tool not found: %v", err)
+	}
+	if builds.dir == "" {
+		if builds.dir, err = os.MkdirTemp("", "hazardgw-bin-"); err != nil {
+			t.Fatal(err)
+		}
+		builds.bins = map[string]string{}
+	}
+	bin := filepath.Join(builds.dir, name)
+	args := append(append([]string{"build"}, flags...), "-o", bin, pkg)
+	if out, err := exec.Command(gobin, args...).CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	builds.bins[name] = bin
+	return bin
+}
+
+// gwProc is a process started from a built binary (hazardgw, sitesim), its stderr
 // (the log) collected.
 type gwProc struct {
 	t    *testing.T
@@ -68,8 +85,16 @@ type gwProc struct {
 
 func startBinary(t *testing.T, args ...string) *gwProc {
 	t.Helper()
-	p := &gwProc{t: t, cmd: exec.Command(testBinary(t), args...), done: make(chan struct{})}
-	p.cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	return startProcess(t, testBinary(t), nil, args...)
+}
+
+// startProcess starts bin with args and, besides PATH, only the
+// environment env ("NAME=value"); it is killed at the end of the test if
+// still running.
+func startProcess(t *testing.T, bin string, env []string, args ...string) *gwProc {
+	t.Helper()
+	p := &gwProc{t: t, cmd: exec.Command(bin, args...), done: make(chan struct{})}
+	p.cmd.Env = append([]string{"PATH=/usr/bin:/bin"}, env...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -93,7 +93,6 @@ func (f *File) Validate(p *conf.Problems) {
 	f.Alerting.Validate("alerting", p)
 	f.checkNotifySecrets(p)
 	f.checkReceivers(p)
-	f.warnModbusReferences(p)
 	if len(f.Modbus.Links) == 0 && f.MQTT.URL == "" {
 		p.Addf("modbus.links", "no data source: configure modbus.links or mqtt.url")
 		return

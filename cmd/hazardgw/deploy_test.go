@@ -2,18 +2,14 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/hazardgw/hazardgw/internal/testenv"
 )
 
 // TestDeployFiles checks the syntax of deploy/: every YAML file parses, the
@@ -194,124 +190,4 @@ func TestSystemdUnit(t *testing.T) {
 	if err != nil || len(out) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
-}
-
-// dashboardQueries returns every InfluxQL query of the Grafana dashboard:
-// panel targets, template variables and annotations, by where they are.
-func dashboardQueries(t *testing.T) map[string]string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "grafana", "hazardgw-dashboard.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dash struct {
-		Templating struct {
-			List []struct {
-				Name, Query string
-			} `json:"list"`
-		} `json:"templating"`
-		Annotations struct {
-			List []struct {
-				Name, Query string
-			} `json:"list"`
-		} `json:"annotations"`
-		Panels []struct {
-			Title   string `json:"title"`
-			Targets []struct {
-				RefID    string `json:"refId"`
-				Query    string `json:"query"`
-				RawQuery bool   `json:"rawQuery"`
-			} `json:"targets"`
-		} `json:"panels"`
-	}
-	if err := json.Unmarshal(b, &dash); err != nil {
-		t.Fatal(err)
-	}
-	qs := map[string]string{}
-	for _, v := range dash.Templating.List {
-		qs["variable "+v.Name] = v.Query
-	}
-	for _, a := range dash.Annotations.List {
-		qs["annotation "+a.Name] = a.Query
-	}
-	for _, p := range dash.Panels {
-		for _, q := range p.Targets {
-			if !q.RawQuery {
-				t.Errorf("panel %q target %s: not a raw InfluxQL query", p.Title, q.RefID)
-			}
-			qs["panel "+p.Title+" "+q.RefID] = q.Query
-		}
-	}
-	return qs
-}
-
-// TestDashboardOnInfluxDB18 runs every query of the Grafana dashboard, with
-// Grafana's macros filled in as Grafana does, against the InfluxDB 1.8 the
-// tests start, holding a point of every measurement of the schema the
-// gateway writes (README "Where the data goes"): each must parse and return
-// data.
-func TestDashboardOnInfluxDB18(t *testing.T) {
-	db := testenv.InfluxDB(t)
-	db.CreateDB("hazard")
-	now := time.Now()
-	var lp strings.Builder
-	for i, line := range []string{
-		`gas_detector,site=qz-petro-01,device=GD-101 ch4=12.5,h2s=3,co=7,o2=20.9,fault=false`,
-		`tank,site=qz-petro-01,device=TK-01 level_mm=8123,temperature_c=21.5,pressure_kpa=101.2`,
-		`weather_station,site=qz-petro-01,device=WS-01 air_temp_c=18.2,rh_pct=40,wind_ms=3.5`,
-		`device_status,site=qz-petro-01,device=GD-101,kind=gas_detector,source=modbus online=true,rtt_ms=4.2`,
-		`device_status,site=qz-petro-01,device=TK-01,kind=tank,source=modbus online=false,rtt_ms=1000,error="timeout"`,
-		`alert,site=qz-petro-01,rule=combustible-gas,device=GD-101,point=ch4,level=high,severity=yellow status="firing",value=27.5,threshold=25,id="a1"`,
-		`fire_detection,site=qz-petro-01,camera=CAM-07,type=smoke confidence=0.91,bearing_deg=120,distance_m=800,event_id="e1",image_url="http://x/1.jpg"`,
-		`checkpoint_passage,site=qz-petro-01,checkpoint=CP-01,direction=in people=2i,vehicles=1i,plate="京A12345",voice_played=true`,
-		`hazardgw,site=qz-petro-01,device=gateway spool_points=10,spool_bytes=2048,spool_fill=0.001,spool_oldest_age_s=3,spool_dropped=0,dead_lettered=0,written=100,sink_failing=false`,
-	} {
-		fmt.Fprintf(&lp, "%s %d\n", line, now.Add(-time.Duration(i+1)*time.Second).UnixNano())
-	}
-	if err := db.Write("hazard", lp.String()); err != nil {
-		t.Fatal(err)
-	}
-	grafana := strings.NewReplacer(
-		"${site:regex}", "(qz-petro-01)", // a multi-value variable, as Grafana formats it for a regex
-		"$timeFilter", "time >= now() - 1h",
-		"$__interval", "10s",
-	)
-	qs := dashboardQueries(t)
-	if len(qs) < 15 {
-		t.Fatalf("%d queries in the dashboard", len(qs))
-	}
-	for where, q := range qs {
-		q = grafana.Replace(q)
-		if grafanaMacro.MatchString(q) {
-			t.Errorf("%s: a macro left: %s", where, q)
-			continue
-		}
-		res, err := db.Query("hazard", q)
-		if err != nil {
-			t.Errorf("%s: %v", where, err)
-			continue
-		}
-		if !hasValue(res) {
-			t.Errorf("%s: no data for %s", where, q)
-		}
-	}
-}
-
-// grafanaMacro is a Grafana variable or macro ($name, ${name...}); a `$`
-// ending a regex is not one.
-var grafanaMacro = regexp.MustCompile(`\$(\{|[A-Za-z_])`)
-
-// hasValue reports whether some row of res has a non-null value besides
-// its time.
-func hasValue(res *testenv.Result) bool {
-	for _, s := range res.Series {
-		for _, row := range s.Values {
-			for i, v := range row {
-				if v != nil && (i >= len(s.Columns) || s.Columns[i] != "time") {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hazardgw/hazardgw/adapters/modbus"
 )
 
 // fakeRun records whether the gateway was started.
@@ -272,5 +274,9 @@ func FuzzLoad(f *testing.F) {
 		}
 		_ = cfg.Summary()
 		_ = cfg.Secrets()
+		// What check accepts, the Modbus source can poll.
+		if _, err := modbus.New(cfg.Modbus, cfg.Site.ID, nil); err != nil {
+			t.Fatalf("valid, but modbus.New: %v", err)
+		}
 	})
 }

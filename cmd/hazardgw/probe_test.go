@@ -244,6 +244,47 @@ func TestReadCommand(t *testing.T) {
 	}
 	checkReadOutput(t, out, false)
 
+	// A unit answering with an exception: the exception is named, and
+	// explained.
+	exc := writeReadConfig(t, unitLinks("tcp://"+addr, "")+`        - id: GD-2
+          unit_id: 2
+          kind: gas_detector
+          points:
+            - {name: ch4, area: holding, address: 0, type: float32}
+`)
+	code, out, errOut = runCLI(t, nil, nil, "read", "-config", exc)
+	for _, w := range []string{
+		"hazardgw read: GD-2 (link panel, unit 2): exception: ",
+		"(illegal data address)",
+		"hint: exception 2, illegal data address: part of the range does not exist on the device",
+		"hazardgw read: 2 of 3 polls failed\n",
+	} {
+		if code != exitFailure || !strings.Contains(errOut, w) {
+			t.Errorf("exception: exit %d, stderr lacks %q:\n%s", code, w, errOut)
+		}
+	}
+	if !rowRE("GD-2", "ch4", "-", "bad").MatchString(out) || !rowRE("GD-1", "ch4", "23.5", "%LEL", "good").MatchString(out) {
+		t.Errorf("exception: stdout\n%s", out)
+	}
+
+	// A datasheet's register number as the address: read warns as check
+	// does, and the device's exception is explained.
+	regNum := writeReadConfig(t, `    - name: panel
+      url: tcp://`+addr+`
+      devices:
+        - {id: GD-1, unit_id: 2, kind: gas_detector, points: [{name: ch4, area: holding, address: 40001, type: float32}]}
+`)
+	code, _, errOut = runCLI(t, nil, nil, "read", "-config", regNum)
+	for _, w := range []string{
+		"config.yaml:8: modbus.links[0].devices[0].points[0].address: warning: 40001 looks like a 1-based register number 4xxxx",
+		"(did you mean address: 0?)",
+		"hint: exception 2, illegal data address",
+	} {
+		if code != exitFailure || !strings.Contains(errOut, w) {
+			t.Errorf("register number: exit %d, stderr lacks %q:\n%s", code, w, errOut)
+		}
+	}
+
 	// A link nobody listens on: every device fails with the same error,
 	// explained once.
 	dead := writeReadConfig(t, unitLinks("tcp://"+closedAddr(t), ""))
@@ -281,14 +322,7 @@ func TestReadCommand(t *testing.T) {
 // TestProbeAndReadBinary runs the built hazardgw against the simulator,
 // over TCP and over a pty pair with the simulator serving Modbus RTU.
 func TestProbeAndReadBinary(t *testing.T) {
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("go tool not found: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "hazardgw")
-	if out, err := exec.Command(gobin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testBinary(t)
 	run := func(t *testing.T, args ...string) (int, string, string) {
 		t.Helper()
 		cmd := exec.Command(bin, args...)

@@ -41,6 +41,11 @@ func cmdRead(ctx context.Context, args []string, stdout, stderr io.Writer, looku
 		printLoadError(stderr, err)
 		return exitFailure
 	}
+	// What check would warn about, such as a register number copied as an
+	// address, is what a commissioning read needs to see.
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintln(stderr, w)
+	}
 	if len(cfg.Modbus.Links) == 0 {
 		fmt.Fprintf(stderr, "hazardgw read: %s has no Modbus devices\n", *path)
 		return exitFailure

@@ -3,6 +3,7 @@ package modbus
 import (
 	"maps"
 	"math"
+	"net"
 	"slices"
 	"strings"
 
@@ -11,59 +12,79 @@ import (
 )
 
 // Validate reports every problem of the `modbus` section at path: link and
-// device naming, endpoints and serial settings, and each register map. It
-// does no I/O. Device ids must be unique across all links (they are the
-// `device` tag and the key of alarms and of the devices API).
-func (c *Config) Validate(path string, p *conf.Problems) {
+// device naming, endpoints and serial settings, and each register map; and
+// warns about what is valid but probably a mistake. It does no I/O. It is
+// the compilation New runs, with the result dropped: what Validate accepts
+// New can poll, and New refuses nothing Validate accepts.
+func (c *Config) Validate(path string, p *conf.Problems) { compile(c, path, p) }
+
+// linkPlan is one link of the section, checked and compiled: what New
+// runs. Its devices are planned only if the link has no problem.
+type linkPlan struct {
+	cfg  LinkConfig // defaults applied
+	ep   endpoint
+	devs []devicePlan
+}
+
+// devicePlan is one device checked and compiled: its points parsed, its
+// reads planned and its quality points resolved.
+type devicePlan struct {
+	cfg    DeviceConfig
+	points []pointSpec
+	plan   plan
+	qp     qualityPlan
+}
+
+// compile checks the modbus section at path, reporting every problem (and
+// warning) to p, and compiles it. The result is complete only when p has
+// no problems (its warnings do not count); it is the one place the
+// section's rules are written, for Validate and New alike. Device ids must
+// be unique across all links: they are the `device` tag and the key of
+// alarms and of the devices API.
+func compile(c *Config, path string, p *conf.Problems) []linkPlan {
 	links := conf.Seen{}
 	devices := conf.Seen{}
+	var out []linkPlan
 	for i := range c.Links {
 		l := &c.Links[i]
 		lp := conf.Index(conf.Join(path, "links"), i)
+		n := p.Len()
 		if conf.CheckID(p, conf.Join(lp, "name"), l.Name) {
 			links.Check(p, conf.Join(lp, "name"), "link name", l.Name)
 		}
-		rtu := validateLinkEndpoint(l, lp, p)
+		ep := compileLinkEndpoint(l, lp, p)
+		lc := withLinkDefaults(*l)
+		var devs []devicePlan
 		for j := range l.Devices {
 			d := &l.Devices[j]
 			dp := conf.Index(conf.Join(lp, "devices"), j)
 			if conf.CheckID(p, conf.Join(dp, "id"), d.ID) {
 				devices.Check(p, conf.Join(dp, "id"), "device id", d.ID)
 			}
-			validateDevice(d, dp, rtu, p)
-		}
-	}
-}
-
-// validateLinkEndpoint checks url, serial and the link's durations, and
-// reports whether the link is a serial (RTU) bus.
-func validateLinkEndpoint(l *LinkConfig, lp string, p *conf.Problems) (rtu bool) {
-	at := func(key string) string { return conf.Join(lp, key) }
-	switch {
-	case l.URL == "":
-		p.Addf(at("url"), "required: tcp://host:port or rtu:///dev/ttyUSB0")
-	case strings.HasPrefix(l.URL, "rtu:"):
-		rtu = true
-		dev, ok := strings.CutPrefix(l.URL, "rtu://")
-		if !ok || !strings.HasPrefix(dev, "/") || len(dev) < 2 {
-			p.Addf(at("url"), "an rtu URL names the serial device by its absolute path, e.g. rtu:///dev/ttyUSB0")
-		}
-	case strings.HasPrefix(l.URL, "tcp://"):
-		if u := conf.CheckURL(p, at("url"), l.URL, "tcp"); u != nil && conf.CheckHost(p, at("url"), u, false) {
-			if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-				p.Addf(at("url"), "a tcp URL is only tcp://host:port (port default 502)")
+			if dev, ok := compileDevice(d, dp, ep.rtu, lc.MaxGap, p); ok {
+				devs = append(devs, dev)
 			}
 		}
-	default:
-		p.Addf(at("url"), "want tcp://host:port or rtu:///dev/ttyUSB0")
+		if p.Len() == n {
+			out = append(out, linkPlan{cfg: lc, ep: ep, devs: devs})
+		}
 	}
+	return out
+}
+
+// compileLinkEndpoint checks url, serial and the link's durations, and
+// returns the endpoint (valid only if no problem was added; rtu is set for
+// any rtu: URL, so that its devices are checked as a serial bus's).
+func compileLinkEndpoint(l *LinkConfig, lp string, p *conf.Problems) endpoint {
+	at := func(key string) string { return conf.Join(lp, key) }
+	ep, _ := checkEndpoint(l.URL, at("url"), p)
 	switch {
-	case rtu && l.Serial == nil:
+	case ep.rtu && l.Serial == nil:
 		p.Addf(at("serial"), "required for an rtu link: {baud: 9600, data_bits: 8, parity: E, stop_bits: 1}")
-	case !rtu && l.Serial != nil && l.URL != "":
+	case !ep.rtu && l.Serial != nil && l.URL != "":
 		p.Addf(at("serial"), "only for rtu:// links")
 	case l.Serial != nil:
-		validateSerial(l.Serial, at("serial"), p)
+		checkSerial(l.Serial, at("serial"), p)
 	}
 	if l.Timeout < 0 {
 		p.Addf(at("timeout"), "must be positive (omit it for the default 1s)")
@@ -72,13 +93,47 @@ func validateLinkEndpoint(l *LinkConfig, lp string, p *conf.Problems) (rtu bool)
 	if len(l.Devices) == 0 {
 		p.Addf(at("devices"), "a link needs at least one device")
 	}
-	return rtu
+	return ep
+}
+
+// checkEndpoint checks a link URL, tcp://host[:port] (port 502 by
+// default) or rtu:///dev/ttyX, and returns the endpoint it names; ok is
+// false, and the problem reported at path, if it names none (ep.rtu still
+// says whether it was meant as a serial line).
+func checkEndpoint(raw, path string, p *conf.Problems) (ep endpoint, ok bool) {
+	n := p.Len()
+	switch {
+	case raw == "":
+		p.Addf(path, "required: tcp://host:port or rtu:///dev/ttyUSB0")
+	case strings.HasPrefix(raw, "rtu:"):
+		dev, ok := strings.CutPrefix(raw, "rtu://")
+		if !ok || !strings.HasPrefix(dev, "/") || len(dev) < 2 {
+			p.Addf(path, "an rtu URL names the serial device by its absolute path, e.g. rtu:///dev/ttyUSB0")
+		}
+		ep = endpoint{rtu: true, addr: dev}
+	case strings.HasPrefix(raw, "tcp://"):
+		if u := conf.CheckURL(p, path, raw, "tcp"); u != nil && conf.CheckHost(p, path, u, false) {
+			if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+				p.Addf(path, "a tcp URL is only tcp://host:port (port default 502)")
+			}
+			port := u.Port()
+			if port == "" {
+				port = linkDefaults.TCPPort
+			}
+			ep = endpoint{addr: net.JoinHostPort(u.Hostname(), port)}
+		}
+	default:
+		p.Addf(path, "want tcp://host:port or rtu:///dev/ttyUSB0")
+	}
+	return ep, p.Len() == n
 }
 
 // standardBauds are the rates serial drivers reliably support.
 var standardBauds = []int{1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600}
 
-func validateSerial(s *SerialConfig, sp string, p *conf.Problems) {
+// checkSerial checks the serial settings of an rtu link; a zero field is
+// its default (9600 8E1).
+func checkSerial(s *SerialConfig, sp string, p *conf.Problems) {
 	if s.Baud != 0 {
 		ok := false
 		for _, b := range standardBauds {
@@ -99,7 +154,11 @@ func validateSerial(s *SerialConfig, sp string, p *conf.Problems) {
 	}
 }
 
-func validateDevice(d *DeviceConfig, dp string, rtu bool, p *conf.Problems) {
+// compileDevice checks a device and compiles it; ok is false if it has a
+// problem. rtu says whether it is on a serial bus; maxGap is its link's,
+// defaulted.
+func compileDevice(d *DeviceConfig, dp string, rtu bool, maxGap int, p *conf.Problems) (dev devicePlan, ok bool) {
+	n := p.Len()
 	at := func(key string) string { return conf.Join(dp, key) }
 	if conf.HasControl(d.Label) {
 		p.Addf(at("label"), "must not contain control characters")
@@ -110,7 +169,8 @@ func validateDevice(d *DeviceConfig, dp string, rtu bool, p *conf.Problems) {
 	case rtu && (d.UnitID < 1 || d.UnitID > 247):
 		p.Addf(at("unit_id"), "must be 1..247 on a serial bus (got %d)", d.UnitID)
 	case !rtu && (d.UnitID < 0 || d.UnitID > 247) && d.UnitID != 255:
-		// Modbus TCP: 255 is what devices addressed by IP alone expect.
+		// Modbus TCP: 255 is what devices addressed by IP alone expect;
+		// 248..254 are reserved.
 		p.Addf(at("unit_id"), "must be 0..247, or 255 for a TCP device addressed by IP alone (got %d)", d.UnitID)
 	}
 	if conf.CheckName(p, at("kind"), d.Kind) && gateway.IsReservedMeasurement(d.Kind) {
@@ -138,15 +198,23 @@ func validateDevice(d *DeviceConfig, dp string, rtu bool, p *conf.Problems) {
 		p.Addf(at("points"), "a device needs at least one point")
 	}
 	names := conf.Seen{}
+	dev.points = make([]pointSpec, 0, len(d.Points))
 	for k := range d.Points {
 		pp := conf.Index(at("points"), k)
 		pt := &d.Points[k]
 		if conf.CheckName(p, conf.Join(pp, "name"), pt.Name) {
 			names.Check(p, conf.Join(pp, "name"), "point name", pt.Name)
 		}
-		validatePoint(pt, pp, p)
+		spec, _ := compilePoint(pt, pp, p)
+		dev.points = append(dev.points, spec)
 	}
-	validateQualityPoints(d, dp, p)
+	dev.qp = compileQuality(d, dp, p)
+	if p.Len() > n {
+		return devicePlan{}, false
+	}
+	dev.cfg = *d
+	dev.plan = makePlan(dev.points, maxGap)
+	return dev, true
 }
 
 // pointWidth is the number of 16-bit registers a point takes; 0 for an
@@ -161,16 +229,18 @@ func pointWidth(t dataType, length int) int {
 	return t.words()
 }
 
-func validatePoint(pt *PointConfig, pp string, p *conf.Problems) {
+// compilePoint checks a point and returns its spec; ok is false if it has
+// a problem. Its name is checked by the device (unique per device).
+func compilePoint(pt *PointConfig, pp string, p *conf.Problems) (spec pointSpec, ok bool) {
+	n := p.Len()
 	at := func(key string) string { return conf.Join(pp, key) }
 	area, typ := strings.ToLower(pt.Area), strings.ToLower(pt.Type)
 	areaOK := conf.OneOf(p, at("area"), area, "holding", "input", "coil", "discrete")
 	typeOK := conf.OneOf(p, at("type"), typ, typeList()...)
 	t, _ := parseType(typ) // 0 when unknown
-	if pt.Order != "" {
-		if _, err := parseOrder(pt.Order, t); err != nil {
-			p.Addf(at("order"), "must be one of %s%s (got %q)", strings.Join(orderList(t), ", "), forType(t), pt.Order)
-		}
+	o, err := parseOrder(pt.Order, t)
+	if err != nil {
+		p.Addf(at("order"), "must be one of %s%s (got %q)", strings.Join(orderList(t), ", "), forType(t), pt.Order)
 	}
 	switch {
 	case t == typeString && pt.Length == 0:
@@ -204,6 +274,8 @@ func validatePoint(pt *PointConfig, pp string, p *conf.Problems) {
 		p.Addf(at("address"), "must be 0..65535 (got %d)", pt.Address)
 	case w > 1 && pt.Address+w-1 > 0xFFFF:
 		p.Addf(at("address"), "a %s at %d takes %d registers and runs past 65535", typ, pt.Address, w)
+	default:
+		warnRegisterNumber(area, pt.Address, at("address"), p)
 	}
 	if typeOK && !t.numeric() {
 		if pt.Scale != nil || pt.Offset != 0 {
@@ -232,30 +304,87 @@ func validatePoint(pt *PointConfig, pp string, p *conf.Problems) {
 	if conf.HasControl(pt.Unit) {
 		p.Addf(at("unit"), "must not contain control characters")
 	}
+	if p.Len() > n {
+		return pointSpec{}, false
+	}
+	a, _ := parseArea(area)
+	spec = pointSpec{name: pt.Name, unit: pt.Unit, area: a, addr: uint16(pt.Address), typ: t, order: o,
+		scale: 1, offset: pt.Offset}
+	if pt.Scale != nil {
+		spec.scale = *pt.Scale
+	}
+	if pt.Bit != nil {
+		spec.bit = uint8(*pt.Bit)
+	}
+	if t == typeString {
+		spec.length = pt.Length
+	}
+	return spec, true
 }
 
-// validateQualityPoints checks that fault_point and maintenance_point name
-// two different bool points of the device.
-func validateQualityPoints(d *DeviceConfig, dp string, p *conf.Problems) {
-	check := func(key, name string) {
+// Modbus data models number registers from 1 with the area as the first
+// digit (40001 is the first holding register, 30001 the first input
+// register); the protocol, and this configuration, address them from 0.
+const (
+	holdingRefBase = 40001
+	inputRefBase   = 30001
+)
+
+// warnRegisterNumber warns about a holding or input address that looks
+// like such a register number: valid (the protocol has 65536 addresses),
+// but far more often a number copied from a datasheet than a real offset.
+func warnRegisterNumber(area string, addr int, path string, p *conf.Problems) {
+	var base int
+	switch area {
+	case "holding":
+		base = holdingRefBase
+	case "input":
+		base = inputRefBase
+	default:
+		return
+	}
+	// 4xxxx spans 40001..49999 (and 400001..465536 in the six-digit form,
+	// beyond any address): only the five-digit form can be mistaken for an
+	// address.
+	if addr < base || addr > base+9998 {
+		return
+	}
+	p.Warnf(path, "%d looks like a 1-based register number %dxxxx; Modbus addresses here are 0-based offsets: %d → 0 (did you mean address: %d?)",
+		addr, base/10000, base, addr-base)
+}
+
+// compileQuality checks that fault_point and maintenance_point name two
+// different bool points of the device, and returns what judging its
+// readings needs (each point's range is checked with the point).
+func compileQuality(d *DeviceConfig, dp string, p *conf.Problems) qualityPlan {
+	qp := qualityPlan{faultIx: -1, maintIx: -1, lo: make([]float64, len(d.Points)), hi: make([]float64, len(d.Points))}
+	find := func(key, name string) int {
 		if name == "" {
-			return
+			return -1
 		}
-		for _, pt := range d.Points {
+		for i, pt := range d.Points {
 			if pt.Name == name {
 				if !strings.EqualFold(pt.Type, "bool") {
 					p.Addf(conf.Join(dp, key), "point %q is %s; it must be a bool point of this device", name, pt.Type)
 				}
-				return
+				return i
 			}
 		}
 		p.Addf(conf.Join(dp, key), "no point %q in this device: name one of its bool points", name)
+		return -1
 	}
-	check("fault_point", d.FaultPoint)
-	check("maintenance_point", d.MaintenancePoint)
+	qp.faultIx = find("fault_point", d.FaultPoint)
+	qp.maintIx = find("maintenance_point", d.MaintenancePoint)
 	if d.FaultPoint != "" && d.FaultPoint == d.MaintenancePoint {
 		p.Addf(conf.Join(dp, "maintenance_point"), "must not be the fault point %q", d.FaultPoint)
 	}
+	for i, pt := range d.Points {
+		qp.lo[i], qp.hi[i] = 1, 0 // no range
+		if len(pt.Range) == 2 {
+			qp.lo[i], qp.hi[i] = pt.Range[0], pt.Range[1]
+		}
+	}
+	return qp
 }
 
 // forType is " for t", or "" for an unknown t.
