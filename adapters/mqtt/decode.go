@@ -311,12 +311,12 @@ const (
 	tagCheckpoint       = "checkpoint"
 	tagType             = "type"
 	tagDirection        = "direction"
-	fieldConfidence     = "confidence"
-	fieldBearing        = "bearing_deg"
-	fieldDistance       = "distance_m"
+	fieldConfidence     = gateway.FieldConfidence
+	fieldBearing        = gateway.FieldBearing
+	fieldDistance       = gateway.FieldDistance
 	fieldTemperature    = "temperature_c"
-	fieldEventID        = "event_id"
-	fieldImageURL       = "image_url"
+	fieldEventID        = gateway.FieldEventID
+	fieldImageURL       = gateway.FieldImageURL
 	fieldPeople         = "people"
 	fieldVehicles       = "vehicles"
 	fieldPlate          = "plate"
