@@ -204,7 +204,10 @@ func (e *Engine) event(d *devState, s *sample, now time.Time) {
 		return
 	}
 	data := CameraEvent{ImageURL: ev.imageURL, EventID: ev.id}
-	at := s.at
+	// The MQTT source places an event a fraction of a millisecond after its
+	// ts, to keep events of one instant apart in InfluxDB: cut to the
+	// millisecond, the time is the payload's.
+	at := s.at.Truncate(time.Millisecond)
 	data.EventTime = &at
 	if late := now.Sub(s.at); late > c.maxAge {
 		data.LateS = int64(late.Round(time.Second) / time.Second)
