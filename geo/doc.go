@@ -15,6 +15,6 @@
 //
 //	tower := geo.Point{Lat: 25.07, Lon: 118.21}
 //	fire := geo.Destination(tower, 132.5, 1800) // camera says: 132.5°, 1.8 km
-//	fix, err := geo.Intersect(tower, 132.5, geo.Point{Lat: 25.03, Lon: 118.15}, 101, geo.DefaultMinCrossing)
+//	fix, err := geo.Intersect(tower, 200, geo.Point{Lat: 25.03, Lon: 118.15}, 96.5, geo.DefaultMinCrossing)
 //	if err != nil { ... } // the bearings are near-parallel, or do not meet in front of both cameras
 package geo
