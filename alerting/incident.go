@@ -200,7 +200,16 @@ func (e *Engine) event(d *devState, s *sample, now time.Time) {
 		}
 		e.cs.seen = c.seen.encode()
 	}
-	if !slices.ContainsFunc(e.rules, func(r *rule) bool { return r.takesEvent(s) }) {
+	// The first event rule (in configuration order) that takes the event
+	// is the one it raises or escalates an incident under.
+	var r *rule
+	for _, x := range e.rules {
+		if x.takesEvent(s) {
+			r = x
+			break
+		}
+	}
+	if r == nil {
 		return
 	}
 	data := CameraEvent{ImageURL: ev.imageURL, EventID: ev.id}
@@ -221,37 +230,86 @@ func (e *Engine) event(d *devState, s *sample, now time.Time) {
 		data.DistanceM = &dist
 	}
 	data.Location = e.locate(s.device, ev, s.at)
-	for _, r := range e.rules {
-		if !r.takesEvent(s) {
-			continue
-		}
+
+	inc := e.incident(s.device)
+	switch {
+	case inc == nil: // a new incident
 		t := e.track(trackKey{r.idx, s.device, pointEvent}, d)
 		if t.kind == "" {
 			t.kind = s.kind
 		}
 		t.cond = condState{Level: 0, Target: 0}
-		if a := t.alert; a != nil && a.Status == StatusFiring {
-			if data.LateS == 0 {
-				a.AutoResolveAt = now.Add(r.autoResolve)
-			}
-			if typeRank(s.point) > typeRank(t.evType) {
-				t.evType, t.value, t.ev = s.point, s.v, &data
-				e.transition(r, t, 0, now) // the level rises: alert.changed
-				continue
-			}
-			a.Value = max(a.Value, s.v)
-			if a.EventTime == nil || !s.at.Before(*a.EventTime) {
-				data.update(&a.CameraEvent)
-			}
-			e.markDirty(a)
-			continue
-		}
 		t.evType, t.value, t.ev = s.point, s.v, &data
 		e.transition(r, t, 0, now)
 		if t.alert != nil {
 			t.alert.AutoResolveAt = now.Add(r.autoResolve)
 		}
+	case typeRank(s.point) > typeRank(inc.evType): // worse: the level rises
+		t := inc
+		if e.rules[inc.key.rule] != r {
+			t = e.moveIncident(inc, r, d)
+		}
+		t.cond = condState{Level: 0, Target: 0}
+		t.evType, t.value, t.ev = s.point, s.v, &data
+		e.transition(r, t, 0, now) // alert.changed
+		if data.LateS == 0 && t.alert != nil {
+			t.alert.AutoResolveAt = now.Add(r.autoResolve)
+		}
+	default: // no worse: it keeps the incident open and updates what it says
+		a := inc.alert
+		if data.LateS == 0 {
+			a.AutoResolveAt = now.Add(e.rules[inc.key.rule].autoResolve)
+		}
+		if s.point == inc.evType {
+			a.Value = max(a.Value, s.v)
+		}
+		if a.EventTime == nil || !s.at.Before(*a.EventTime) {
+			data.update(&a.CameraEvent)
+		}
+		e.markDirty(a)
 	}
+}
+
+// incident returns the track of the camera's open incident: its firing
+// event alert (of the worst level, should there be several, as alerts
+// stored before incidents may be), or nil.
+func (e *Engine) incident(camera string) *track {
+	var inc *track
+	for _, r := range e.rules {
+		if r.kind != condEvent {
+			continue
+		}
+		t := e.tracks[trackKey{r.idx, camera, pointEvent}]
+		if t == nil || t.alert == nil || t.alert.Status != StatusFiring {
+			continue
+		}
+		if inc == nil || typeRank(t.evType) > typeRank(inc.evType) {
+			inc = t
+		}
+	}
+	return inc
+}
+
+// moveIncident hands an open incident to rule r, whose event is worse
+// than the incident's level (a thermal-hotspot incident that sees smoke
+// becomes a forest-fire one): the same occurrence, id and start, now under
+// r's rule name, key and severity. It returns r's track holding it.
+func (e *Engine) moveIncident(inc *track, r *rule, d *devState) *track {
+	a := inc.alert
+	from := a.Rule
+	t := e.track(trackKey{r.idx, a.Device, pointEvent}, d)
+	if t.kind == "" {
+		t.kind = inc.kind
+	}
+	inc.alert, inc.cond, inc.evType = nil, normalState, ""
+	if d == nil {
+		delete(e.tracks, inc.key) // an untracked device's: nothing to keep
+	}
+	a.Rule, a.Key = r.name, AlertKey(r.name, a.Device, pointEvent)
+	t.alert = a
+	e.log.Info("camera incident goes to the rule of its worse event", "alert", a.ID, "camera", a.Device,
+		"from", from, "to", r.name)
+	return t
 }
 
 // update takes the newer event c into an alert's: all of it, except that

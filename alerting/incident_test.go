@@ -34,13 +34,28 @@ var fireRules = []RuleConfig{
 		Severity: "red", AutoResolve: 30 * time.Minute},
 }
 
+// forestRules are the forest example's: thermal hotspots (often
+// sun-heated rock) yellow and only when the camera is quite sure; smoke and
+// fire red.
+var forestRules = []RuleConfig{
+	{Name: "forest-fire", Match: Match{Kind: "fire_detection"}, Event: &Event{Types: []string{"smoke", "fire"}, MinConfidence: 0.7},
+		Severity: "red", AutoResolve: 30 * time.Minute},
+	{Name: "thermal-hotspot", Match: Match{Kind: "fire_detection"}, Event: &Event{Types: []string{"hotspot"}, MinConfidence: 0.85},
+		Severity: "yellow", AutoResolve: 10 * time.Minute},
+}
+
 func newCameraEngine(t testing.TB, path, lang string) *syncEngine {
+	t.Helper()
+	return newCameraEngineRules(t, path, lang, fireRules)
+}
+
+func newCameraEngineRules(t testing.TB, path, lang string, rules []RuleConfig) *syncEngine {
 	t.Helper()
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "alerts.db")
 	}
 	clock := testenv.NewClock(t0)
-	e, err := New(Config{Rules: fireRules, Notify: []NotifyConfig{{Name: "desk"}}}, Options{
+	e, err := New(Config{Rules: rules, Notify: []NotifyConfig{{Name: "desk"}}}, Options{
 		Site: "bs-forest-01", Path: path, Devices: cameraDevices, Now: clock.Now, Language: lang,
 		Notifiers: map[string]Notifier{"desk": NotifierFunc(nil)},
 	})
@@ -337,4 +352,43 @@ func TestIncidentLocation(t *testing.T) {
 			t.Errorf("message %q", m)
 		}
 	})
+}
+
+// TestIncidentAcrossRules: a hotspot incident (yellow) that then sees smoke
+// is the same occurrence, raised to the smoke rule's level and severity;
+// a hotspot while smoke is open folds into it; and the incident carries on
+// across a restart.
+func TestIncidentAcrossRules(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts.db")
+	s := newCameraEngineRules(t, path, "", forestRules)
+	s.event(ev{cam: "CAM-A", typ: "hotspot", conf: 0.9})
+	s.clock.Add(time.Minute)
+	s.event(ev{cam: "CAM-A", typ: "smoke", conf: 0.8})
+	s.clock.Add(time.Minute)
+	s.event(ev{cam: "CAM-A", typ: "hotspot", conf: 0.95})
+	eq(t, "hotspot then smoke", s.notes(), []string{"alert.firing hotspot yellow", "alert.changed smoke red"})
+	ps := s.sent()
+	if ps[0].Data.ID != ps[1].Data.ID || ps[1].Data.Rule != "forest-fire" || ps[1].Data.Key != "forest-fire/CAM-A/confidence" {
+		t.Errorf("escalated: %+v", ps[1].Data)
+	}
+	if open, _ := s.e.Alerts(false); len(open) != 1 || open[0].Rule != "forest-fire" || open[0].EventID != "CAM-A-3" {
+		t.Errorf("open alerts %+v", open)
+	}
+	// The hotspot rule's 10 minutes do not end it: the smoke rule's 30 do.
+	s.clock.Add(20 * time.Minute)
+	s.tick()
+	eq(t, "20 min later", s.notes()[2:], nil)
+	n := len(s.notes())
+	s.close()
+
+	s2 := newCameraEngineRules(t, path, "", forestRules)
+	s2.clock.Add(22 * time.Minute)
+	s2.event(ev{cam: "CAM-A", typ: "fire", conf: 0.9, id: "CAM-A-after-restart"})
+	eq(t, "after restart", s2.notes()[n:], []string{"alert.changed fire red"})
+	s2.clock.Add(31 * time.Minute)
+	s2.tick()
+	eq(t, "ended", s2.notes()[n+1:], []string{"alert.resolved fire red"})
+	if ps := s2.sent(); ps[len(ps)-1].Data.ID != ps[0].Data.ID {
+		t.Error("not one occurrence from hotspot to the end")
+	}
 }
