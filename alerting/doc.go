@@ -28,9 +28,11 @@
 //     the device is heard from. Its point is "online".
 //   - event: camera events (a point with a `type` tag and a `confidence`
 //     field, such as fire_detection) of the listed types at or above
-//     min_confidence. One camera's matching events are one incident: its
-//     alert (point "confidence") has the worst type seen as its level
-//     (hotspot < smoke < fire; a worse one is alert.changed), carries what
+//     min_confidence. One camera's events are one incident: its alert
+//     (point "confidence") has the worst type seen as its level (hotspot <
+//     smoke < fire; a worse one is alert.changed); an event is taken by the
+//     first event rule that matches it, and a worse event under another
+//     rule moves the incident to that rule (its severity). It carries what
 //     the latest event said (CameraEvent: event time, bearing, distance,
 //     image, id) and, for a camera with a Device.Location, the fire's
 //     position — the intersection with another located camera's bearing
