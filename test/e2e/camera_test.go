@@ -73,7 +73,8 @@ func cameraData(t *testing.T, d dutydesk.Delivery) cameraAlert {
 // TestCameraIncidentViaMQTT runs the real binary against real Mosquitto
 // with two declared lookout cameras: smoke then fire from one camera is one
 // occurrence (alert.changed at the desk), its bearing and distance place the
-// fire, the second camera's bearing triangulates it, an event redelivered
+// fire, the second camera's bearing triangulates it (and its hotspot, a
+// yellow rule of its own, becomes red smoke in the same occurrence), an event redelivered
 // (or retained, across a restart) raises nothing, and an event three hours
 // old alarms as late with its own time.
 func TestCameraIncidentViaMQTT(t *testing.T) {
@@ -114,6 +115,11 @@ alerting:
       event: {types: [smoke, fire], min_confidence: 0.7}
       severity: red
       auto_resolve: 30m
+    - name: thermal-hotspot
+      match: {kind: fire_detection}
+      event: {types: [hotspot], min_confidence: 0.85}
+      severity: yellow
+      auto_resolve: 10m
   notify:
     - {name: fire-command-post, url: %q, secret: "${DUTY_DESK_SECRET}", timeout: 2s}
 `, testenv.FreePort(t), filepath.Join(dir, "data"), influx.URL(), broker.URL(),
@@ -184,19 +190,28 @@ alerting:
 		t.Fatalf("fire after smoke: %s %+v (first %s)", ds[1].Type, second, first.ID)
 	}
 
-	// Tower B sees it too, without a distance: the bearings cross.
-	smokeB := mqttsim.CameraEvent{EventID: "CAM-02-000001", CameraID: "CAM-02", TS: time.Now(), Type: mqttsim.Smoke, Confidence: 0.88,
-		BearingDeg: mqttsim.Ptr(bearingB)}
-	send(smokeB)
-	ds = waitN(3, "smoke from CAM-02")
+	// Tower B sees it too, without a distance: the bearings cross. First
+	// a thermal hotspot (yellow), then smoke: the same occurrence, red.
+	send(mqttsim.CameraEvent{EventID: "CAM-02-000000", CameraID: "CAM-02", TS: time.Now(), Type: mqttsim.Hotspot, Confidence: 0.9,
+		BearingDeg: mqttsim.Ptr(bearingB)})
+	ds = waitN(3, "hotspot from CAM-02")
 	third := cameraData(t, ds[2])
-	if ds[2].Type != "alert.firing" || third.Device != "CAM-02" {
-		t.Fatalf("CAM-02: %s %+v", ds[2].Type, third)
+	if ds[2].Type != "alert.firing" || third.Device != "CAM-02" || ds[2].Alert.Severity != "yellow" {
+		t.Fatalf("CAM-02 hotspot: %s %+v", ds[2].Type, ds[2].Alert)
 	}
 	near("CAM-02 triangulated", third, "triangulated")
 	if !strings.Contains(third.Message, "交会定位") {
 		t.Errorf("triangulated message %q", third.Message)
 	}
+	smokeB := mqttsim.CameraEvent{EventID: "CAM-02-000001", CameraID: "CAM-02", TS: time.Now(), Type: mqttsim.Smoke, Confidence: 0.88,
+		BearingDeg: mqttsim.Ptr(bearingB)}
+	send(smokeB)
+	ds = waitN(4, "smoke from CAM-02")
+	fourth := cameraData(t, ds[3])
+	if ds[3].Type != "alert.changed" || fourth.ID != third.ID || fourth.Level != "smoke" || ds[3].Alert.Severity != "red" {
+		t.Fatalf("CAM-02 smoke after hotspot: %s %+v", ds[3].Type, ds[3].Alert)
+	}
+	near("CAM-02 smoke triangulated", fourth, "triangulated")
 
 	// Redelivered and retained copies of events already judged.
 	send(smokeA)
@@ -227,20 +242,20 @@ alerting:
 	// An event three hours old, arriving now (its camera's link was down).
 	seen := time.Now().Add(-3 * time.Hour).UTC().Truncate(time.Millisecond)
 	send(mqttsim.CameraEvent{EventID: "CAM-03-000001", CameraID: "CAM-03", TS: seen, Type: mqttsim.Smoke, Confidence: 0.9})
-	ds = waitN(4, "late smoke from CAM-03")
-	late := cameraData(t, ds[3])
-	if ds[3].Type != "alert.firing" || late.Device != "CAM-03" || !strings.Contains(late.Message, "延迟 3小时到达") {
-		t.Fatalf("late event: %s %+v", ds[3].Type, late)
+	ds = waitN(5, "late smoke from CAM-03")
+	late := cameraData(t, ds[4])
+	if ds[4].Type != "alert.firing" || late.Device != "CAM-03" || !strings.Contains(late.Message, "延迟 3小时到达") {
+		t.Fatalf("late event: %s %+v", ds[4].Type, late)
 	}
 	if at, err := time.Parse(time.RFC3339Nano, late.EventTime); err != nil || !at.Equal(seen) {
 		t.Errorf("late data.event_time %q, want %s", late.EventTime, seen.Format(time.RFC3339Nano))
 	}
 	// Notifications leave the outbox in order: had the copies raised
 	// anything, it would have come before the late event's.
-	if ds = desk.Deliveries(); len(ds) != 4 {
+	if ds = desk.Deliveries(); len(ds) != 5 {
 		for _, d := range ds {
 			t.Logf("%s %s", d.Type, cameraData(t, d).Message)
 		}
-		t.Fatalf("%d deliveries, want 4", len(ds))
+		t.Fatalf("%d deliveries, want 5", len(ds))
 	}
 }
