@@ -28,8 +28,20 @@
 //     the device is heard from. Its point is "online".
 //   - event: camera events (a point with a `type` tag and a `confidence`
 //     field, such as fire_detection) of the listed types at or above
-//     min_confidence. The alert's point and level are the event type; it
-//     resolves auto_resolve (default 10m) after the last such event.
+//     min_confidence. One camera's events are one incident: its alert
+//     (point "confidence") has the worst type seen as its level (hotspot <
+//     smoke < fire; a worse one is alert.changed); an event is taken by the
+//     first event rule that matches it, and a worse event under another
+//     rule moves the incident to that rule (its severity). It carries what
+//     the latest event said (CameraEvent: event time, bearing, distance,
+//     image, id) and, for a camera with a Device.Location, the fire's
+//     position — the intersection with another located camera's bearing
+//     within Options.TriangulateWindow, else the great-circle point at the
+//     camera's bearing and distance (package geo). It ends auto_resolve
+//     (default 10m) after the last such event, saying no new detection came,
+//     never that the fire is out. An event older than Options.MaxEventAge
+//     when it arrives alarms saying it is late; one whose event_id was seen
+//     before (the last 4096, kept in the store) raises nothing.
 //
 // Only good values are evaluated: a failed poll brings no values and so
 // neither raises nor clears a threshold alarm (the stale rule reports it);

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hazardgw/hazardgw/gateway"
+	"github.com/hazardgw/hazardgw/geo"
 )
 
 // MeasurementAlert is the measurement of alert transitions.
@@ -34,6 +35,8 @@ type Device struct {
 	// FaultPoint is the device's bool point that reports a fault: while it
 	// is true the device's other alarms hold as they are.
 	FaultPoint string
+	// Location is where a camera stands: its bearings locate fires.
+	Location *geo.Point
 }
 
 // Options configure an Engine. Zero values mean defaults, except Path.
@@ -69,6 +72,14 @@ type Options struct {
 	// InfluxDB before gateway:influxdb-unreachable fires
 	// (influxdb.alert_after); default 5m.
 	SinkAlertAfter time.Duration
+	// TriangulateWindow is how far apart in event time two located
+	// cameras' bearings may be to be intersected (forest.triangulate_window);
+	// default DefaultTriangulateWindow.
+	TriangulateWindow time.Duration
+	// MaxEventAge is how old a camera event may be when it arrives and
+	// still be news; an older one alarms saying it is late
+	// (forest.max_event_age); default DefaultMaxEventAge.
+	MaxEventAge time.Duration
 }
 
 // Stats are counters since start.
@@ -132,6 +143,7 @@ type Engine struct {
 	skip           string               // a receiver emit leaves out (the one that refused)
 	maxLearnt      int                  // cap on devices learnt from traffic (maxLearntDevices; tests lower it)
 	untrackedNoted bool                 // the learnt-device cap was logged
+	cam            *cameras             // camera incidents: locations, bearings, seen event ids
 }
 
 type receiver struct {
@@ -163,6 +175,10 @@ type track struct {
 	// rejudge is set when the device's maintenance ends: its next good
 	// reading judges the condition afresh.
 	rejudge bool
+	// Event rules: the incident's level (the worst event type seen) and
+	// the event that makes it fire or change.
+	evType string
+	ev     *CameraEvent
 }
 
 // devState is what the engine knows of one device.
@@ -230,6 +246,7 @@ func New(cfg Config, opts Options) (*Engine, error) {
 		dirty:     map[*alertRec]bool{},
 		pointsW:   make(chan struct{}, 1),
 		maxLearnt: maxLearntDevices,
+		cam:       newCameras(opts),
 	}
 	e.pool.New = func() any { return &sampleBatch{} }
 	for _, r := range rules {
@@ -284,6 +301,7 @@ func (e *Engine) Open() error {
 		return err
 	}
 	e.st = st
+	e.cam.seen.decode(st.loadSeen())
 	e.openedAt = e.opts.Now()
 	e.restore(recs, e.openedAt)
 	e.commitLocked()
@@ -658,32 +676,6 @@ func (e *Engine) status(d *devState, s *sample, now time.Time) {
 	e.judgeStale(d, now)
 }
 
-// event evaluates a camera event against the event rules. d is nil for a
-// device past the cap on learnt devices.
-func (e *Engine) event(d *devState, s *sample, now time.Time) {
-	for _, r := range e.rules {
-		if r.kind != condEvent || !r.matches(s.kind, s.device, s.point) || !r.eventMatches(s.point, s.v) {
-			continue
-		}
-		t := e.track(trackKey{r.idx, s.device, s.point}, d)
-		if t.kind == "" {
-			t.kind = s.kind
-		}
-		t.value = s.v
-		t.cond = condState{Level: 0, Target: 0}
-		if t.alert != nil && t.alert.Status == StatusFiring {
-			t.alert.AutoResolveAt = now.Add(r.autoResolve)
-			t.alert.Value = max(t.alert.Value, s.v)
-			e.markDirty(t.alert)
-			continue
-		}
-		e.transition(r, t, 0, now)
-		if t.alert != nil {
-			t.alert.AutoResolveAt = now.Add(r.autoResolve)
-		}
-	}
-}
-
 // good records a good reading of device d: it is alive and answering
 // well, which clears its stale alerts.
 func (e *Engine) good(d *devState, now time.Time) {
@@ -792,7 +784,7 @@ func (e *Engine) transition(r *rule, t *track, lvl int, now time.Time) {
 			lim := l.limit
 			out.Threshold = &lim
 		case condEvent:
-			out.Level = t.key.point
+			out.Level = t.evType
 			lim := r.minConf
 			out.Threshold = &lim
 		}
@@ -823,6 +815,11 @@ func (e *Engine) transition(r *rule, t *track, lvl int, now time.Time) {
 	})
 	if typ == "" {
 		return
+	}
+	if r.kind == condEvent && out.Active {
+		n := *next
+		t.eventOutcome(&n)
+		next = &n
 	}
 	rec := t.alert
 	if rec == nil || rec.ID != next.ID {
@@ -950,7 +947,7 @@ func (e *Engine) alertPoint(a *alertRec, typ string, now time.Time) gateway.Poin
 // for ?state=all until it is older than the retention (see prune).
 func (e *Engine) end(a *alertRec, now time.Time) {
 	if r := e.byName[a.Rule]; r != nil {
-		k := trackKey{r.idx, a.Device, a.Point}
+		k := trackKey{r.idx, a.Device, r.trackPoint(a.Point)}
 		if t := e.tracks[k]; t != nil && t.alert == a {
 			t.alert = nil
 			if e.devices[a.Device] == nil {
@@ -1167,11 +1164,14 @@ func (e *Engine) restore(recs []*alertRec, now time.Time) {
 		if d == nil {
 			continue
 		}
-		t := e.track(trackKey{r.idx, a.Device, a.Point}, d)
+		t := e.track(trackKey{r.idx, a.Device, r.trackPoint(a.Point)}, d)
 		if t.alert != nil && t.alert.Status == StatusFiring && a.Status != StatusFiring {
 			continue // the key's active occurrence wins over a cleared one
 		}
 		t.alert, t.value = a, a.Value
+		if r.kind == condEvent {
+			t.evType = a.Level
+		}
 		if a.Status == StatusFiring {
 			t.cond = condState{Level: lvl, Target: lvl}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ type syncEngine struct {
 	e     *Engine
 	clock *fakeClock
 	path  string
+	nev   int // camera events made, for their ids
 }
 
 var testDevices = []Device{
@@ -148,7 +150,13 @@ func (s *syncEngine) status(dev string, online bool) gateway.Point {
 
 func (s *syncEngine) camera(cam, typ string, conf float64) gateway.Point {
 	return gateway.Point{Measurement: "fire_detection", Tags: []gateway.Tag{{Key: "site", Value: "qz"}, {Key: "camera", Value: cam}, {Key: "type", Value: typ}},
-		Fields: []gateway.Field{gateway.Float("confidence", conf), gateway.Float("bearing_deg", 132.5), gateway.String("event_id", "E1")}, Time: s.clock.Now()}
+		Fields: []gateway.Field{gateway.Float("confidence", conf), gateway.Float("bearing_deg", 132.5), gateway.String("event_id", s.eventID(cam))}, Time: s.clock.Now()}
+}
+
+// eventID is a new event id of camera cam.
+func (s *syncEngine) eventID(cam string) string {
+	s.nev++
+	return cam + "-" + strconv.Itoa(s.nev)
 }
 
 // poll feeds one good poll of dev, one second later, as the Modbus source would.
@@ -293,7 +301,7 @@ func TestEngineCamera(t *testing.T) {
 	eq(t, "auto-resolved", s.notes(), []string{"alert.firing fire red", "alert.resolved fire red"})
 	var p payload
 	_ = json.Unmarshal(s.outbox()[0].Body, &p)
-	if p.Data.Device != "CAM-07" || p.Data.Kind != "fire_detection" || p.Data.Value != 0.9 || p.Data.Message != "CAM-07 检测到明火，置信度 0.90" {
+	if p.Data.Device != "CAM-07" || p.Data.Kind != "fire_detection" || p.Data.Value != 0.9 || p.Data.Message != "CAM-07 检测到明火，置信度 0.90，方位 132.5°" {
 		t.Errorf("fire payload %+v", p.Data)
 	}
 }

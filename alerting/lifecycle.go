@@ -96,6 +96,8 @@ type Alert struct {
 	// Cause says why a stale alert fired: no_reply, exception or io (failed
 	// polls), broker_down, offline (silent), nan or out_of_range (bad values).
 	Cause string `json:"cause,omitempty"`
+
+	CameraEvent // camera alerts: what the incident's latest event said
 }
 
 // ReasonRuleChanged is Alert.Reason of an alert ended because the

@@ -325,11 +325,7 @@ func writeActive(b *strings.Builder, zh bool, r *rule, a *Alert, dev, pt, lvl st
 			b.WriteString(dev + " under maintenance: its alarms are suppressed" + held)
 		}
 	case condEvent:
-		if zh {
-			b.WriteString(dev + " 检测到" + lvl + "，置信度 " + strconv.FormatFloat(a.Value, 'f', 2, 64))
-		} else {
-			b.WriteString(dev + " detected " + lvl + ", confidence " + strconv.FormatFloat(a.Value, 'f', 2, 64))
-		}
+		writeEvent(b, zh, a, dev, lvl)
 	}
 }
 
@@ -368,11 +364,7 @@ func writeResolved(b *strings.Builder, zh bool, r *rule, a *Alert, dev, pt, lvl 
 			b.WriteString(dev + " back online")
 		}
 	case condEvent:
-		if zh {
-			b.WriteString(dev + " " + lvl + "告警已解除：" + fmtDur(zh, r.autoResolve) + "内未再检测到")
-		} else {
-			b.WriteString(dev + " " + lvl + " alert resolved: none detected for " + fmtDur(zh, r.autoResolve))
-		}
+		writeEventEnded(b, zh, r, dev, lvl)
 	case condBool:
 		if zh {
 			b.WriteString(dev + " " + pt + " 已恢复正常")

@@ -85,7 +85,7 @@ func encodePayload(typ string, at time.Time, a *Alert) ([]byte, error) {
 
 func utc(a *Alert) {
 	a.StartedAt, a.ChangedAt = a.StartedAt.UTC(), a.ChangedAt.UTC()
-	for _, p := range []**time.Time{&a.ResolvedAt, &a.AcknowledgedAt} {
+	for _, p := range []**time.Time{&a.ResolvedAt, &a.AcknowledgedAt, &a.EventTime} {
 		if *p != nil {
 			t := (*p).UTC()
 			*p = &t

@@ -29,6 +29,7 @@ type sample struct {
 	v      float64
 	at     time.Time
 	q      *statusQuality // device_status only: what it says of the readings' quality
+	ev     *eventInfo     // camera events only: bearing, distance, image, id
 }
 
 // statusQuality is what a device_status point says of its device beyond
@@ -104,7 +105,8 @@ func appendSamples(dst *[]sample, p *gateway.Point) {
 	if typ, ok := p.Tag("type"); ok {
 		if f, ok := p.Field("confidence"); ok {
 			if v, ok := number(f); ok {
-				*dst = append(*dst, sample{typ: sampleEvent, kind: p.Measurement, device: dev, point: typ, v: v, at: p.Time})
+				*dst = append(*dst, sample{typ: sampleEvent, kind: p.Measurement, device: dev, point: typ, v: v, at: p.Time,
+					ev: eventInfoOf(p)})
 				return
 			}
 		}

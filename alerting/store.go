@@ -18,7 +18,8 @@ import (
 //	outbox  receiver → seq → outMsg: notifications not yet delivered
 //	dead    receiver → seq → deadMsg: notifications a receiver refused for good
 //	points  seq → gateway.Point: `alert` points not yet handed to the pipeline
-//	meta    the sequence shared by outbox and points (NextSequence)
+//	meta    the sequence shared by outbox and points (NextSequence), and
+//	        camera_events_seen: the ids of recent camera events (seenSet)
 //
 // A transition is committed with its notifications and its point in one
 // fsync'd transaction, before anything is sent: a crash either loses the
@@ -74,6 +75,7 @@ type changeSet struct {
 	msgs   []queued
 	points []gateway.Point
 	drop   []string // ended alerts to forget
+	seen   []byte   // the seen camera event ids, when they changed (seenSet.encode)
 }
 
 type queued struct {
@@ -82,11 +84,12 @@ type queued struct {
 }
 
 func (c *changeSet) empty() bool {
-	return len(c.alerts) == 0 && len(c.msgs) == 0 && len(c.points) == 0 && len(c.drop) == 0
+	return len(c.alerts) == 0 && len(c.msgs) == 0 && len(c.points) == 0 && len(c.drop) == 0 && c.seen == nil
 }
 
 func (c *changeSet) reset() {
 	c.alerts, c.msgs, c.points, c.drop = c.alerts[:0], c.msgs[:0], c.points[:0], c.drop[:0]
+	c.seen = nil
 }
 
 type store struct {
@@ -153,6 +156,11 @@ func (s *store) commit(c *changeSet) error {
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
+		if c.seen != nil {
+			if err := meta.Put(keySeen, c.seen); err != nil {
+				return err
+			}
+		}
 		outbox := tx.Bucket(bucketOutbox)
 		for _, q := range c.msgs {
 			b, err := outbox.CreateBucketIfNotExists([]byte(q.receiver))

@@ -48,6 +48,17 @@ const (
 	FieldMaintenance = "maintenance" // bool: the device is under maintenance
 )
 
+// Fields of camera events (measurement fire_detection, tag type) that
+// alarms read: the event's confidence, the bearing from true north and the
+// distance at which the camera sees it, its snapshot and its id.
+const (
+	FieldConfidence = "confidence"  // float, 0..1
+	FieldBearing    = "bearing_deg" // float, degrees from true north, [0, 360)
+	FieldDistance   = "distance_m"  // float, metres
+	FieldImageURL   = "image_url"   // string
+	FieldEventID    = "event_id"    // string
+)
+
 // Fields of the gateway's health series that built-in alarms watch.
 const (
 	// FieldSpoolDropped counts the points dropped since the previous report

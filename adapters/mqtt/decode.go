@@ -176,9 +176,11 @@ func finishEvent(e *env, out *decoded, measurement string, source, kind gateway.
 }
 
 // eventTime is an event's point time: its payload timestamp plus a
-// deterministic offset inside the digits the payload left unwritten (under
-// a second for "09:00:05Z", under a millisecond for "09:00:05.123Z").
-// Without it, two passages through one checkpoint in the same direction
+// deterministic offset inside the digits the payload left unwritten and
+// under a millisecond (under a millisecond for "09:00:05Z" and for
+// "09:00:05.123Z", under 100 µs for "09:00:05.1234Z"): cut to the
+// millisecond, the time is the payload's ts, which alarms quote.
+// Without the offset, two passages through one checkpoint in the same direction
 // and second (or two smoke events of one camera in the same millisecond)
 // would be one series at one timestamp, and InfluxDB would keep only the
 // last. The offset is a hash of the event's identity (event_id, or the
@@ -191,6 +193,7 @@ func eventTime(t time.Time, digits int, identity uint64) time.Time {
 	for range digits {
 		unit /= 10
 	}
+	unit = min(unit, uint64(time.Millisecond))
 	if unit <= 1 {
 		return t
 	}
@@ -311,12 +314,12 @@ const (
 	tagCheckpoint       = "checkpoint"
 	tagType             = "type"
 	tagDirection        = "direction"
-	fieldConfidence     = "confidence"
-	fieldBearing        = "bearing_deg"
-	fieldDistance       = "distance_m"
+	fieldConfidence     = gateway.FieldConfidence
+	fieldBearing        = gateway.FieldBearing
+	fieldDistance       = gateway.FieldDistance
 	fieldTemperature    = "temperature_c"
-	fieldEventID        = "event_id"
-	fieldImageURL       = "image_url"
+	fieldEventID        = gateway.FieldEventID
+	fieldImageURL       = gateway.FieldImageURL
 	fieldPeople         = "people"
 	fieldVehicles       = "vehicles"
 	fieldPlate          = "plate"

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"encoding/json"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/hazardgw/hazardgw/gateway"
@@ -74,7 +75,10 @@ func addSeeds(f *testing.F, seeds ...string) {
 
 func FuzzCameraEvent(f *testing.F) {
 	addSeeds(f, goodCamera, `{"camera_id":"C","type":"fire","confidence":1}`, `{"confidence":NaN}`, `[]`, ``,
-		`{"a":{"b":[1,{"c":"\ud83d\ude00"}]},"type":"smoke"}`, "{\"camera_id\":\"\xff\"}", `{"ts":"2026-11-22T09:00:00+08:00","type":"hotspot","confidence":0.1,"camera_id":"x"}`)
+		`{"a":{"b":[1,{"c":"\ud83d\ude00"}]},"type":"smoke"}`, "{\"camera_id\":\"\xff\"}", `{"ts":"2026-11-22T09:00:00+08:00","type":"hotspot","confidence":0.1,"camera_id":"x"}`,
+		`{"ts":"2026-11-22T09:00:05Z","type":"fire","confidence":0.9,"bearing_deg":359.99,"distance_m":0,"event_id":"E\u00e9","image_url":"http://x/1.jpg"}`,
+		`{"type":"smoke","confidence":0.9,"bearing_deg":360,"camera_id":"c"}`, `{"type":"smoke","confidence":0.9,"distance_m":-1,"camera_id":"c"}`,
+		`{"type":"smoke","confidence":0.9,"event_id":"","image_url":null,"camera_id":"c"}`)
 	tags := []gateway.Tag{{Key: "camera", Value: "CAM-T"}, {Key: "zone", Value: "z"}}
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		var d decoded
@@ -87,6 +91,37 @@ func FuzzCameraEvent(f *testing.F) {
 			}
 			if typ, _ := d.point.Tag(tagType); typ != "smoke" && typ != "fire" && typ != "hotspot" {
 				t.Fatalf("type %q accepted", typ)
+			}
+			// What alarms take over from the event (bearing, distance,
+			// image, id, time) is what the payload said, and sane.
+			var in map[string]any
+			if json.Unmarshal(payload, &in) != nil {
+				return // e.g. a number beyond float64 in a member the decoder skips
+			}
+			checkNumber := func(key string, ok func(float64) bool) {
+				f, has := d.point.Field(key)
+				v, given := in[key].(float64)
+				switch {
+				case has != given:
+					t.Fatalf("%s: field %v, payload %v", key, has, in[key])
+				case has && (f.Kind != gateway.KindFloat || f.F != v || !ok(f.F)):
+					t.Fatalf("%s: field %+v from %v", key, f, v)
+				}
+			}
+			checkNumber(fieldBearing, func(v float64) bool { return v >= 0 && v < 360 })
+			checkNumber(fieldDistance, func(v float64) bool { return v >= 0 })
+			for _, key := range []string{fieldEventID, fieldImageURL} {
+				f, has := d.point.Field(key)
+				v, _ := in[key].(string)
+				if has != (v != "") || has && (f.Kind != gateway.KindString || f.S != v) {
+					t.Fatalf("%s: field %+v from %q", key, f, v)
+				}
+			}
+			if ts, ok := in["ts"].(string); ok && !d.arrival {
+				want, err := time.Parse(time.RFC3339Nano, ts)
+				if err == nil && !d.point.Time.Truncate(time.Millisecond).Equal(want.Truncate(time.Millisecond)) {
+					t.Fatalf("ts %s stored at %s", ts, d.point.Time.Format(time.RFC3339Nano))
+				}
 			}
 		}
 	})

@@ -25,6 +25,7 @@ type File struct {
 	Modbus   modbus.Config      `yaml:"modbus"`
 	MQTT     mqtt.Config        `yaml:"mqtt"`
 	Alerting alerting.Config    `yaml:"alerting"`
+	Forest   ForestConfig       `yaml:"forest"`
 
 	warnings []string // "FILE:LINE: path: warning: what", from loading
 }
@@ -91,6 +92,7 @@ func (f *File) Validate(p *conf.Problems) {
 	f.Modbus.Validate("modbus", p)
 	f.MQTT.Validate("mqtt", p)
 	f.Alerting.Validate("alerting", p)
+	f.Forest.Validate("forest", p)
 	f.checkNotifySecrets(p)
 	f.checkReceivers(p)
 	if len(f.Modbus.Links) == 0 && f.MQTT.URL == "" {

@@ -24,6 +24,7 @@ import (
 	"github.com/hazardgw/hazardgw/alerting"
 	"github.com/hazardgw/hazardgw/gateway"
 	"github.com/hazardgw/hazardgw/gateway/spool"
+	"github.com/hazardgw/hazardgw/geo"
 	"github.com/hazardgw/hazardgw/httpapi"
 )
 
@@ -110,7 +111,11 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 	// Declared MQTT devices are watched from the start, so that one that
 	// never speaks still goes stale, and named by their labels.
 	for _, d := range cfg.MQTT.DeclaredDevices() {
-		alertDevices = append(alertDevices, alerting.Device{ID: d.ID, Label: d.Label, Kind: d.Kind})
+		ad := alerting.Device{ID: d.ID, Label: d.Label, Kind: d.Kind}
+		if l := d.Location; l != nil && l.Lat != nil && l.Lon != nil {
+			ad.Location = &geo.Point{Lat: *l.Lat, Lon: *l.Lon} // a camera's bearings locate fires
+		}
+		alertDevices = append(alertDevices, ad)
 	}
 	// The gateway reports its own health like a device, so that a full
 	// spool raises the built-in alarm (alerting.SpoolFullRule).
@@ -123,6 +128,7 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 		Site: cfg.Site.ID, SiteName: cfg.Site.Name, Language: cfg.Site.Language, Path: filepath.Join(gw.DataDir, "alerts.db"),
 		Devices: alertDevices, Notifiers: notifiers, Logger: logger.With("component", "alerting"),
 		MQTTAlertAfter: cfg.MQTT.AlertAfter, SinkAlertAfter: cfg.InfluxDB.AlertAfter,
+		TriangulateWindow: cfg.Forest.TriangulateWindow, MaxEventAge: cfg.Forest.MaxEventAge,
 	})
 	if err != nil {
 		return err

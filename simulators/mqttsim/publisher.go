@@ -41,6 +41,7 @@ type pendingMsg struct {
 	tok     paho.Token
 	topic   string
 	qos     byte
+	retain  bool
 	payload []byte
 }
 
@@ -106,11 +107,22 @@ func (p *Publisher) PublishQoS0(ctx context.Context, topic string, payload []byt
 	return p.publish(ctx, topic, 0, payload)
 }
 
+// PublishRetained publishes ev on its camera's topic at QoS 1, retained:
+// the broker hands it to every new subscription, as a camera that
+// publishes its last event retained does.
+func (p *Publisher) PublishRetained(ctx context.Context, ev CameraEvent) error {
+	return p.publishRetain(ctx, CameraTopic(p.opts.Site, ev.CameraID), 1, true, ev.JSON())
+}
+
 func (p *Publisher) publish(ctx context.Context, topic string, qos byte, payload []byte) error {
-	tok := p.client.Publish(topic, qos, false, payload)
+	return p.publishRetain(ctx, topic, qos, false, payload)
+}
+
+func (p *Publisher) publishRetain(ctx context.Context, topic string, qos byte, retain bool, payload []byte) error {
+	tok := p.client.Publish(topic, qos, retain, payload)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.pending = append(p.pending, pendingMsg{tok, topic, qos, payload})
+	p.pending = append(p.pending, pendingMsg{tok, topic, qos, retain, payload})
 	for len(p.pending) > p.opts.Window {
 		if err := p.settleOldest(ctx); err != nil {
 			return err
@@ -141,7 +153,7 @@ func (p *Publisher) settleOldest(ctx context.Context) error {
 			return fmt.Errorf("publish: %w", ctx.Err())
 		case <-t.C:
 		}
-		m.tok = p.client.Publish(m.topic, m.qos, false, m.payload)
+		m.tok = p.client.Publish(m.topic, m.qos, m.retain, m.payload)
 	}
 }
 
