@@ -324,6 +324,8 @@ func writeActive(b *strings.Builder, zh bool, r *rule, a *Alert, dev, pt, lvl st
 		} else {
 			b.WriteString(dev + " under maintenance: its alarms are suppressed" + held)
 		}
+	case condVoice:
+		writeVoice(b, zh, r, a, dev)
 	case condEvent:
 		if zh {
 			b.WriteString(dev + " 检测到" + lvl + "，置信度 " + strconv.FormatFloat(a.Value, 'f', 2, 64))
@@ -367,6 +369,8 @@ func writeResolved(b *strings.Builder, zh bool, r *rule, a *Alert, dev, pt, lvl 
 		} else {
 			b.WriteString(dev + " back online")
 		}
+	case condVoice:
+		writeVoiceResolved(b, zh, r, dev)
 	case condEvent:
 		if zh {
 			b.WriteString(dev + " " + lvl + "告警已解除：" + fmtDur(zh, r.autoResolve) + "内未再检测到")
