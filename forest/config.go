@@ -2,6 +2,8 @@ package forest
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -124,7 +126,8 @@ func (c *Config) Validate(path string, p *conf.Problems) {
 	if _, err := parseDayStart(d.DayStart); err != nil {
 		p.Addf(at("day_start"), "%v", err)
 	}
-	for m, v := range d.Phenology {
+	for _, m := range slices.Sorted(maps.Keys(d.Phenology)) {
+		v := d.Phenology[m]
 		if m < 1 || m > 12 {
 			p.Addf(at("phenology"), "month %d: want 1..12", m)
 		}
@@ -161,7 +164,8 @@ func (c *Config) Validate(path string, p *conf.Problems) {
 			p.Addf(conf.Join(cp, "command_topic"), "must contain {checkpoint}: every checkpoint has its own command topic")
 		}
 	}
-	for lvl, text := range c.Checkpoints.Texts {
+	for _, lvl := range slices.Sorted(maps.Keys(c.Checkpoints.Texts)) {
+		text := c.Checkpoints.Texts[lvl]
 		switch {
 		case lvl < 1 || lvl > 5:
 			p.Addf(conf.Join(cp, "texts"), "level %d: want 1..5", lvl)

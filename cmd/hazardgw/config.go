@@ -11,6 +11,7 @@ import (
 	"github.com/hazardgw/hazardgw/adapters/modbus"
 	"github.com/hazardgw/hazardgw/adapters/mqtt"
 	"github.com/hazardgw/hazardgw/alerting"
+	"github.com/hazardgw/hazardgw/forest"
 	"github.com/hazardgw/hazardgw/gateway"
 	"github.com/hazardgw/hazardgw/internal/conf"
 )
@@ -24,6 +25,7 @@ type File struct {
 	Modbus   modbus.Config      `yaml:"modbus"`
 	MQTT     mqtt.Config        `yaml:"mqtt"`
 	Alerting alerting.Config    `yaml:"alerting"`
+	Forest   forest.Config      `yaml:"forest"`
 
 	warnings []string // "FILE:LINE: path: warning: what", from loading
 }
@@ -90,12 +92,14 @@ func (f *File) Validate(p *conf.Problems) {
 	f.Modbus.Validate("modbus", p)
 	f.MQTT.Validate("mqtt", p)
 	f.Alerting.Validate("alerting", p)
+	f.Forest.Validate("forest", p)
 	f.checkNotifySecrets(p)
 	f.warnModbusReferences(p)
 	if len(f.Modbus.Links) == 0 && f.MQTT.URL == "" {
 		p.Addf("modbus.links", "no data source: configure modbus.links or mqtt.url")
 		return
 	}
+	f.checkForest(p)
 	f.Alerting.CheckSite("alerting", f.siteSeries(), p)
 }
 
