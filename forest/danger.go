@@ -42,6 +42,9 @@ type Options struct {
 	Logger     *slog.Logger
 }
 
+// maxAhead is how far a reading's time may be ahead of the gateway clock.
+const maxAhead = 10 * time.Minute
+
 // maxPending bounds the ratings waiting to be written: past it the oldest
 // is dropped (the newer ones carry the day's state anyway).
 const maxPending = 256
@@ -308,6 +311,12 @@ func (d *Danger) reading(p *gateway.Point) bool {
 		return false
 	}
 	w := Weather{At: p.Time, Temperature: vals[0], Humidity: vals[1], Wind: vals[2], Rain: vals[3]}
+	if ahead := w.At.Sub(d.opts.Now()); ahead > maxAhead {
+		// A station clock gone wrong would open a day early and make the
+		// correct readings after it look late.
+		d.freeze(fmt.Sprintf("reading time %s ahead of the gateway clock", ahead.Round(time.Second)))
+		return false
+	}
 	if !plausible(w) {
 		d.freeze(fmt.Sprintf("implausible reading (temperature %v, humidity %v, wind %v, rain %v)", w.Temperature, w.Humidity, w.Wind, w.Rain))
 		return false

@@ -350,3 +350,35 @@ func FuzzDecodeState(f *testing.F) {
 		}
 	})
 }
+
+// TestDangerReplaysAndClock: a redelivered reading is not rated again (its
+// fire_danger point would be rewritten with the day as it stands now), and
+// one stamped far ahead of the gateway clock is not rated at all (it would
+// open the next day early).
+func TestDangerReplaysAndClock(t *testing.T) {
+	h := start(t, testConfig(), t.TempDir(), &publisher{})
+	defer h.stop(t)
+	at := time.Now().Add(-time.Hour)
+	r1 := station(at, 18, 40, 3, 0)
+	h.d.Observe([]gateway.Point{r1})
+	h.d.Observe([]gateway.Point{station(at.Add(time.Minute), 26, 20, 9, 0)})
+	h.d.Observe([]gateway.Point{r1})                                        // redelivered
+	h.d.Observe([]gateway.Point{station(at.Add(2*time.Hour), 5, 90, 0, 0)}) // an hour ahead of now
+	h.d.Observe([]gateway.Point{station(at.Add(2*time.Minute), 5, 90, 0, 0)})
+	testenv.Eventually(t, 5*time.Second, func() bool { return len(h.acc.levels()) >= 3 }, "ratings")
+	h.acc.mu.Lock()
+	defer h.acc.mu.Unlock()
+	var got []time.Time
+	for _, p := range h.acc.pts {
+		got = append(got, p.Time)
+	}
+	want := []time.Time{at, at.Add(time.Minute), at.Add(2 * time.Minute)}
+	if len(got) != len(want) {
+		t.Fatalf("rated %v, want %v", got, want)
+	}
+	for i := range want {
+		if !got[i].Equal(want[i]) {
+			t.Errorf("rating %d at %v, want %v", i, got[i], want[i])
+		}
+	}
+}

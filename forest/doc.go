@@ -23,6 +23,10 @@
 // data_dir/fire-danger.json (written atomically after each rating), so a
 // restart continues the same day.
 //
+// Readings are taken in time order: one not after the latest taken (a
+// redelivered or replayed reading, a late one) is not rated again, and one
+// stamped more than 10 minutes ahead of the gateway clock is not rated.
+//
 // A reading counts only when all four mapped points have good values, the
 // values are physically possible, and the station's last device_status
 // says neither fault nor maintenance. Otherwise the rating freezes at its

@@ -45,6 +45,9 @@ type Day struct {
 	CounterDate string   `json:"counter_date,omitempty"`
 	// DryDays is the count of consecutive days without rain before Date.
 	DryDays int `json:"dry_days"`
+	// Last is the time of the latest reading taken: one not after it (a
+	// redelivered or replayed reading) is not taken again.
+	Last time.Time `json:"last,omitzero"`
 }
 
 // maxDryDays caps the count: far beyond any table, it only keeps the
@@ -107,13 +110,17 @@ func advance(d Day, date string) Day {
 	if d.Date != "" && d.Readings > 0 {
 		d.DryDays = closeDay(d.DryDays, d.Rain)
 	}
-	return Day{Date: date, Counter: d.Counter, CounterDate: d.CounterDate, DryDays: d.DryDays}
+	return Day{Date: date, Counter: d.Counter, CounterDate: d.CounterDate, DryDays: d.DryDays, Last: d.Last}
 }
 
 // take adds a good reading w to the day and rates it. ok is false when w
-// belongs to a rating day before the current one (a late reading): the
-// day it belonged to is closed, so it changes nothing.
+// is not after the latest reading taken: a redelivered or replayed reading
+// (rating it again would rewrite its fire_danger point with the day as it
+// stands now) or a late one of a day already closed.
 func (r *rater) take(d Day, w Weather) (Day, Rating, bool) {
+	if !w.At.After(d.Last) {
+		return d, Rating{}, false
+	}
 	date := r.dateOf(w.At)
 	switch {
 	case d.Date == "":
@@ -131,6 +138,7 @@ func (r *rater) take(d Day, w Weather) (Day, Rating, bool) {
 		d.MaxWind = max(d.MaxWind, w.Wind)
 	}
 	d.Readings++
+	d.Last = w.At
 	switch r.rainMode {
 	case RainCounter:
 		if d.Counter != nil && d.CounterDate == date && w.Rain > *d.Counter {
