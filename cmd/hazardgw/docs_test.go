@@ -16,6 +16,7 @@ import (
 	"github.com/hazardgw/hazardgw/adapters/modbus"
 	"github.com/hazardgw/hazardgw/adapters/mqtt"
 	"github.com/hazardgw/hazardgw/alerting"
+	"github.com/hazardgw/hazardgw/forest"
 	"github.com/hazardgw/hazardgw/gateway"
 	"github.com/hazardgw/hazardgw/internal/conf"
 )
@@ -132,24 +133,27 @@ func TestDocsDefaults(t *testing.T) {
 	}
 	size := func(n conf.ByteSize) string { return fmt.Sprintf("%dGiB", int64(n)>>30) }
 	for key, want := range map[string]string{
-		"site.language":            gateway.DefaultLanguage,
-		"gateway.data_dir":         gateway.DefaultDataDir,
-		"gateway.spool_max_bytes":  size(gateway.DefaultSpoolMaxBytes),
-		"gateway.shutdown_timeout": gateway.DefaultShutdownTimeout.String(),
-		"gateway.http.listen":      gateway.DefaultListen,
-		"gateway.log.level":        gateway.DefaultLogLevel,
-		"gateway.log.format":       gateway.DefaultLogFormat,
-		"influxdb.batch_size":      fmt.Sprint(influx.DefaultBatchSize),
-		"influxdb.flush_interval":  influx.DefaultFlushInterval.String(),
-		"influxdb.timeout":         influx.DefaultTimeout.String(),
-		"…devices[].interval":      modbus.DefaultInterval.String(),
-		"mqtt.keep_alive":          mqtt.DefaultKeepAlive.String(),
-		"mqtt.max_backoff":         mqtt.DefaultMaxBackoff.String(),
-		"mqtt.workers":             fmt.Sprint(mqtt.DefaultWorkers),
-		"…subscriptions[].qos":     fmt.Sprint(mqtt.DefaultQoS),
-		"…subscriptions[].stale":   strings.TrimSuffix(mqtt.DefaultStale.String(), "0s"),
-		"alerting.retention":       fmt.Sprintf("%dd", alerting.DefaultRetention/(24*time.Hour)),
-		"…timeout":                 dutydesk.DefaultTimeout.String(),
+		"site.language":                    gateway.DefaultLanguage,
+		"gateway.data_dir":                 gateway.DefaultDataDir,
+		"gateway.spool_max_bytes":          size(gateway.DefaultSpoolMaxBytes),
+		"gateway.shutdown_timeout":         gateway.DefaultShutdownTimeout.String(),
+		"gateway.http.listen":              gateway.DefaultListen,
+		"gateway.log.level":                gateway.DefaultLogLevel,
+		"gateway.log.format":               gateway.DefaultLogFormat,
+		"influxdb.batch_size":              fmt.Sprint(influx.DefaultBatchSize),
+		"influxdb.flush_interval":          influx.DefaultFlushInterval.String(),
+		"influxdb.timeout":                 influx.DefaultTimeout.String(),
+		"…devices[].interval":              modbus.DefaultInterval.String(),
+		"mqtt.keep_alive":                  mqtt.DefaultKeepAlive.String(),
+		"mqtt.max_backoff":                 mqtt.DefaultMaxBackoff.String(),
+		"mqtt.workers":                     fmt.Sprint(mqtt.DefaultWorkers),
+		"…subscriptions[].qos":             fmt.Sprint(mqtt.DefaultQoS),
+		"…subscriptions[].stale":           strings.TrimSuffix(mqtt.DefaultStale.String(), "0s"),
+		"alerting.retention":               fmt.Sprintf("%dd", alerting.DefaultRetention/(24*time.Hour)),
+		"…timeout":                         dutydesk.DefaultTimeout.String(),
+		"forest.danger.rain_mode":          forest.RainDaily,
+		"forest.danger.day_start":          forest.DefaultDayStart,
+		"forest.checkpoints.command_topic": forest.DefaultCommandTopic,
 	} {
 		got, ok := defaultOf[key]
 		if !ok {
