@@ -202,9 +202,22 @@ alerting:
 		t.Errorf("command %+v", cmd)
 	}
 
-	// A passage that did not hear it, at level 5.
+	// The simulated checkpoint's speaker gets it too and plays it; with
+	// its speaker broken, a passage does not hear it, at level 5.
+	spk, err := mqttsim.NewSpeakers(ctx, broker.URL(), "forest-01", "", "e2e-speakers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spk.Close()
+	testenv.Eventually(t, 30*time.Second, func() bool { c, _ := spk.Last("KK-03"); return c.Level == 5 && spk.Plays("KK-03") },
+		"the simulated checkpoint has the level 5 command")
 	if err := pub.PublishPassage(ctx, mqttsim.Passage{EventID: "KK-03-000001", CheckpointID: "KK-03", TS: time.Now(),
-		Direction: mqttsim.In, People: mqttsim.Ptr(2), Vehicles: mqttsim.Ptr(0), VoicePlayed: mqttsim.Ptr(false)}); err != nil {
+		Direction: mqttsim.In, People: mqttsim.Ptr(1), Vehicles: mqttsim.Ptr(0), VoicePlayed: mqttsim.Ptr(spk.Plays("KK-03"))}); err != nil {
+		t.Fatal(err)
+	}
+	spk.Mute("KK-03", true)
+	if err := pub.PublishPassage(ctx, mqttsim.Passage{EventID: "KK-03-000002", CheckpointID: "KK-03", TS: time.Now(),
+		Direction: mqttsim.In, People: mqttsim.Ptr(2), Vehicles: mqttsim.Ptr(0), VoicePlayed: mqttsim.Ptr(spk.Plays("KK-03"))}); err != nil {
 		t.Fatal(err)
 	}
 	if err := pub.Flush(ctx); err != nil {
@@ -273,14 +286,20 @@ alerting:
 		v := res.Series[0].Values[0]
 		return v[0] == base.Add(6*time.Second).UTC().Format(time.RFC3339) && v[1] == 5.0 && v[2] == 95.0 && v[3] == 30.0
 	}, "the rating after the restart continues the day")
-	firing := 0
+	firing, missed := 0, 0
 	for _, d := range desk.Deliveries() {
+		if d.Alert.Rule == "voice-missed" && d.Type == "alert.firing" {
+			missed++
+		}
 		if d.Alert.Rule == "fire-danger" && d.Type == "alert.firing" {
 			firing++
 		}
 		if d.Alert.Rule == "fire-danger" && d.Type == "alert.resolved" {
 			t.Errorf("the rating resolved while the station was bad or silent: %+v", d.Alert)
 		}
+	}
+	if missed != 1 {
+		t.Errorf("voice-missed fired %d times, want once (the passage that heard the warning raises nothing)", missed)
 	}
 	if firing != 1 {
 		t.Errorf("fire-danger fired %d times, want one occurrence across the restart", firing)
