@@ -84,6 +84,8 @@ type Danger struct {
 	level      int       // the level of the last rating written
 	levelSince time.Time // when it took that level
 	voiceDue   bool      // the checkpoints are to be told level
+	voiceAsk   uint64    // counts the times voiceDue was set, so a request made during a publication is not lost
+	ratings    int64     // fire_danger points written
 	damaged    []string
 }
 
@@ -169,7 +171,7 @@ func (d *Danger) Open() error {
 		d.log.Warn("fire danger: the saved state is another station's; its day and dry-day count are kept", "saved", doc.Station, "station", d.station)
 	}
 	d.day, d.level, d.levelSince = doc.Day, doc.Level, doc.LevelSince
-	d.voiceDue = d.level > 0
+	d.askVoice()
 	d.log.Info("fire danger: state loaded", "day", d.day.Date, "dry_days", d.day.DryDays, "level", d.level)
 	return nil
 }
@@ -201,9 +203,18 @@ func (d *Danger) DryDays() int {
 // persistence has lost the retained command). It does not block.
 func (d *Danger) Reconnected() {
 	d.mu.Lock()
-	d.voiceDue = d.level > 0
+	d.askVoice()
 	d.mu.Unlock()
 	d.poke()
+}
+
+// askVoice asks for the current level to be published (if there is one).
+// d.mu is held.
+func (d *Danger) askVoice() {
+	if d.level > 0 {
+		d.voiceDue = true
+		d.voiceAsk++
+	}
 }
 
 func (d *Danger) poke() {
@@ -399,10 +410,12 @@ func (d *Danger) write(ctx context.Context, acc gateway.Acceptor) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.ratings += int64(len(rts))
 	for _, rt := range rts {
 		if rt.Level != d.level {
 			d.log.Info("fire danger level changed", "station", d.station, "from", d.level, "to", rt.Level, "index", rt.Index)
-			d.level, d.levelSince, d.voiceDue, d.saveDue = rt.Level, rt.At, true, true
+			d.level, d.levelSince, d.saveDue = rt.Level, rt.At, true
+			d.askVoice()
 		}
 	}
 }
@@ -470,8 +483,7 @@ func (d *Danger) tell(ctx context.Context, prev string) string {
 		return prev
 	}
 	d.mu.Lock()
-	due, lvl, since := d.voiceDue, d.level, d.levelSince
-	d.voiceDue = false
+	due, lvl, since, ask := d.voiceDue, d.level, d.levelSince, d.voiceAsk
 	d.mu.Unlock()
 	if !due || lvl == 0 {
 		return prev
@@ -491,16 +503,16 @@ func (d *Danger) tell(ctx context.Context, prev string) string {
 		}
 	}
 	if failed != nil {
-		d.mu.Lock()
-		if d.level == lvl {
-			d.voiceDue = true
-		}
-		d.mu.Unlock()
 		if failed.Error() != prev && ctx.Err() == nil {
 			d.log.Warn("fire danger: voice command not published; retrying", "level", lvl, "err", failed)
 		}
 		return failed.Error()
 	}
+	d.mu.Lock()
+	if d.voiceAsk == ask {
+		d.voiceDue = false // else a reconnection or a new level asked again meanwhile: once more
+	}
+	d.mu.Unlock()
 	d.log.Info("fire danger: checkpoints told the level", "level", lvl, "checkpoints", len(d.opts.Checkpoints))
 	return ""
 }

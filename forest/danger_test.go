@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/hazardgw/hazardgw/gateway"
 	"github.com/hazardgw/hazardgw/internal/testenv"
 )
@@ -379,6 +382,59 @@ func TestDangerReplaysAndClock(t *testing.T) {
 	for i := range want {
 		if !got[i].Equal(want[i]) {
 			t.Errorf("rating %d at %v, want %v", i, got[i], want[i])
+		}
+	}
+}
+
+// TestDangerMetrics: the level, the dry days, a frozen rating and a voice
+// command waiting for the broker show in the metrics.
+func TestDangerMetrics(t *testing.T) {
+	pub := &publisher{fail: true}
+	h := start(t, testConfig(), t.TempDir(), pub)
+	defer h.stop(t)
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, shanghai(t))
+	h.d.Observe([]gateway.Point{station(at, 22, 40, 5, 0)})
+	testenv.Eventually(t, 5*time.Second, func() bool { return len(h.acc.levels()) == 1 }, "rating")
+	h.d.Observe([]gateway.Point{status(at.Add(time.Minute), "bad", "fault")})
+	c := h.d.Collector()
+	want := `
+# HELP hazardgw_fire_danger_dry_days Consecutive days without rain before the current rating day.
+# TYPE hazardgw_fire_danger_dry_days gauge
+hazardgw_fire_danger_dry_days 6
+# HELP hazardgw_fire_danger_frozen 1 while the station's readings do not count and the rating holds its last level.
+# TYPE hazardgw_fire_danger_frozen gauge
+hazardgw_fire_danger_frozen 1
+# HELP hazardgw_fire_danger_level Fire danger level of the last rating written (1-5; 0 before the first).
+# TYPE hazardgw_fire_danger_level gauge
+hazardgw_fire_danger_level 4
+# HELP hazardgw_fire_danger_ratings_total fire_danger points written.
+# TYPE hazardgw_fire_danger_ratings_total counter
+hazardgw_fire_danger_ratings_total 1
+# HELP hazardgw_fire_danger_voice_pending 1 while the checkpoints are still to be told the current level (the broker is unreachable).
+# TYPE hazardgw_fire_danger_voice_pending gauge
+hazardgw_fire_danger_voice_pending 1
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
+	pub.setFail(false)
+	h.d.Reconnected()
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		return testutil.ToFloat64(prometheus.Collector(voiceOnly{c})) == 0
+	}, "voice no longer pending once published")
+}
+
+// voiceOnly narrows a collector to hazardgw_fire_danger_voice_pending.
+type voiceOnly struct{ c prometheus.Collector }
+
+func (v voiceOnly) Describe(ch chan<- *prometheus.Desc) { ch <- descVoice }
+func (v voiceOnly) Collect(ch chan<- prometheus.Metric) {
+	all := make(chan prometheus.Metric, 8)
+	v.c.Collect(all)
+	close(all)
+	for m := range all {
+		if m.Desc() == descVoice {
+			ch <- m
 		}
 	}
 }

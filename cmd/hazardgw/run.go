@@ -167,6 +167,7 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 			return err
 		}
 		observers = append(observers, danger)
+		reg.MustRegister(danger.Collector())
 		if mq != nil {
 			mq.OnConnect(danger.Reconnected)
 		}
