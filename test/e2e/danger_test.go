@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -166,6 +168,15 @@ alerting:
 		reading(base.Add(time.Duration(i)*time.Second), s.body)
 		wait("fire-danger "+s.level, has("fire-danger", s.typ, s.level))
 	}
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "\nhazardgw_fire_danger_level 5\n") && strings.Contains(string(b), "\nhazardgw_fire_danger_ratings_total 3\n")
+	}, "/metrics shows level 5 after 3 ratings")
 	for _, d := range desk.Deliveries() {
 		if d.Alert.Rule == "fire-danger" && d.Alert.Level == "level-5" {
 			if d.Alert.Severity != "red" || d.Alert.Device != "WS-01" || d.Alert.Kind != "fire_danger" || d.Alert.Value != 5 ||
