@@ -42,7 +42,7 @@ func (p *Period) UnmarshalText(b []byte) error {
 }
 
 // RuleConfig is one alarm rule. Exactly one of Thresholds, Rate, Stale,
-// Event (or a bool point's State) is its condition.
+// Event, VoiceMissed (or a bool point's State) is its condition.
 type RuleConfig struct {
 	Name        string          `yaml:"name"` // required, unique
 	Match       Match           `yaml:"match"`
@@ -53,7 +53,8 @@ type RuleConfig struct {
 	Rate        *Rate           `yaml:"rate"`
 	Stale       *Stale          `yaml:"stale"`
 	Event       *Event          `yaml:"event"`
-	State       *StateCondition `yaml:"state"` // bool points: alarm while the point equals Value
+	State       *StateCondition `yaml:"state"`        // bool points: alarm while the point equals Value
+	VoiceMissed *VoiceMissed    `yaml:"voice_missed"` // checkpoint passages without the voice warning (voice.go)
 	Severity    string          `yaml:"severity"`
 	AutoResolve time.Duration   `yaml:"auto_resolve"`
 	Message     string          `yaml:"message"` // optional text shown to the duty officer

@@ -42,6 +42,16 @@
 //     never that the fire is out. An event older than Options.MaxEventAge
 //     when it arrives alarms saying it is late; one whose event_id was seen
 //     before (the last 4096, kept in the store) raises nothing.
+//   - voice_missed: a checkpoint passage (voice_played false) while the
+//     forest fire danger level — the latest fire_danger point the engine
+//     has seen — is at least min_level. Point voice_played, level
+//     voice_missed, value the danger level; further misses extend the
+//     active alert, which resolves auto_resolve (default 10m) after the
+//     last one.
+//
+// A station's fire_danger rating (tag station) is evaluated as a series of
+// that station of kind fire_danger: rules match it by that kind, and its
+// alerts carry it.
 //
 // Only good values are evaluated: a failed poll brings no values and so
 // neither raises nor clears a threshold alarm (the stale rule reports it);

@@ -144,6 +144,7 @@ type Engine struct {
 	maxLearnt      int                  // cap on devices learnt from traffic (maxLearntDevices; tests lower it)
 	untrackedNoted bool                 // the learnt-device cap was logged
 	cam            *cameras             // camera incidents: locations, bearings, seen event ids
+	danger         float64              // the latest fire danger level observed (0: none yet), for voice_missed rules
 }
 
 type receiver struct {
@@ -447,7 +448,7 @@ func (e *Engine) tick() {
 		e.judgeStale(d, now)
 	}
 	for _, t := range e.tracks {
-		if t.alert == nil || t.alert.Status != StatusFiring || e.rules[t.key.rule].kind != condEvent {
+		if k := e.rules[t.key.rule].kind; t.alert == nil || t.alert.Status != StatusFiring || k != condEvent && k != condVoice {
 			continue
 		}
 		if !now.Before(t.alert.AutoResolveAt) {
@@ -534,6 +535,7 @@ func (e *Engine) heartbeats(now time.Time) {
 
 // sample evaluates one observed sample.
 func (e *Engine) sample(s *sample, now time.Time) {
+	e.noteDanger(s)
 	d := e.device(s.device, s.kind, s.typ == sampleStatus, now)
 	if d == nil {
 		// Past the cap on learnt devices nothing is tracked of the device,
@@ -565,6 +567,9 @@ func (e *Engine) sample(s *sample, now time.Time) {
 	if d.maint {
 		return // uncertain: stored, but it judges no alarm
 	}
+	if s.typ == sampleBool && s.point == pointVoicePlayed && !s.b {
+		e.voiceMissed(d, s, now)
+	}
 	if d.fault && s.point != e.meta[d.id].FaultPoint && s.point != gateway.FieldFault {
 		return // a fault holds the device's other alarms as they are
 	}
@@ -588,6 +593,9 @@ func (e *Engine) sample(s *sample, now time.Time) {
 			continue
 		}
 		t := e.track(trackKey{ri, s.device, s.point}, d)
+		if t.kind == "" {
+			t.kind = s.kind // a station's fire_danger rating is of its own kind
+		}
 		if r.kind == condRate {
 			if t.rate == nil {
 				t.rate = newRateWindow(r.ratePer, r.levels[0].above)
@@ -787,6 +795,9 @@ func (e *Engine) transition(r *rule, t *track, lvl int, now time.Time) {
 			out.Level = t.evType
 			lim := r.minConf
 			out.Threshold = &lim
+		case condVoice:
+			lim := l.limit
+			out.Threshold = &lim
 		}
 	}
 	var prev *Alert
@@ -799,8 +810,8 @@ func (e *Engine) transition(r *rule, t *track, lvl int, now time.Time) {
 		for n := 1; e.alerts[id] != nil; n++ { // two occurrences within one clock tick
 			id = AlertID(r.name, t.key.device, t.key.point, now.Add(time.Duration(n)))
 		}
-		kind := t.kind
-		if d := e.devices[t.key.device]; d != nil {
+		kind := t.kind // the series' own kind: fire_danger for a station's rating
+		if d := e.devices[t.key.device]; d != nil && kind == "" {
 			kind = d.kind
 		}
 		a := Alert{
@@ -808,7 +819,7 @@ func (e *Engine) transition(r *rule, t *track, lvl int, now time.Time) {
 			Rule: r.name, Site: e.opts.Site, Device: t.key.device, Label: m.Label,
 			Kind: kind, Point: t.key.point, Unit: m.Units[t.key.point],
 		}
-		if r.kind == condEvent || r.kind == condStale || r.kind == condBool {
+		if r.kind == condEvent || r.kind == condStale || r.kind == condBool || r.kind == condVoice {
 			a.Unit = ""
 		}
 		return a
@@ -1076,7 +1087,7 @@ func (e *Engine) track(key trackKey, d *devState) *track {
 	if t == nil {
 		t = &track{key: key, cond: normalState}
 		e.tracks[key] = t
-		if d != nil && e.rules[key.rule].kind != condStale && e.rules[key.rule].kind != condEvent {
+		if k := e.rules[key.rule].kind; d != nil && k != condStale && k != condEvent && k != condVoice {
 			d.values = append(d.values, t)
 		}
 	}
@@ -1112,7 +1123,7 @@ func (e *Engine) levelIndex(a *alertRec) int {
 	if r == nil {
 		return -1
 	}
-	if r.kind == condEvent {
+	if r.kind == condEvent || r.kind == condVoice {
 		return 0
 	}
 	for i, l := range r.levels {
@@ -1168,6 +1179,9 @@ func (e *Engine) restore(recs []*alertRec, now time.Time) {
 		if t.alert != nil && t.alert.Status == StatusFiring && a.Status != StatusFiring {
 			continue // the key's active occurrence wins over a cleared one
 		}
+		if t.kind == "" && r.kind != condStale {
+			t.kind = a.Kind
+		}
 		t.alert, t.value = a, a.Value
 		if r.kind == condEvent {
 			t.evType = a.Level
@@ -1188,8 +1202,10 @@ func (e *Engine) restore(recs []*alertRec, now time.Time) {
 // stored active alert a: the rule still applies to the alert's series and
 // the level has the severity and limit the alert was raised with.
 func (e *Engine) producesLevel(r *rule, lvl int, a *alertRec) bool {
+	// The alert's own kind (a station's fire_danger rating is not of the
+	// station's kind), or its device's configured one.
 	kind := a.Kind
-	if m, ok := e.meta[a.Device]; ok && m.Kind != "" {
+	if m, ok := e.meta[a.Device]; ok && m.Kind != "" && !r.matches(kind, a.Device, a.Point) {
 		kind = m.Kind
 	}
 	if !r.matches(kind, a.Device, a.Point) {

@@ -324,6 +324,8 @@ func writeActive(b *strings.Builder, zh bool, r *rule, a *Alert, dev, pt, lvl st
 		} else {
 			b.WriteString(dev + " under maintenance: its alarms are suppressed" + held)
 		}
+	case condVoice:
+		writeVoice(b, zh, r, a, dev)
 	case condEvent:
 		writeEvent(b, zh, a, dev, lvl)
 	}
@@ -363,6 +365,8 @@ func writeResolved(b *strings.Builder, zh bool, r *rule, a *Alert, dev, pt, lvl 
 		} else {
 			b.WriteString(dev + " back online")
 		}
+	case condVoice:
+		writeVoiceResolved(b, zh, r, dev)
 	case condEvent:
 		writeEventEnded(b, zh, r, dev, lvl)
 	case condBool:

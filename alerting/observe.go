@@ -172,10 +172,10 @@ func b8(b bool) int8 {
 	return 0
 }
 
-// deviceOf names the device a point is from: tag device, or the camera or
-// checkpoint of MQTT events.
+// deviceOf names the device a point is from: tag device, the camera or
+// checkpoint of MQTT events, or the station of a fire_danger rating.
 func deviceOf(p *gateway.Point) string {
-	for _, k := range [...]string{gateway.TagDevice, "camera", "checkpoint"} {
+	for _, k := range [...]string{gateway.TagDevice, "camera", "checkpoint", gateway.TagStation} {
 		if v, ok := p.Tag(k); ok && v != "" {
 			return v
 		}

@@ -19,6 +19,7 @@ const (
 	condEvent                         // camera events
 	condMaint                         // a device's maintenance (built in, not configurable)
 	condSelf                          // an alarm the gateway raises about itself outside any reading (built in)
+	condVoice                         // checkpoint passages without the voice warning at a high fire danger (voice.go)
 )
 
 // Severities, most severe first (SPEC §3: the four Chinese warning colours).
@@ -215,8 +216,15 @@ func compileRule(idx int, c RuleConfig) (*rule, error) {
 		r.levels = []level{{name: "event", severity: firstNonEmpty(c.Severity, SeverityRed),
 			above: true, limit: c.Event.MinConfidence, extreme: 1}}
 	}
+	if c.VoiceMissed != nil {
+		n++
+		if c.VoiceMissed.MinLevel < 1 || c.VoiceMissed.MinLevel > 5 {
+			return nil, fmt.Errorf("voice_missed.min_level %d: want 1..5", c.VoiceMissed.MinLevel)
+		}
+		compileVoice(r, c)
+	}
 	if n != 1 {
-		return nil, fmt.Errorf("want exactly one condition (thresholds, rate, state, stale or event), have %d", n)
+		return nil, fmt.Errorf("want exactly one condition (thresholds, rate, state, stale, event or voice_missed), have %d", n)
 	}
 	return r, nil
 }

@@ -69,9 +69,15 @@ func validateRule(r *RuleConfig, rp string, p *conf.Problems) {
 	if r.State != nil {
 		conds = append(conds, "state")
 	}
+	if r.VoiceMissed != nil {
+		conds = append(conds, "voice_missed")
+		if ml := r.VoiceMissed.MinLevel; ml < 1 || ml > 5 {
+			p.Addf(conf.Join(at("voice_missed"), "min_level"), "required: the fire danger level (1..5) from which a passage must hear the voice warning (got %d)", ml)
+		}
+	}
 	switch len(conds) {
 	case 0:
-		p.Addf(rp, "no condition: set one of thresholds, rate, stale, event or state")
+		p.Addf(rp, "no condition: set one of thresholds, rate, stale, event, state or voice_missed")
 	case 1:
 	default:
 		p.Addf(rp, "more than one condition (%s): a rule has exactly one", strings.Join(conds, ", "))
@@ -139,8 +145,8 @@ func validateRule(r *RuleConfig, rp string, p *conf.Problems) {
 	}
 	conf.NotNegative(p, at("on_delay"), r.OnDelay)
 	conf.NotNegative(p, at("off_delay"), r.OffDelay)
-	if conf.NotNegative(p, at("auto_resolve"), r.AutoResolve) && r.AutoResolve > 0 && r.Event == nil && len(conds) == 1 {
-		p.Addf(at("auto_resolve"), "only for event rules: other conditions resolve when the value returns to normal")
+	if conf.NotNegative(p, at("auto_resolve"), r.AutoResolve) && r.AutoResolve > 0 && r.Event == nil && r.VoiceMissed == nil && len(conds) == 1 {
+		p.Addf(at("auto_resolve"), "only for event and voice_missed rules: other conditions resolve when the value returns to normal")
 	}
 }
 

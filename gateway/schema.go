@@ -26,6 +26,22 @@ const (
 	// device's, so that it is stored, shown and alarmed on like any other);
 	// it is also the kind of device GatewayDevice.
 	MeasurementGateway = "hazardgw"
+	// MeasurementFireDanger is the forest fire danger rating computed from
+	// a weather station: tags site and TagStation; fields FieldDangerIndex,
+	// FieldDangerLevel and the factor scores FieldDangerA, B, C, E
+	// (integers). Alert rules match it as the kind of the station's rating.
+	MeasurementFireDanger = "fire_danger"
+)
+
+// Tag and fields of fire_danger points.
+const (
+	TagStation       = "station" // the weather station's device id
+	FieldDangerIndex = "index"   // A + B + C + E − phenology
+	FieldDangerLevel = "level"   // 1 (低) … 5 (极高)
+	FieldDangerA     = "a"       // the day's highest temperature score
+	FieldDangerB     = "b"       // the day's lowest humidity score
+	FieldDangerC     = "c"       // the dry days score
+	FieldDangerE     = "e"       // the day's highest wind score
 )
 
 // GatewayDevice is the device tag of the gateway's own health series and of
@@ -34,7 +50,7 @@ const GatewayDevice = "gateway"
 
 // ReservedMeasurements are the measurements of the gateway itself: a
 // device kind or a json mapping naming one would mix its series into them.
-var ReservedMeasurements = []string{MeasurementDeviceStatus, MeasurementAlert, MeasurementGateway}
+var ReservedMeasurements = []string{MeasurementDeviceStatus, MeasurementAlert, MeasurementGateway, MeasurementFireDanger}
 
 // IsReservedMeasurement reports whether name is one of ReservedMeasurements.
 func IsReservedMeasurement(name string) bool { return slices.Contains(ReservedMeasurements, name) }

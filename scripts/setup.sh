@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what hazardgw's tests need and prints the environment to run them with.
 #
-#   - Debian packages mosquitto (the tests' broker), socat and mbpoll (serial and
+#   - Debian packages mosquitto (the tests' broker) and its clients, socat and mbpoll (serial and
 #     Modbus tools, also run by tests), systemd (for `systemd-analyze verify` of
 #     the unit in deploy/), and gcc when missing (the race detector needs cgo);
 #   - influxd 1.8.10, built with `go install` into $HAZARDGW_CACHE/bin;
@@ -47,6 +47,7 @@ find_mosquitto() {
 
 missing=()
 find_mosquitto >/dev/null || missing+=(mosquitto)
+command -v mosquitto_sub >/dev/null || missing+=(mosquitto-clients) # a fresh subscriber in the forest e2e test
 command -v socat >/dev/null || missing+=(socat)
 command -v mbpoll >/dev/null || missing+=(mbpoll)
 command -v systemd-analyze >/dev/null || missing+=(systemd) # `systemd-analyze verify` of deploy/hazardgw.service

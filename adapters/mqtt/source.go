@@ -59,6 +59,8 @@ type Source struct {
 
 	started   atomic.Bool
 	connected atomic.Bool
+	client    atomic.Pointer[paho.Client] // for Publish, once Run has made it
+	onConn    []func()                    // OnConnect callbacks; set before Run
 
 	connMu      sync.Mutex // guards the connection log state below
 	everUp      bool
@@ -181,6 +183,7 @@ func (s *Source) Run(ctx context.Context, acc gateway.Acceptor) error {
 		return err
 	}
 	client := paho.NewClient(s.clientOptions(tlsCfg))
+	s.storeClient(client)
 	s.begin()
 
 	var wg sync.WaitGroup
@@ -389,6 +392,11 @@ func (s *Source) onConnect(c paho.Client) {
 	}
 	defer s.handlers.Done()
 	s.setConnected(true, nil)
+	defer func() { // also when subscribing fails: publishing does not need it
+		for _, f := range s.onConn {
+			f()
+		}
+	}()
 	// Every time: paho does not restore subscriptions, and a broker that
 	// lost its state (no persistence) no longer has them.
 	filters := make(map[string]byte, len(s.subs))

@@ -99,6 +99,7 @@ func (f *File) Validate(p *conf.Problems) {
 		p.Addf("modbus.links", "no data source: configure modbus.links or mqtt.url")
 		return
 	}
+	f.checkForest(p)
 	f.Alerting.CheckSite("alerting", f.siteSeries(), p)
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/hazardgw/hazardgw/adapters/modbus"
 	"github.com/hazardgw/hazardgw/adapters/mqtt"
 	"github.com/hazardgw/hazardgw/alerting"
+	"github.com/hazardgw/hazardgw/forest"
 	"github.com/hazardgw/hazardgw/gateway"
 	"github.com/hazardgw/hazardgw/internal/conf"
 )
@@ -152,6 +153,9 @@ func TestDocsDefaults(t *testing.T) {
 		"forest.triangulate_window": strings.TrimSuffix(alerting.DefaultTriangulateWindow.String(), "0s"),
 		"forest.max_event_age":      strings.TrimSuffix(alerting.DefaultMaxEventAge.String(), "0s"),
 		"…timeout":                  dutydesk.DefaultTimeout.String(),
+		"forest.danger.rain_mode":          forest.RainDaily,
+		"forest.danger.day_start":          forest.DefaultDayStart,
+		"forest.checkpoints.command_topic": forest.DefaultCommandTopic,
 	} {
 		got, ok := defaultOf[key]
 		if !ok {

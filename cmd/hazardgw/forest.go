@@ -3,6 +3,7 @@ package main
 import (
 	"time"
 
+	"github.com/hazardgw/hazardgw/forest"
 	"github.com/hazardgw/hazardgw/internal/conf"
 )
 
@@ -18,10 +19,26 @@ type ForestConfig struct {
 	// still be news; an older one alarms saying it is late. Default
 	// alerting.DefaultMaxEventAge.
 	MaxEventAge time.Duration `yaml:"max_event_age"`
+
+	// Danger and Checkpoints are the fire danger rating and the
+	// checkpoints' voice warnings (package forest).
+	Danger      forest.DangerConfig      `yaml:"danger"`
+	Checkpoints forest.CheckpointsConfig `yaml:"checkpoints"`
 }
 
-// Validate reports negative durations; zero means the default.
+// Rating is the configuration of the fire danger rating.
+func (c ForestConfig) Rating() forest.Config {
+	return forest.Config{Danger: c.Danger, Checkpoints: c.Checkpoints}
+}
+
+// Enabled reports whether the fire danger rating runs.
+func (c ForestConfig) Enabled() bool { return c.Rating().Enabled() }
+
+// Validate reports negative durations (zero means the default) and the
+// problems of the rating's settings.
 func (c ForestConfig) Validate(path string, p *conf.Problems) {
+	r := c.Rating()
+	r.Validate(path, p)
 	conf.NotNegative(p, conf.Join(path, "triangulate_window"), c.TriangulateWindow)
 	conf.NotNegative(p, conf.Join(path, "max_event_age"), c.MaxEventAge)
 }

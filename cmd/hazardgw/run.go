@@ -22,6 +22,7 @@ import (
 	"github.com/hazardgw/hazardgw/adapters/mqtt"
 	"github.com/hazardgw/hazardgw/adapters/receivers"
 	"github.com/hazardgw/hazardgw/alerting"
+	"github.com/hazardgw/hazardgw/forest"
 	"github.com/hazardgw/hazardgw/gateway"
 	"github.com/hazardgw/hazardgw/gateway/spool"
 	"github.com/hazardgw/hazardgw/geo"
@@ -117,6 +118,22 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 		}
 		alertDevices = append(alertDevices, ad)
 	}
+	// The station's fire danger rating is alarmed as a series of the
+	// station: name its points in messages.
+	for i := range alertDevices {
+		if cfg.Forest.Enabled() && alertDevices[i].ID == cfg.Forest.Danger.Station {
+			labels := maps.Clone(alertDevices[i].PointLabels)
+			if labels == nil {
+				labels = map[string]string{}
+			}
+			for k, v := range dangerLabels(cfg.Site.Language) {
+				if _, ok := labels[k]; !ok {
+					labels[k] = v
+				}
+			}
+			alertDevices[i].PointLabels = labels
+		}
+	}
 	// The gateway reports its own health like a device, so that a full
 	// spool raises the built-in alarm (alerting.SpoolFullRule).
 	alertDevices = append(alertDevices, alerting.Device{
@@ -124,6 +141,7 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 		Interval: gateway.DefaultSelfMonitorInterval,
 		Units:    map[string]string{gateway.FieldMQTTDown: "s", gateway.FieldSinkStalled: "s"},
 	})
+	reg := prometheus.NewRegistry()
 	alerts, err := alerting.New(cfg.Alerting, alerting.Options{
 		Site: cfg.Site.ID, SiteName: cfg.Site.Name, Language: cfg.Site.Language, Path: filepath.Join(gw.DataDir, "alerts.db"),
 		Devices: alertDevices, Notifiers: notifiers, Logger: logger.With("component", "alerting"),
@@ -139,12 +157,43 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 	defer alerts.Close()
 	observers = append(observers, alerts)
 
+	var mq *mqtt.Source
+	if cfg.MQTT.URL != "" {
+		mcfg := cfg.MQTT
+		mcfg.DataDir = gw.DataDir // learnt devices are remembered there
+		mq, err = mqtt.New(mcfg, cfg.Site.ID, logger.With("component", "mqtt"), reg)
+		if err != nil {
+			return err
+		}
+	}
+	// The fire danger rating observes the station's committed readings and
+	// writes its ratings through the pipeline like a source.
+	var danger *forest.Danger
+	if cfg.Forest.Enabled() {
+		opts := forest.Options{Site: cfg.Site.ID, Location: cfg.Site.Location(), DataDir: gw.DataDir,
+			Checkpoints: cfg.checkpointIDs(), Logger: logger.With("component", "forest")}
+		if mq != nil {
+			opts.Publisher = mq
+		}
+		danger, err = forest.New(cfg.Forest.Rating(), opts)
+		if err != nil {
+			return err
+		}
+		if err := danger.Open(); err != nil {
+			return err
+		}
+		observers = append(observers, danger)
+		reg.MustRegister(danger.Collector())
+		if mq != nil {
+			mq.OnConnect(danger.Reconnected)
+		}
+	}
+
 	pipe := gateway.NewPipeline(sp, gateway.PipelineOptions{}, logger.With("component", "pipeline"), observers...)
 	fwd := gateway.NewForwarder(sp, sink, pipe.Notify(), gateway.ForwarderOptions{
 		BatchSize: icfg.BatchSize, FlushInterval: icfg.FlushInterval,
 	}, logger.With("component", "forwarder"))
 
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		newBuildInfo(),
 		collectors.NewGoCollector(),
@@ -194,13 +243,7 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 	}
 
 	// --- more sources (MQTT) are wired here ---
-	if cfg.MQTT.URL != "" {
-		mcfg := cfg.MQTT
-		mcfg.DataDir = gw.DataDir // learnt devices are remembered there
-		mq, err := mqtt.New(mcfg, cfg.Site.ID, logger.With("component", "mqtt"), reg)
-		if err != nil {
-			return err
-		}
+	if mq != nil {
 		sources = append(sources, mq)
 		mon.MQTTConnected = mq.Connected
 		damaged = append(damaged, mq.Damaged)
@@ -212,6 +255,11 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 			}
 			return out
 		})
+	}
+
+	if danger != nil {
+		sources = append(sources, danger)
+		damaged = append(damaged, danger.Damaged)
 	}
 
 	ln, err := net.Listen("tcp", gw.HTTP.Listen)

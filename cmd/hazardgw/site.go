@@ -44,6 +44,7 @@ func (f *File) siteSeries() []alerting.Series {
 		}
 	}
 	out = append(out, mqttDeclaredSeries(f)...)
+	out = append(out, f.forestSeries()...)
 	out = append(out, alerting.Series{Kind: gateway.MeasurementGateway, Device: gateway.GatewayDevice, Points: []string{
 		"spool_points", "spool_bytes", "spool_fill", "spool_oldest_age_s", gateway.FieldSpoolDropped, "dead_lettered", "written",
 		"sink_failing", gateway.FieldSinkStalled, gateway.FieldMQTTDown, gateway.FieldStorageDamaged, gateway.FieldUntrackedDevices}})

@@ -568,7 +568,8 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		}
 		v.Set(s)
 	case reflect.Map:
-		if t.Key().Kind() != reflect.String {
+		intKey := t.Key().Kind() == reflect.Int
+		if t.Key().Kind() != reflect.String && !intKey {
 			d.failf(n, path, "internal error: map key type %s", t.Key())
 			return
 		}
@@ -582,6 +583,16 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 			p := Join(path, e.key)
 			d.r.lines[p] = e.k.Line
 			elem := reflect.New(t.Elem()).Elem()
+			if intKey { // e.g. a month or a level: {1: 0, 3: 5}
+				k, err := strconv.Atoi(e.key)
+				if err != nil {
+					d.failf(e.k, p, "want a whole number as key, got %q", e.key)
+					continue
+				}
+				d.value(e.v, elem, p)
+				m.SetMapIndex(reflect.ValueOf(k), elem)
+				continue
+			}
 			d.value(e.v, elem, p)
 			m.SetMapIndex(reflect.ValueOf(e.key).Convert(t.Key()), elem)
 		}

@@ -48,6 +48,7 @@ type tConf struct {
 	Strs   []string          `yaml:"strs"`
 	Tags   map[string]string `yaml:"tags"`
 	Items  map[string]tItem  `yaml:"items"`
+	Months map[int]int       `yaml:"months"`
 	Token  string            `yaml:"token"`
 	Nested struct {
 		Deep struct {
@@ -96,11 +97,14 @@ func TestDecode(t *testing.T) {
 				return reflect.DeepEqual(c.List, []tItem{{"a", 1}, {"b", 2}}) && reflect.DeepEqual(c.Strs, []string{"x", "y"}) &&
 					reflect.DeepEqual(c.Tags, map[string]string{"area": "A", "zone": "1"}) && c.Items["t1"].Name == "one"
 			}},
+		{name: "whole-number keys", src: "months: {1: 0, 3: 5, 12: -2}\n",
+			check: func(c *tConf) bool { return reflect.DeepEqual(c.Months, map[int]int{1: 0, 3: 5, 12: -2}) }},
 		{name: "nested struct", src: "nested:\n  deep:\n    x: 7\n", check: func(c *tConf) bool { return c.Nested.Deep.X == 7 }},
 		{name: "anchors and merge keys", src: "list:\n  - &base {name: a, n: 1}\n  - <<: *base\n    n: 2\n",
 			check: func(c *tConf) bool { return reflect.DeepEqual(c.List, []tItem{{"a", 1}, {"a", 2}}) }},
 		{name: "utf-8", src: "s: 某石化储罐区\n", check: func(c *tConf) bool { return c.S == "某石化储罐区" }},
 
+		{name: "key not a number", src: "months:\n  1: 0\n  march: 5\n", wantErr: `f.yaml:3: months.march: want a whole number as key, got "march"`},
 		{name: "unknown key", src: "s: a\nintervall: 1s\n", wantErr: "f.yaml:2: intervall: unknown key"},
 		{name: "unknown key with suggestion", src: "nested:\n  deep:\n    xx: 1\n", wantErr: `f.yaml:3: nested.deep.xx: unknown key (did you mean "x"?)`},
 		{name: "duplicate key", src: "s: a\nb: true\ns: b\n", wantErr: "f.yaml:3: s: duplicate key (first at line 1)"},

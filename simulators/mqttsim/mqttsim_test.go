@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/hazardgw/hazardgw/internal/testenv"
 )
 
 func TestPayloadsFollowTheSpec(t *testing.T) {
@@ -112,5 +114,45 @@ func TestSiteOnEmbeddedBroker(t *testing.T) {
 		if d := p["direction"]; d != "in" && d != "out" {
 			t.Errorf("passage %v", p)
 		}
+	}
+}
+
+// TestSpeakers: a checkpoint plays the last voice command it received —
+// also one retained before it connected — and a muted one plays nothing.
+func TestSpeakers(t *testing.T) {
+	b, err := NewBroker("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	pub, err := NewPublisher(ctx, PublisherOptions{URL: b.URL(), Site: "bs", ClientID: "gw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close(time.Second)
+	cmd := `{"cmd":"voice","level":4,"text":"当前森林火险等级为四级（高），严禁携带火种进山","ts":"2026-11-22T02:00:00Z"}`
+	if tok := pub.client.Publish("site/bs/checkpoint/KK-01/command", 1, true, cmd); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal("publish", tok.Error())
+	}
+	spk, err := NewSpeakers(ctx, b.URL(), "bs", "", "speakers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spk.Close()
+	testenv.Eventually(t, 10*time.Second, func() bool { return spk.Plays("KK-01") }, "the retained command reaches KK-01")
+	if c, _ := spk.Last("KK-01"); c.Level != 4 || !c.TS.Equal(time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC)) {
+		t.Errorf("command %+v", c)
+	}
+	if spk.Plays("KK-02") {
+		t.Error("KK-02 plays without a command")
+	}
+	// Not a voice command: ignored.
+	if tok := pub.client.Publish("site/bs/checkpoint/KK-02/command", 1, false, `{"cmd":"reboot"}`); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal("publish", tok.Error())
+	}
+	spk.Mute("KK-01", true)
+	if spk.Plays("KK-01") || spk.Plays("KK-02") {
+		t.Error("a muted speaker or a non-voice command plays")
 	}
 }

@@ -23,7 +23,13 @@ type SiteOptions struct {
 	EventRate   float64       // background camera events per second, whole site; default 0.2
 	PassageRate float64       // passages per second, whole site; default 0.5
 	FireAfter   time.Duration // when the scripted smoke-then-fire episode starts; default 2m, negative: never
-	Seed        uint64        // random seed; 0: from the clock
+	// CommandTopic is the checkpoints' command topic (DefaultCommandTopic
+	// when empty): each plays the last voice command it received.
+	CommandTopic string
+	// Muted lists checkpoints whose speaker is broken: they receive their
+	// commands but report voice_played false (the voice-missed scenario).
+	Muted []string
+	Seed  uint64 // random seed; 0: from the clock
 }
 
 // RegisterFlags adds sitesim's MQTT flags to fs.
@@ -36,6 +42,11 @@ func (o *SiteOptions) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&o.EventRate, "event-rate", 0.2, "background camera events per second, whole site")
 	fs.Float64Var(&o.PassageRate, "passage-rate", 0.5, "checkpoint passages per second, whole site")
 	fs.DurationVar(&o.FireAfter, "fire-after", 2*time.Minute, "start of the scripted smoke-then-fire episode on CAM-01; negative: never")
+	fs.StringVar(&o.CommandTopic, "command-topic", DefaultCommandTopic, "checkpoints' command topic ({site}, {checkpoint}): each plays the last voice command it received")
+	fs.Func("mute-checkpoint", "checkpoint whose speaker is broken (repeatable): its passages report voice_played false", func(v string) error {
+		o.Muted = append(o.Muted, v)
+		return nil
+	})
 }
 
 // Enabled reports whether MQTT devices are to be simulated.
@@ -43,7 +54,8 @@ func (o SiteOptions) Enabled() bool { return o.URL != "" || o.Embedded != "" }
 
 // Site publishes the traffic of a site's cameras and checkpoints: a
 // background of low-confidence detections (sun glint, warm rocks), random
-// passages with occasional bursts (a tour group), and, FireAfter into the
+// passages with occasional bursts (a tour group) that hear the voice
+// warning their checkpoint was last sent (Speakers), and, FireAfter into the
 // run, a smoke plume on CAM-01 whose confidence rises until the camera
 // reports fire: what the gateway's forest-fire rule must catch.
 type Site struct {
@@ -52,6 +64,7 @@ type Site struct {
 	rng  *rand.Rand
 	seq  map[string]int
 	sent atomic.Int64
+	spk  *Speakers // set by Run
 }
 
 // NewSite checks opts; it does no I/O.
@@ -104,6 +117,20 @@ func (s *Site) Run(ctx context.Context) error {
 		return err
 	}
 	defer pub.Close(2 * time.Second)
+	if s.opts.Checkpoints > 0 {
+		spk, err := NewSpeakers(ctx, url, s.opts.Site, s.opts.CommandTopic, "sitesim-"+s.opts.Site+"-speakers")
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		defer spk.Close()
+		for _, id := range s.opts.Muted {
+			spk.Mute(id, true)
+		}
+		s.spk = spk
+	}
 	s.log.Info("simulating MQTT devices", "broker", url, "cameras", s.opts.Cameras, "checkpoints", s.opts.Checkpoints)
 
 	start := time.Now()
@@ -243,7 +270,7 @@ func (s *Site) passage(kk int, at time.Time) Passage {
 	p := Passage{
 		EventID: EventID(id, s.next(id)), CheckpointID: id, TS: at,
 		Direction: []string{In, Out}[s.rng.IntN(2)], People: Ptr(1 + s.rng.IntN(4)),
-		VoicePlayed: Ptr(s.rng.IntN(10) > 0),
+		VoicePlayed: Ptr(s.spk != nil && s.spk.Plays(id)),
 	}
 	if s.rng.IntN(3) == 0 {
 		p.Vehicles, p.Plate = Ptr(1), Plate(s.rng)
