@@ -348,7 +348,7 @@ func TestCollector(t *testing.T) {
 	}
 	sev := list[0].Severity
 	if got["hazardgw_alerts_open"] != 1 || got["hazardgw_alert_outbox_notifications"] != 1 || got["hazardgw_alert_transitions_total"] != 1 ||
-		got["hazardgw_alerts_active"] != 1 || got["hazardgw_alerts_active{"+sev+"}"] != 1 {
+		got["hazardgw_alerts_active"] != 1 || got["hazardgw_alerts_active{"+sev+"}"] != 1 || got["hazardgw_alarm_rate_10m"] != 1 {
 		t.Errorf("metrics %v", got)
 	}
 	// Cleared but not acknowledged: still open, no longer active.

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -663,5 +666,84 @@ func TestStatesShownInAPIAndNotifications(t *testing.T) {
 	}
 	if p := s.payloads()[len(s.payloads())-1]; p.Type != TypeAcknowledged || p.Data.State != StateSuppressed || p.Data.Lifecycle != StateActiveAcked {
 		t.Errorf("data.state of an acknowledgement while suppressed: %+v", p.Data)
+	}
+}
+
+func TestStatesAPI(t *testing.T) {
+	s := newCfgEngine(t, "", Config{Rules: latchRules(), MaxShelve: 2 * time.Hour}, 0)
+	mux := http.NewServeMux()
+	for p, h := range s.e.Routes() {
+		mux.Handle(p, h)
+	}
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	do := func(method, path, body string) (int, string) {
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	s.poll("GD-101", 57)
+	s.poll("GD-102", 30)
+	id := s.payloads()[0].Data.ID
+	id2 := s.payloads()[1].Data.ID
+	s.poll("GD-102", 1)
+	if _, err := s.e.Ack(id2, "张三", ""); err != nil {
+		t.Fatal(err)
+	}
+	// GD-102's alert is latched (acknowledged): reset ends it, and then
+	// it is an ended alert.
+	until := s.clock.Now().Add(time.Hour).Format(time.RFC3339)
+	for _, tc := range []struct {
+		method, path, body string
+		code               int
+	}{
+		{"POST", "/api/v1/alerts/" + id + "/shelve", `{"reason":"x","for":"1h"}`, 400},
+		{"POST", "/api/v1/alerts/" + id + "/shelve", `{"by":"张三","for":"3h"}`, 400}, // above max_shelve
+		{"POST", "/api/v1/alerts/" + id + "/shelve", `{"by":"张三","for":"soon"}`, 400},
+		{"POST", "/api/v1/alerts/" + id + "/shelve", `{"by":"张三","for":"-1h"}`, 400},
+		{"POST", "/api/v1/alerts/" + id + "/shelve", `{"by":"张三","bogus":1}`, 400},
+		{"POST", "/api/v1/alerts/nope/shelve", `{"by":"张三","for":"1h"}`, 404},
+		{"POST", "/api/v1/alerts/" + id + "/reset", `{"by":"张三"}`, 409}, // still active
+		{"POST", "/api/v1/alerts/" + id2 + "/reset", `{}`, 400},
+		{"POST", "/api/v1/alerts/" + id2 + "/reset", `{"by":"张三","comment":"ok"}`, 200},
+		{"POST", "/api/v1/alerts/" + id2 + "/reset", `{"by":"张三"}`, 409},             // ended
+		{"POST", "/api/v1/alerts/" + id2 + "/shelve", `{"by":"张三","for":"1h"}`, 409}, // ended
+		{"POST", "/api/v1/alerts/" + id + "/shelve", `{"by":"张三","reason":"标定","for":"3s"}`, 200},
+		{"POST", "/api/v1/alerts/" + id + "/unshelve", ``, 400},
+		{"POST", "/api/v1/alerts/" + id + "/unshelve", `{"by":"张三"}`, 200},
+		{"POST", "/api/v1/alerts/" + id + "/unshelve", `{"by":"张三"}`, 200}, // idempotent
+		{"POST", "/api/v1/alerts/" + id + "/shelve", `{"by":"张三"}`, 200},   // for: max_shelve
+		{"POST", "/api/v1/devices/NOPE/out-of-service", `{"by":"张三","until":"` + until + `"}`, 404},
+		{"POST", "/api/v1/devices/GD-101/out-of-service", `{"until":"` + until + `"}`, 400},
+		{"POST", "/api/v1/devices/GD-101/out-of-service", `{"by":"张三","until":"tomorrow"}`, 400},
+		{"POST", "/api/v1/devices/GD-101/out-of-service", `{"by":"张三","until":"2020-01-01T00:00:00Z"}`, 400},
+		{"POST", "/api/v1/devices/gateway/out-of-service", `{"by":"张三","until":"` + until + `"}`, 400},
+		{"POST", "/api/v1/devices/GD-101/out-of-service", `{"by":"张三","reason":"更换","until":"` + until + `"}`, 200},
+		{"DELETE", "/api/v1/devices/NOPE/out-of-service", `{"by":"张三"}`, 404},
+		{"DELETE", "/api/v1/devices/GD-101/out-of-service", ``, 400},
+		{"DELETE", "/api/v1/devices/GD-101/out-of-service?by=李四", ``, 200},
+		{"POST", "/api/v1/devices/GD-102/out-of-service", `{"by":"张三"}`, 200}, // until: max_shelve
+		{"DELETE", "/api/v1/devices/GD-102/out-of-service", `{"by":"张三"}`, 200},
+	} {
+		if code, body := do(tc.method, tc.path, tc.body); code != tc.code {
+			t.Errorf("%s %s %s: %d %s, want %d", tc.method, tc.path, tc.body, code, body, tc.code)
+		}
+	}
+	code, body := do("GET", "/api/v1/alerts", "")
+	var list []Alert
+	if err := json.Unmarshal([]byte(body), &list); err != nil || code != 200 {
+		t.Fatalf("list: %d %s", code, body)
+	}
+	if len(list) != 1 || list[0].ID != id || list[0].State != StateShelved || list[0].ShelvedBy != "张三" ||
+		!list[0].ShelvedUntil.Equal(s.clock.Now().Add(2*time.Hour)) {
+		t.Errorf("list %s", body)
+	}
+	if !strings.Contains(body, `"state":"shelved"`) || !strings.Contains(body, `"lifecycle":"active-unacknowledged"`) {
+		t.Errorf("JSON %s", body)
 	}
 }
