@@ -160,18 +160,30 @@ func (e *Engine) fire(r *rule, t *track, a *alertRec, now time.Time) string {
 			e.fired = e.fired[len(e.fired)-maxFloodHistory:]
 		}
 	}
-	c := r.chatter
-	t.fires = append(t.fires, now)
-	for len(t.fires) > 0 && (now.Sub(t.fires[0]) >= c.Window || len(t.fires) > c.Count) {
-		t.fires = t.fires[1:]
-	}
-	if len(t.fires) < c.Count {
+	var chattering bool
+	if t.fires, chattering = chatterDue(t.fires, now, r.chatter); !chattering {
 		return TypeFiring
 	}
-	t.fires = nil
 	a.Chattering, t.chatLast = true, now
 	e.chatter[a] = t
 	return TypeChattering
+}
+
+// chatterDue records a firing at now in fires (the latest firings of one
+// condition, oldest first) and reports whether the condition is
+// chattering: it has fired c.Count times within c.Window. It returns the
+// firings to keep: at most c.Count-1 of them, none once chattering.
+func chatterDue(fires []time.Time, now time.Time, c Chatter) ([]time.Time, bool) {
+	fires = append(fires, now)
+	n := 0
+	for n < len(fires) && (now.Sub(fires[n]) >= c.Window || len(fires)-n > c.Count) {
+		n++
+	}
+	fires = append(fires[:0], fires[n:]...)
+	if len(fires) < c.Count {
+		return fires, false
+	}
+	return fires[:0], true
 }
 
 // chatterStep follows the condition of a chattering alert: the alert

@@ -747,3 +747,32 @@ func TestStatesAPI(t *testing.T) {
 		t.Errorf("JSON %s", body)
 	}
 }
+
+func TestChatterDue(t *testing.T) {
+	c := Chatter{Count: 3, Window: time.Minute}
+	tests := []struct {
+		name  string
+		fires []time.Duration // earlier firings, before now (t0 + 10 min)
+		want  bool
+		kept  int
+	}{
+		{"first firing", nil, false, 1},
+		{"second", []time.Duration{-10 * time.Second}, false, 2},
+		{"third within the window", []time.Duration{-50 * time.Second, -10 * time.Second}, true, 0},
+		{"third, the first just outside", []time.Duration{-time.Minute, -10 * time.Second}, false, 2},
+		{"old ones forgotten", []time.Duration{-time.Hour, -2 * time.Minute}, false, 1},
+	}
+	now := t0.Add(10 * time.Minute)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var fires []time.Time
+			for _, d := range tc.fires {
+				fires = append(fires, now.Add(d))
+			}
+			kept, got := chatterDue(fires, now, c)
+			if got != tc.want || len(kept) != tc.kept {
+				t.Errorf("chattering %v with %d kept, want %v with %d", got, len(kept), tc.want, tc.kept)
+			}
+		})
+	}
+}
