@@ -488,8 +488,8 @@ func (e *Engine) tick() {
 	}
 	e.expire(now)
 	for _, a := range e.alerts {
-		if a.State != StateActiveUnacked || a.Status != StatusFiring || a.ShelvedUntil != nil {
-			continue // shelved, or chattering and back to normal: no reminders
+		if a.State != StateActiveUnacked || a.Status != StatusFiring || a.ShelvedUntil != nil || a.Chattering {
+			continue // shelved or chattering: no reminders
 		}
 		if d := e.devices[a.Device]; d != nil && d.maint {
 			continue // suppressed: no reminders while under maintenance

@@ -513,6 +513,27 @@ func TestChatteringCollapsesAndReleases(t *testing.T) {
 	}
 }
 
+func TestChatteringSendsNoReminders(t *testing.T) {
+	s := newCfgEngine(t, "", Config{Rules: quietRules}, time.Minute)
+	s.chatter(27, 20, 5, 40*time.Second)
+	s.poll("GD-101", 27)
+	n := len(s.notes())
+	seq := s.e.alerts[s.payloads()[n-1].Data.ID].Seq
+	for range 70 { // past the reminder interval, and settles at last
+		s.poll("GD-101", 27)
+		s.tick()
+	}
+	eq(t, "chattering, active, unacknowledged: no reminder until it settles", s.notes()[n:], []string{"alert.firing high yellow"})
+	if got := s.e.alerts[s.payloads()[n].Data.ID].Seq; got > seq+2 {
+		t.Errorf("notification numbers went from %d to %d: quiet reminders are being made", seq, got)
+	}
+	for range 61 {
+		s.clock.Add(time.Second)
+		s.tick()
+	}
+	eq(t, "then reminders as usual", s.notes()[n:], []string{"alert.firing high yellow", "alert.reminder high yellow"})
+}
+
 func TestChatteringStillNotifiesAWorseSeverity(t *testing.T) {
 	s := newCfgEngine(t, "", Config{Rules: quietRules, Chatter: Chatter{Count: 2, Window: 30 * time.Second}}, 0)
 	s.chatter(27, 20, 3, 20*time.Second)
@@ -562,10 +583,17 @@ func TestOscillationDoesNotAskForAckEachSwing(t *testing.T) {
 	if a.State != StateActiveAcked || a.AckedSeverity != SeverityRed {
 		t.Fatalf("after oscillating around high-high: %+v", a)
 	}
-	for _, p := range s.payloads() {
-		if p.Type == TypeChanged && p.Data.Severity == SeverityRed && p.Data.Acknowledged != (p.Data.AckedSeverity == SeverityRed) {
-			t.Errorf("changed %+v", p.Data)
+	ps := s.payloads()
+	if ps[2].Type != TypeAcknowledged {
+		t.Fatalf("notifications %q", s.notes())
+	}
+	for _, p := range ps[3:] {
+		if p.Type != TypeChanged || !p.Data.Acknowledged || p.Data.State != StateActiveAcked {
+			t.Errorf("after the acknowledgement at red: %s %s acknowledged=%v", p.Type, p.Data.State, p.Data.Acknowledged)
 		}
+	}
+	if len(ps) < 20 {
+		t.Errorf("%d notifications: every swing is still a change the desk sees", len(ps))
 	}
 	s.poll("GD-101", 45)
 	s.poll("GD-101", 1)
