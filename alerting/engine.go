@@ -157,6 +157,9 @@ type Engine struct {
 	force    bool                 // emit notifies even a chattering alert (a new peak)
 	fired    []time.Time          // when alarms fired in the flood window, oldest first
 	maxShelv time.Duration
+	// oosSnap is the set of device ids out of service, copied on every
+	// change, so that sources can ask OutOfService without taking mu.
+	oosSnap atomic.Pointer[map[string]bool]
 }
 
 type receiver struct {
@@ -693,7 +696,10 @@ func (e *Engine) status(d *devState, s *sample, now time.Time) {
 		case q.maintenance >= 0:
 			d.pointMaint = q.maintenance == 1
 		case q.hasQuality:
-			d.pointMaint = q.reason == gateway.ReasonMaintenance
+			// Without a maintenance field, reason maintenance says the
+			// device is in maintenance — unless it is out of service,
+			// which explains it.
+			d.pointMaint = q.reason == gateway.ReasonMaintenance && d.oos == nil
 		}
 		d.maint = d.pointMaint || d.oos != nil
 	}
@@ -1231,6 +1237,7 @@ func (e *Engine) restore(recs []*alertRec, now time.Time) {
 				if a.OutOfServiceUntil != nil {
 					d.oos = &outOfService{until: *a.OutOfServiceUntil, by: a.OutOfServiceBy, reason: a.OutOfServiceReason}
 					e.oosDevs[d.id] = d
+					e.snapOOS()
 				}
 			}
 			continue

@@ -476,6 +476,7 @@ func (e *Engine) SetOutOfService(device, by, reason string, until time.Time) (De
 	}
 	d.oos = &outOfService{until: until, by: by, reason: reason}
 	e.oosDevs[d.id] = d
+	e.snapOOS()
 	e.act = &action{by: by, comment: reason}
 	defer func() { e.act = nil }()
 	if !d.maint {
@@ -525,6 +526,7 @@ func (e *Engine) BackInService(device, by string) (DeviceService, error) {
 func (e *Engine) backInService(d *devState, by, comment string, now time.Time) {
 	d.oos = nil
 	delete(e.oosDevs, d.id)
+	e.snapOOS()
 	e.act = &action{by: by, comment: comment}
 	defer func() { e.act = nil }()
 	if !d.pointMaint {
@@ -536,6 +538,23 @@ func (e *Engine) backInService(d *devState, by, comment string, now time.Time) {
 		a.OutOfServiceUntil, a.OutOfServiceBy, a.OutOfServiceReason = nil, "", ""
 		e.record(a, TypeUnsuppressed, now)
 	}
+}
+
+// OutOfService reports whether device is out of service. Sources call it
+// to mark the device's readings uncertain (reason maintenance); it is safe
+// for concurrent use and does not wait for the engine.
+func (e *Engine) OutOfService(device string) bool {
+	m := e.oosSnap.Load()
+	return m != nil && (*m)[device]
+}
+
+// snapOOS publishes the set of devices out of service for OutOfService.
+func (e *Engine) snapOOS() {
+	m := make(map[string]bool, len(e.oosDevs))
+	for id := range e.oosDevs {
+		m[id] = true
+	}
+	e.oosSnap.Store(&m)
 }
 
 // knownDevice returns a configured device, or one heard from.

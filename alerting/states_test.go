@@ -383,6 +383,9 @@ func TestOutOfServiceSuppressesUntilDeleteOrExpiry(t *testing.T) {
 		t.Fatalf("out of service: %+v %v", st, err)
 	}
 	eq(t, "suppressed", s.notes(), []string{"alert.suppressed maintenance blue"})
+	if !s.e.OutOfService("GD-101") || s.e.OutOfService("GD-102") {
+		t.Errorf("OutOfService GD-101 %v, GD-102 %v", s.e.OutOfService("GD-101"), s.e.OutOfService("GD-102"))
+	}
 	if m := s.messages()[0]; !strings.Contains(m, "已由 张三 停用") || !strings.Contains(m, "更换探头") {
 		t.Errorf("suppressed message %q", m)
 	}
@@ -404,6 +407,9 @@ func TestOutOfServiceSuppressesUntilDeleteOrExpiry(t *testing.T) {
 	if st, err := s.e.BackInService("GD-101", "李四"); err != nil || st.OutOfService {
 		t.Fatalf("back in service: %+v %v", st, err)
 	}
+	if s.e.OutOfService("GD-101") {
+		t.Error("still out of service for the sources")
+	}
 	q, r, v = good(60)
 	s.mpoll(true, q, r, v, false, false)
 	s.mpoll(true, q, r, v, false, false)
@@ -418,11 +424,42 @@ func TestOutOfServiceSuppressesUntilDeleteOrExpiry(t *testing.T) {
 	s.clock.Add(5 * time.Minute)
 	s.tick()
 	n := len(s.notes())
-	s = s.reopen(cfg, 6*time.Minute)
+	if s2 := s.reopen(cfg, time.Minute); !s2.e.OutOfService("GD-102") {
+		t.Error("out of service forgotten by a restart")
+	} else {
+		s = s2
+	}
+	s = s.reopen(cfg, 5*time.Minute)
 	eq(t, "expired while down", s.notes()[n:], []string{"alert.unsuppressed maintenance blue"})
 	if pts := s.alertPoints(); !slices.Contains(pts, "unsuppressed hazardgw out of service expired") {
 		t.Errorf("alert points %q", pts)
 	}
+}
+
+func TestOutOfServiceReadingsWithoutMaintenanceField(t *testing.T) {
+	// A device with no maintenance_point reports quality uncertain, reason
+	// maintenance, while it is out of service: that is the out-of-service
+	// period itself, not a maintenance of its own that would outlast it.
+	s := newCfgEngine(t, "", Config{Rules: testRules}, 0)
+	st := func(reason string) gateway.Point {
+		p := s.status("GD-102", true)
+		q := "good"
+		if reason != "" {
+			q = "uncertain"
+		}
+		p.Fields = append(p.Fields, gateway.String("quality", q), gateway.String("reason", reason))
+		return p
+	}
+	s.feed(st(""), s.gas("GD-102", 1))
+	if _, err := s.e.SetOutOfService("GD-102", "张三", "", s.clock.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	s.clock.Add(time.Second)
+	s.feed(st("maintenance"), s.gas("GD-102", 60))
+	if _, err := s.e.BackInService("GD-102", "张三"); err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "back at once", s.notes(), []string{"alert.suppressed maintenance blue", "alert.unsuppressed maintenance blue"})
 }
 
 func TestOutOfServiceDuringPointMaintenance(t *testing.T) {
