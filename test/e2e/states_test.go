@@ -64,3 +64,56 @@ func TestShelveSurvivesKill9(t *testing.T) {
 		return s.influx.Count("hazard", "alert", `"device"='GD-101' AND "status"='shelved' AND "by"='张三' AND "comment"='探头标定'`) == 1
 	}, "the shelving is on record in InfluxDB with who and why")
 }
+
+// TestOutOfServiceUntilAndDelete, through the real binary: a detector in
+// alarm is taken out of service through the API — one alert.suppressed,
+// its readings uncertain in /api/v1/devices — and back in service with
+// DELETE (one alert.unsuppressed; the gas still there fires anew); taken
+// out again until a time two seconds ahead, it is back by itself.
+func TestOutOfServiceUntilAndDelete(t *testing.T) {
+	s := newAlertSite(t, siteOpts{devices: 1, interval: 200 * time.Millisecond})
+	s.start()
+	const dev, rule, maint = "GD-101", "combustible-gas", "gateway:maintenance"
+
+	s.set(1, 57)
+	s.waitDesk(30*time.Second, "the alarm fires", count(dev, rule, "alert.firing", 1))
+	until := time.Now().Add(time.Hour).Format(time.RFC3339)
+	if code, resp := s.call("POST", "/api/v1/devices/NOPE/out-of-service", "test-token", `{"by":"张三","until":"`+until+`"}`); code != http.StatusNotFound {
+		t.Errorf("unknown device: %d %s, want 404", code, resp)
+	}
+	if code, resp := s.call("POST", "/api/v1/devices/"+dev+"/out-of-service", "test-token", `{"by":"张三","reason":"更换探头","until":"`+until+`"}`); code != http.StatusOK {
+		t.Fatalf("out of service: %d %s", code, resp)
+	}
+	s.waitDesk(30*time.Second, "alert.suppressed", count(dev, maint, "alert.suppressed", 1))
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		code, body := s.call("GET", "/api/v1/devices", "test-token", "")
+		var list struct {
+			Devices []struct{ ID, Quality, Reason string }
+		}
+		if code != 200 || json.Unmarshal(body, &list) != nil {
+			return false
+		}
+		for _, d := range list.Devices {
+			if d.ID == dev {
+				return d.Quality == "uncertain" && d.Reason == "maintenance"
+			}
+		}
+		return false
+	}, "the readings of a device out of service are uncertain (maintenance)")
+
+	if code, resp := s.call("DELETE", "/api/v1/devices/"+dev+"/out-of-service", "test-token", `{"by":"李四"}`); code != http.StatusOK {
+		t.Fatalf("back in service: %d %s", code, resp)
+	}
+	s.waitDesk(30*time.Second, "alert.unsuppressed", count(dev, maint, "alert.unsuppressed", 1))
+	s.waitDesk(30*time.Second, "the gas still there fires anew", count(dev, rule, "alert.firing", 2))
+
+	until = time.Now().Add(2 * time.Second).Format(time.RFC3339Nano)
+	if code, resp := s.call("POST", "/api/v1/devices/"+dev+"/out-of-service", "test-token", `{"by":"张三","until":"`+until+`"}`); code != http.StatusOK {
+		t.Fatalf("out of service until: %d %s", code, resp)
+	}
+	s.waitDesk(30*time.Second, "out of service until a time: back by itself", count(dev, maint, "alert.unsuppressed", 2))
+	types, _ := s.deliveries(dev, maint)
+	if strings.Join(types, ",") != "alert.suppressed,alert.unsuppressed,alert.suppressed,alert.unsuppressed" {
+		t.Errorf("maintenance notifications %q", types)
+	}
+}
