@@ -160,6 +160,8 @@ type Engine struct {
 	// oosSnap is the set of device ids out of service, copied on every
 	// change, so that sources can ask OutOfService without taking mu.
 	oosSnap atomic.Pointer[map[string]bool]
+	// floodTrack is the track of AlarmFloodRule, once judged.
+	floodTrack *track
 }
 
 type receiver struct {

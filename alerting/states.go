@@ -620,18 +620,21 @@ func (e *Engine) alarmRate(now time.Time) int {
 
 // judgeFlood evaluates the alarm rate against the flood rule.
 func (e *Engine) judgeFlood(now time.Time) {
-	r := e.byName[AlarmFloodRule]
-	if r == nil {
-		return
+	t := e.floodTrack
+	if t == nil {
+		r := e.byName[AlarmFloodRule]
+		if r == nil {
+			return
+		}
+		t = e.track(trackKey{r.idx, gateway.GatewayDevice, FieldAlarmRate}, nil)
+		t.kind = gateway.MeasurementGateway
+		e.floodTrack = t
 	}
 	x := float64(e.alarmRate(now))
-	t := e.track(trackKey{r.idx, gateway.GatewayDevice, FieldAlarmRate}, nil)
-	if t.kind == "" {
-		t.kind = gateway.MeasurementGateway
-	}
 	if t.value == x && t.cond.Level == t.cond.Target {
 		return
 	}
+	r := e.rules[t.key.rule]
 	t.value = x
 	if t.alert != nil && t.alert.Status == StatusFiring && t.alert.Value != x {
 		t.alert.Value = x
