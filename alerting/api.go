@@ -25,12 +25,22 @@ const maxAckText = 1024
 // http.ServeMux. They are under /api/, so httpapi puts the bearer-token
 // check in front of them.
 //
-//	GET  /api/v1/alerts?state=active|all   JSON list, newest first (default active)
-//	POST /api/v1/alerts/{id}/ack           {"by":"...","comment":"..."}; idempotent
+//	GET    /api/v1/alerts?state=active|all       JSON list, newest first (default active)
+//	POST   /api/v1/alerts/{id}/ack                {"by":"...","comment":"..."}; idempotent
+//	POST   /api/v1/alerts/{id}/shelve             {"by":"...","reason":"...","for":"2h"}
+//	POST   /api/v1/alerts/{id}/unshelve           {"by":"..."}
+//	POST   /api/v1/alerts/{id}/reset              {"by":"...","comment":"..."}
+//	POST   /api/v1/devices/{id}/out-of-service    {"by":"...","reason":"...","until":"RFC 3339"}
+//	DELETE /api/v1/devices/{id}/out-of-service    {"by":"..."} (or ?by=...)
 func (e *Engine) Routes() map[string]http.Handler {
 	return map[string]http.Handler{
-		"GET /api/v1/alerts":           http.HandlerFunc(e.handleList),
-		"POST /api/v1/alerts/{id}/ack": http.HandlerFunc(e.handleAck),
+		"GET /api/v1/alerts":                         http.HandlerFunc(e.handleList),
+		"POST /api/v1/alerts/{id}/ack":               http.HandlerFunc(e.handleAck),
+		"POST /api/v1/alerts/{id}/shelve":            http.HandlerFunc(e.handleShelve),
+		"POST /api/v1/alerts/{id}/unshelve":          http.HandlerFunc(e.handleUnshelve),
+		"POST /api/v1/alerts/{id}/reset":             http.HandlerFunc(e.handleReset),
+		"POST /api/v1/devices/{id}/out-of-service":   http.HandlerFunc(e.handleOutOfService),
+		"DELETE /api/v1/devices/{id}/out-of-service": http.HandlerFunc(e.handleBackInService),
 	}
 }
 
@@ -45,9 +55,7 @@ func (e *Engine) Alerts(all bool) ([]Alert, error) {
 	out := make([]Alert, 0, len(e.alerts))
 	for _, a := range e.alerts {
 		if all || a.State.Open() {
-			x := a.Alert
-			x.Value = cleanFloat(x.Value)
-			out = append(out, x)
+			out = append(out, e.display(a))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -86,15 +94,11 @@ func (e *Engine) Ack(id, by, comment string) (Alert, error) {
 	now := e.opts.Now()
 	next, changed := acknowledge(a.Alert, by, comment, now)
 	if !changed {
-		return a.Alert, nil
+		return e.display(a), nil
 	}
 	a.Alert = next
 	e.emit(e.byName[a.Rule], a, TypeAcknowledged, now, e.levelIndex(a), nil)
-	e.commitLocked()
-	if len(e.cs.alerts) > 0 {
-		return a.Alert, errors.New("commit acknowledgement: store refused it; retrying")
-	}
-	return a.Alert, nil
+	return e.commitAction(a, "acknowledgement")
 }
 
 type ackRequest struct {
@@ -126,9 +130,24 @@ const maxAckBody = 64 << 10
 
 func (e *Engine) handleAck(w http.ResponseWriter, r *http.Request) {
 	var req ackRequest
+	if !decodeBody(w, r, &req, `{"by":"...","comment":"..."}`) {
+		return
+	}
+	if strings.TrimSpace(req.By) == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "by is required: the name of who acknowledges"})
+		return
+	}
+	a, err := e.Ack(r.PathValue("id"), req.By, req.Comment)
+	writeResult(w, a, err)
+}
+
+// decodeBody decodes a request body of one JSON object into v, answering
+// 400 or 413 itself (and returning false) when it cannot. form shows the
+// expected body in the error.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, form string) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAckBody))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(&req)
+	err := dec.Decode(v)
 	if err == nil {
 		// One object and nothing after it: `{"by":"x"} {"by":"y"}` or
 		// `{"by":"x"}}` is a broken client, not an acknowledgement.
@@ -141,27 +160,32 @@ func (e *Engine) handleAck(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &tooLarge):
 		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "body larger than 64 KiB"})
-		return
+		return false
 	case err != nil:
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be one JSON object {\"by\":\"...\",\"comment\":\"...\"}"})
-		return
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be one JSON object " + form})
+		return false
 	}
-	if strings.TrimSpace(req.By) == "" {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "by is required: the name of who acknowledges"})
-		return
-	}
-	a, err := e.Ack(r.PathValue("id"), req.By, req.Comment)
+	return true
+}
+
+// writeResult answers an API call with v, or with the status its error calls for.
+func writeResult(w http.ResponseWriter, v any, err error) {
 	switch {
 	case errors.Is(err, ErrUnknownAlert):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such alert"})
-	case errors.Is(err, ErrAckNeedsBy), errors.Is(err, ErrAckTooLong):
+	case errors.Is(err, ErrUnknownDevice):
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such device"})
+	case errors.Is(err, ErrAckNeedsBy), errors.Is(err, ErrNeedsBy), errors.Is(err, ErrAckTooLong),
+		errors.Is(err, ErrShelveDuration), errors.Is(err, ErrOutOfServiceUntil), errors.Is(err, ErrGatewayDevice):
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+	case errors.Is(err, ErrAlertEnded), errors.Is(err, ErrNotLatched):
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
 	case errors.Is(err, errStoreClosed):
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
 	case err != nil:
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 	default:
-		writeJSON(w, http.StatusOK, a)
+		writeJSON(w, http.StatusOK, v)
 	}
 }
 

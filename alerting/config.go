@@ -14,7 +14,39 @@ type Config struct {
 	// Retention is how long ended alerts stay in alerts.db and the API
 	// (default and minimum 30 days: GB 17681 asks for 30 days of records).
 	Retention Period `yaml:"retention"`
+	// MaxShelve is the longest a duty officer may shelve an alert for
+	// (default DefaultMaxShelve, 8h): shelving is always time-limited.
+	MaxShelve time.Duration `yaml:"max_shelve"`
+	// Chatter says when an alert is chattering (fires Count times within
+	// Window); a rule's own chatter overrides it.
+	Chatter Chatter `yaml:"chatter"`
 }
+
+// Chatter is the chattering detection of an alert: one that fires Count
+// times (default 3) within Window (default 1m) is chattering until it has
+// stayed in one state for Window.
+type Chatter struct {
+	Count  int           `yaml:"count"`
+	Window time.Duration `yaml:"window"`
+}
+
+// Defaults of the alarm management settings.
+const (
+	DefaultMaxShelve     = 8 * time.Hour
+	DefaultChatterCount  = 3
+	DefaultChatterWindow = time.Minute
+	// MaxOutOfService bounds how far ahead a device may be put out of
+	// service: a device out for longer belongs out of the configuration.
+	MaxOutOfService = 31 * 24 * time.Hour
+)
+
+// Close values of a rule: CloseAuto (default) resolves an alert when its
+// condition returns to normal; CloseManual keeps it active until a duty
+// officer resets it (the same as latch: true).
+const (
+	CloseAuto   = "auto"
+	CloseManual = "manual"
+)
 
 // DefaultRetention is Config.Retention when it is not set, and its minimum.
 const DefaultRetention = 30 * 24 * time.Hour
@@ -58,6 +90,14 @@ type RuleConfig struct {
 	Severity    string          `yaml:"severity"`
 	AutoResolve time.Duration   `yaml:"auto_resolve"`
 	Message     string          `yaml:"message"` // optional text shown to the duty officer
+	// Latch keeps the alert active after its condition returned to normal
+	// until a duty officer resets it (POST /api/v1/alerts/{id}/reset).
+	Latch bool `yaml:"latch"`
+	// Close is CloseAuto (default) or CloseManual, which means Latch: a
+	// camera incident stays open until it is reset.
+	Close string `yaml:"close"`
+	// Chatter overrides alerting.chatter for this rule's alerts.
+	Chatter *Chatter `yaml:"chatter"`
 }
 
 // Match selects devices/points; empty fields match anything, `*` globs allowed.

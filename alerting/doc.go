@@ -65,14 +65,56 @@
 //
 // One alert exists per (rule, device, point) at a time. It fires active
 // and unacknowledged (alert.firing); a change of level or severity while
-// active sends alert.changed (a worse severity must be acknowledged
-// again); return to normal sends alert.resolved and, if not yet
+// active sends alert.changed; return to normal sends alert.resolved and, if not yet
 // acknowledged, the alert stays listed as cleared-unacknowledged;
 // acknowledging through the API sends alert.acknowledged. The alert ends
 // (normal) once it is both cleared and acknowledged. A condition that
 // returns while its alert is cleared-unacknowledged re-activates that same
 // alert. While an alert is active and unacknowledged, each receiver with a
 // repeat_interval gets alert.reminder that often.
+//
+// Acknowledgement and oscillation: an acknowledgement holds for the
+// severity it was given at (Alert.AckedSeverity, the most severe one
+// acknowledged in the occurrence). A change to a severity above it needs
+// acknowledging again; falling back and returning to a severity already
+// acknowledged in this occurrence does not, so a value swinging around the
+// high-high limit asks for one acknowledgement, not one per swing.
+// Alert.PeakLevel and PeakSeverity keep the worst level reached, also after
+// the alert resolved.
+//
+// # Alarm management
+//
+// Alert.State shows a management state instead of the lifecycle state
+// (then kept in Alert.Lifecycle) while one applies to an open alert, in
+// this order: shelved, suppressed, latched, chattering. Every duty
+// officer's action names who (`by`), is logged, is written as an `alert`
+// point with fields by and comment, and is committed before the API
+// answers.
+//
+//   - Shelving (Engine.Shelve): for up to Config.MaxShelve the occurrence
+//     notifies nothing but alert.shelved and, when the time is up or it is
+//     unshelved, alert.unshelved; an alert still active then is
+//     unacknowledged again. A shelving that ran out while the gateway was
+//     down ends when the store is opened.
+//   - Out of service (Engine.SetOutOfService): the device is in maintenance
+//     exactly as when its maintenance_point is on (one gateway:maintenance
+//     record, alert.suppressed / alert.unsuppressed, conditions judged
+//     afresh afterwards) until the time given or BackInService. The record
+//     carries the period, so it survives a restart.
+//   - Latching (rule latch: true, or close: manual): a return to normal
+//     sends alert.latched and keeps the alert active; Engine.Reset ends it
+//     (alert.resolved, reason reset) once the condition is normal.
+//   - Chattering: the chatter.count-th firing of one condition within
+//     chatter.window makes that occurrence chattering (alert.chattering
+//     instead of alert.firing). From then on it stays one occurrence: its
+//     condition's returns to normal and back change its status and value,
+//     are logged and written as points, and notify nothing — except a
+//     severity above the occurrence's peak. Once its condition has stayed
+//     in one state for the window (and the device's reading is good), the
+//     desk gets alert.firing if it is active or alert.resolved if not.
+//   - Flood: the alarms (new occurrences) of the last 10 minutes are
+//     counted (Stats.AlarmRate10m); above FloodLimit the built-in
+//     gateway:alarm-flood fires, and it resolves at FloodClear or fewer.
 //
 // An alert's id is AlertID(rule, device, point, start): 20 hex digits of
 // SHA-256 over the four. Notification ids (the webhook-id header) are

@@ -97,6 +97,9 @@ type Stats struct {
 	// Active counts the alerts whose condition is active (firing, acknowledged
 	// or not), by severity.
 	Active map[string]int
+	// AlarmRate10m counts the alarms (new occurrences) fired in the last
+	// 10 minutes.
+	AlarmRate10m int
 }
 
 // Engine evaluates alarm rules over the points the pipeline commits, runs
@@ -145,6 +148,20 @@ type Engine struct {
 	untrackedNoted bool                 // the learnt-device cap was logged
 	cam            *cameras             // camera incidents: locations, bearings, seen event ids
 	danger         float64              // the latest fire danger level observed (0: none yet), for voice_missed rules
+
+	// Alarm management (states.go).
+	shelved  map[string]*alertRec // shelved alerts by id, until their shelving ends
+	chatter  map[*alertRec]*track // chattering alerts and their tracks
+	oosDevs  map[string]*devState // devices out of service
+	act      *action              // the duty officer's action being recorded, nil for none
+	force    bool                 // emit notifies even a chattering alert (a new peak)
+	fired    []time.Time          // when alarms fired in the flood window, oldest first
+	maxShelv time.Duration
+	// oosSnap is the set of device ids out of service, copied on every
+	// change, so that sources can ask OutOfService without taking mu.
+	oosSnap atomic.Pointer[map[string]bool]
+	// floodTrack is the track of AlarmFloodRule, once judged.
+	floodTrack *track
 }
 
 type receiver struct {
@@ -180,6 +197,10 @@ type track struct {
 	// the event that makes it fire or change.
 	evType string
 	ev     *CameraEvent
+	// fires are the latest times the condition fired (for chattering);
+	// chatLast is its latest transition while chattering.
+	fires    []time.Time
+	chatLast time.Time
 }
 
 // devState is what the engine knows of one device.
@@ -190,12 +211,14 @@ type devState struct {
 	values   []*track // threshold, rate and state tracks of its points
 
 	// What its device_status says of its readings.
-	polled     bool   // its status, not its readings, says whether they are good (Modbus)
-	fault      bool   // it reports a fault: its other alarms hold
-	maint      bool   // under maintenance: its alarms are suppressed
-	reason     string // why its latest readings are not good; "" when they are
-	badPoints  string // its points with bad values, "ch4=nan"
-	brokerDown bool   // an MQTT device not heard from since the broker was lost
+	polled     bool          // its status, not its readings, says whether they are good (Modbus)
+	fault      bool          // it reports a fault: its other alarms hold
+	maint      bool          // under maintenance or out of service: its alarms are suppressed
+	pointMaint bool          // its maintenance_point says it is under maintenance
+	oos        *outOfService // out of service by a duty officer, nil if not
+	reason     string        // why its latest readings are not good; "" when they are
+	badPoints  string        // its points with bad values, "ch4=nan"
+	brokerDown bool          // an MQTT device not heard from since the broker was lost
 	maintAlert *alertRec
 }
 
@@ -248,6 +271,16 @@ func New(cfg Config, opts Options) (*Engine, error) {
 		pointsW:   make(chan struct{}, 1),
 		maxLearnt: maxLearntDevices,
 		cam:       newCameras(opts),
+		shelved:   map[string]*alertRec{},
+		chatter:   map[*alertRec]*track{},
+		oosDevs:   map[string]*devState{},
+		maxShelv:  cfg.MaxShelve,
+	}
+	if e.maxShelv <= 0 {
+		e.maxShelv = DefaultMaxShelve
+	}
+	for _, r := range rules {
+		r.chatter = chatterOf(r.chatter, cfg.Chatter)
 	}
 	e.pool.New = func() any { return &sampleBatch{} }
 	for _, r := range rules {
@@ -305,6 +338,7 @@ func (e *Engine) Open() error {
 	e.cam.seen.decode(st.loadSeen())
 	e.openedAt = e.opts.Now()
 	e.restore(recs, e.openedAt)
+	e.expire(e.openedAt) // shelving and out of service that ended while the gateway was down
 	e.commitLocked()
 	if outbox, _, _, err := st.depth(); err == nil {
 		for name, n := range outbox {
@@ -436,6 +470,7 @@ func (e *Engine) evaluate(b *sampleBatch) {
 		}
 		break
 	}
+	e.judgeFlood(now)
 	e.commitLocked()
 }
 
@@ -456,9 +491,10 @@ func (e *Engine) tick() {
 			e.transition(e.rules[t.key.rule], t, -1, now)
 		}
 	}
+	e.expire(now)
 	for _, a := range e.alerts {
-		if a.State != StateActiveUnacked {
-			continue
+		if a.State != StateActiveUnacked || a.Status != StatusFiring || a.ShelvedUntil != nil || a.Chattering {
+			continue // shelved or chattering: no reminders
 		}
 		if d := e.devices[a.Device]; d != nil && d.maint {
 			continue // suppressed: no reminders while under maintenance
@@ -660,10 +696,14 @@ func (e *Engine) status(d *devState, s *sample, now time.Time) {
 		}
 		switch {
 		case q.maintenance >= 0:
-			d.maint = q.maintenance == 1
+			d.pointMaint = q.maintenance == 1
 		case q.hasQuality:
-			d.maint = q.reason == gateway.ReasonMaintenance
+			// Without a maintenance field, reason maintenance says the
+			// device is in maintenance — unless it is out of service,
+			// which explains it.
+			d.pointMaint = q.reason == gateway.ReasonMaintenance && d.oos == nil
 		}
+		d.maint = d.pointMaint || d.oos != nil
 	}
 	switch {
 	case online && (!q.hasQuality || q.quality != gateway.QualityBad || q.reason == gateway.ReasonFault):
@@ -743,6 +783,9 @@ func (e *Engine) suppress(d *devState, now time.Time) {
 		Site: e.opts.Site, Device: d.id, Label: e.meta[d.id].Label, Kind: d.kind, Point: levelMaintenance,
 		Value: float64(held), StartedAt: now, ChangedAt: now,
 		Acknowledged: true, AcknowledgedAt: &at, AcknowledgedBy: GatewayActor, Cause: gateway.ReasonMaintenance}
+	if o := d.oos; o != nil {
+		a.OutOfServiceUntil, a.OutOfServiceBy, a.OutOfServiceReason = &o.until, o.by, o.reason
+	}
 	e.alerts[id] = a
 	d.maintAlert = a
 	e.emit(r, a, TypeSuppressed, now, 0, nil)
@@ -800,6 +843,9 @@ func (e *Engine) transition(r *rule, t *track, lvl int, now time.Time) {
 			out.Threshold = &lim
 		}
 	}
+	if e.held(r, t, out, now) {
+		return // latched or chattering
+	}
 	var prev *Alert
 	if t.alert != nil {
 		prev = &t.alert.Alert
@@ -844,6 +890,9 @@ func (e *Engine) transition(r *rule, t *track, lvl int, now time.Time) {
 		}
 	}
 	t.alert = rec
+	if typ == TypeFiring {
+		typ = e.fire(r, t, rec, now)
+	}
 	e.emit(r, rec, typ, now, lvl, nil)
 }
 
@@ -855,6 +904,9 @@ func (e *Engine) emit(r *rule, a *alertRec, typ string, now time.Time, lvl int, 
 	}
 	in := msgInput{lang: e.opts.Language, site: e.opts.SiteName, rule: r,
 		alert: &a.Alert, typ: typ, levelIx: lvl, ptLabel: e.meta[a.Device].PointLabels[a.Point]}
+	if e.act != nil {
+		in.by = e.act.by
+	}
 	if d := e.devices[a.Device]; d != nil {
 		in.badPoints, in.ptLabels = d.badPoints, e.meta[a.Device].PointLabels
 		if typ == TypeReminder && (r.kind == condThreshold || r.kind == condRate || r.kind == condBool) {
@@ -871,7 +923,7 @@ func (e *Engine) emit(r *rule, a *alertRec, typ string, now time.Time, lvl int, 
 	}
 	a.Seq++
 	msg := outMsg{ID: messageID(a.ID, a.Seq), Type: typ, AlertID: a.ID, Created: now}
-	shown := a.Alert
+	shown := e.display(a)
 	shown.Message = text
 	body, err := encodePayload(typ, now, &shown)
 	if err != nil {
@@ -880,12 +932,13 @@ func (e *Engine) emit(r *rule, a *alertRec, typ string, now time.Time, lvl int, 
 		return
 	}
 	msg.Body = body
+	send := e.notifies(a, typ)
 	for _, rc := range e.receivers {
-		if only != nil && rc != only || rc.name == e.skip {
+		if !send || only != nil && rc != only || rc.name == e.skip {
 			continue
 		}
 		e.cs.msgs = append(e.cs.msgs, queued{receiver: rc.name, msg: msg})
-		if typ == TypeFiring || typ == TypeChanged || typ == TypeReminder {
+		if typ == TypeFiring || typ == TypeChanged || typ == TypeReminder || typ == TypeUnshelved || typ == TypeChattering {
 			a.setNotified(rc.name, now)
 		}
 	}
@@ -912,8 +965,20 @@ func (e *Engine) logTransition(a *alertRec, typ string, only *receiver) {
 			at = *a.AcknowledgedAt
 		}
 		attrs = append(attrs, "by", a.AcknowledgedBy, "at", at, "comment", a.Comment)
-	case a.Reason != "":
+	case e.act != nil:
+		attrs = append(attrs, "by", e.act.by, "comment", e.act.comment)
+	}
+	if a.Reason != "" && typ != TypeAcknowledged {
 		attrs = append(attrs, "reason", a.Reason)
+	}
+	if a.ShelvedUntil != nil {
+		attrs = append(attrs, "shelved_until", *a.ShelvedUntil)
+	}
+	if a.Chattering {
+		attrs = append(attrs, "chattering", true)
+	}
+	if a.Latched {
+		attrs = append(attrs, "latched", true)
 	}
 	if only != nil {
 		attrs = append(attrs, "receiver", only.name)
@@ -945,8 +1010,14 @@ func (e *Engine) alertPoint(a *alertRec, typ string, now time.Time) gateway.Poin
 		p.Fields = append(p.Fields, gateway.Float("threshold", cleanFloat(*a.Threshold)))
 	}
 	p.Fields = append(p.Fields, gateway.String("id", a.ID))
-	if typ == TypeAcknowledged {
+	switch {
+	case typ == TypeAcknowledged:
 		p.Fields = append(p.Fields, gateway.String("by", a.AcknowledgedBy), gateway.String("comment", a.Comment))
+	case e.act != nil:
+		p.Fields = append(p.Fields, gateway.String("by", e.act.by), gateway.String("comment", e.act.comment))
+	}
+	if typ == TypeShelved && a.ShelvedUntil != nil {
+		p.Fields = append(p.Fields, gateway.String("shelved_until", a.ShelvedUntil.UTC().Format(time.RFC3339)))
 	}
 	if a.Reason != "" && typ == TypeResolved {
 		p.Fields = append(p.Fields, gateway.String("reason", a.Reason))
@@ -957,6 +1028,11 @@ func (e *Engine) alertPoint(a *alertRec, typ string, now time.Time) gateway.Poin
 // end files an alert that reached normal: it leaves its track and is kept
 // for ?state=all until it is older than the retention (see prune).
 func (e *Engine) end(a *alertRec, now time.Time) {
+	if a.filed {
+		return // ended before (a shelving that outlived it ends now)
+	}
+	a.filed = true
+	delete(e.chatter, a)
 	if r := e.byName[a.Rule]; r != nil {
 		k := trackKey{r.idx, a.Device, r.trackPoint(a.Point)}
 		if t := e.tracks[k]; t != nil && t.alert == a {
@@ -984,6 +1060,7 @@ func (e *Engine) prune(now time.Time) {
 	}
 	for _, id := range e.ended[:n] {
 		delete(e.alerts, id)
+		delete(e.shelved, id)
 		e.cs.drop = append(e.cs.drop, id)
 	}
 	if n > 0 {
@@ -1144,7 +1221,9 @@ func (e *Engine) restore(recs []*alertRec, now time.Time) {
 		if a.Key == "" { // stored before keys existed
 			a.Key = AlertKey(a.Rule, a.Device, a.Point)
 		}
+		e.restoreStates(a, now)
 		if !a.State.Open() {
+			a.filed = true
 			e.ended = append(e.ended, a.ID)
 			continue
 		}
@@ -1156,6 +1235,12 @@ func (e *Engine) restore(recs []*alertRec, now time.Time) {
 			// Still under maintenance as far as we know: its next status says.
 			if d := e.device(a.Device, a.Kind, false, now); d != nil {
 				d.maint, d.maintAlert = true, a
+				d.pointMaint = a.OutOfServiceUntil == nil
+				if a.OutOfServiceUntil != nil {
+					d.oos = &outOfService{until: *a.OutOfServiceUntil, by: a.OutOfServiceBy, reason: a.OutOfServiceReason}
+					e.oosDevs[d.id] = d
+					e.snapOOS()
+				}
 			}
 			continue
 		}
@@ -1186,8 +1271,11 @@ func (e *Engine) restore(recs []*alertRec, now time.Time) {
 		if r.kind == condEvent {
 			t.evType = a.Level
 		}
-		if a.Status == StatusFiring {
+		if a.Status == StatusFiring && !a.Latched {
 			t.cond = condState{Level: lvl, Target: lvl}
+		}
+		if a.Chattering {
+			e.chatter[a], t.chatLast = t, a.ChangedAt
 		}
 	}
 	e.prune(now)
@@ -1236,6 +1324,8 @@ func (e *Engine) endRuleChanged(a *alertRec, now time.Time) {
 // returning to normal: alert.resolved with data.reason, and a message that
 // says why, never "back to normal".
 func (e *Engine) endWithReason(a *alertRec, reason string, now time.Time) {
+	a.Chattering, a.Latched = false, false // the end is news the desk gets
+	delete(e.chatter, a)
 	next, typ := applyOutcome(&a.Alert, outcome{Value: a.Value}, now, nil)
 	a.Alert = *next
 	a.Reason = reason
@@ -1255,12 +1345,13 @@ func (e *Engine) Stats() Stats {
 			active[a.Severity]++
 		}
 	}
+	rate := e.alarmRate(e.opts.Now())
 	e.mu.Unlock()
 	return Stats{
 		Samples: e.samples.Load(), Transitions: e.transitions.Load(), Notifications: e.notifications.Load(),
 		Delivered: e.delivered.Load(), DeadLettered: e.dead.Load(), NotifyErrors: e.notifyErr.Load(),
 		QueueWaits: e.queueWaits.Load(), LostAtStop: e.lostAtStop.Load(), CommitErrors: e.commitErr.Load(),
-		Open: open, Active: active,
+		Open: open, Active: active, AlarmRate10m: rate,
 	}
 }
 
@@ -1284,6 +1375,10 @@ const (
 	// DeviceLimitRule fires when MQTT devices beyond mqtt.max_devices are
 	// no longer watched for liveness.
 	DeviceLimitRule = "gateway:device-limit"
+	// AlarmFloodRule fires when more than FloodLimit alarms fired in the
+	// last 10 minutes (an alarm flood, EEMUA 191 / ISA-18.2); it resolves
+	// when the rate is back to FloodClear or fewer.
+	AlarmFloodRule = "gateway:alarm-flood"
 	// NotifyRejectedRule fires when a receiver refused a notification for
 	// good (a 4xx other than 429): the notification is dead-lettered and
 	// this alert goes to the other receivers. Its point is the receiver.
@@ -1308,6 +1403,7 @@ func withBuiltinRules(cfgs []RuleConfig, opts Options) []RuleConfig {
 		sinkAfter = DefaultSinkAlertAfter
 	}
 	mqttS, sinkS := mqttAfter.Seconds(), sinkAfter.Seconds()
+	flood := float64(FloodLimit + 1)
 	say := func(zh, en string) string {
 		if opts.Language == LangEN {
 			return en
@@ -1345,6 +1441,14 @@ func withBuiltinRules(cfgs []RuleConfig, opts Options) []RuleConfig {
 			Thresholds: []Threshold{{Level: "damaged", Above: &half, Severity: SeverityOrange}},
 			Message: say("网关启动时发现数据文件损坏，已移到一旁另存，请检查磁盘并联系维护人员",
 				"a data file was damaged at start and moved aside; check the disk and call maintenance"),
+		},
+		RuleConfig{
+			Name: AlarmFloodRule, Match: self(FieldAlarmRate),
+			Thresholds: []Threshold{{Level: "flood", Above: &flood, Severity: SeverityOrange,
+				Label: say("告警泛滥", "alarm flood")}},
+			Deadband: FloodLimit + 1 - FloodClear - 1,
+			Message: say("告警泛滥：10分钟内报警超过10条，请按严重程度先处理红色、橙色报警，并检查是否有抖动或误报的报警",
+				"alarm flood: more than 10 alarms in 10 minutes; handle red and orange first and look for chattering or false alarms"),
 		},
 		RuleConfig{
 			Name: DeviceLimitRule, Match: self(gateway.FieldUntrackedDevices),

@@ -257,6 +257,7 @@ func (e *Engine) event(d *devState, s *sample, now time.Time) {
 		}
 	default: // no worse: it keeps the incident open and updates what it says
 		a := inc.alert
+		a.Latched = false // a latched incident (close: manual) is active again
 		if data.LateS == 0 {
 			a.AutoResolveAt = now.Add(e.rules[inc.key.rule].autoResolve)
 		}

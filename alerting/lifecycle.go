@@ -42,6 +42,18 @@ const (
 	// suppressed while it is under maintenance, and no longer are.
 	TypeSuppressed   = "alert.suppressed"
 	TypeUnsuppressed = "alert.unsuppressed"
+	// TypeShelved and TypeUnshelved say that a duty officer shelved an
+	// occurrence (its notifications are held back until shelved_until) and
+	// that its shelving ended; TypeUnshelved carries where it stands now.
+	TypeShelved   = "alert.shelved"
+	TypeUnshelved = "alert.unshelved"
+	// TypeChattering says that a condition fires so often that it is now
+	// treated as chattering: no firing or resolved notifications for it
+	// until it has stayed in one state for the chatter window.
+	TypeChattering = "alert.chattering"
+	// TypeLatched says that the condition of a latching rule returned to
+	// normal: the alert stays active until a duty officer resets it.
+	TypeLatched = "alert.latched"
 	// TypeHeartbeat is the periodic status summary of
 	// notify[].heartbeat_interval; its data is a Heartbeat, not an alert.
 	TypeHeartbeat = "alert.heartbeat"
@@ -88,6 +100,41 @@ type Alert struct {
 	AcknowledgedBy string     `json:"acknowledged_by,omitempty"`
 	Comment        string     `json:"comment,omitempty"`
 
+	// PeakLevel and PeakSeverity are the most severe level this occurrence
+	// reached: a resolved alert still shows how bad it got.
+	PeakLevel    string `json:"peak_level,omitempty"`
+	PeakSeverity string `json:"peak_severity,omitempty"`
+	// AckedSeverity is the most severe severity acknowledged in this
+	// occurrence: returning to it (after falling back) needs no new
+	// acknowledgement, only a severity above it does.
+	AckedSeverity string `json:"acked_severity,omitempty"`
+
+	// Shelving (a duty officer holds back the notifications of this
+	// occurrence until ShelvedUntil).
+	ShelvedAt    *time.Time `json:"shelved_at,omitempty"`
+	ShelvedUntil *time.Time `json:"shelved_until,omitempty"`
+	ShelvedBy    string     `json:"shelved_by,omitempty"`
+	ShelveReason string     `json:"shelve_reason,omitempty"`
+	// Latched: the condition of a latching rule returned to normal and the
+	// alert stays active until it is reset.
+	Latched bool   `json:"latched,omitempty"`
+	ResetBy string `json:"reset_by,omitempty"`
+	// Chattering: the condition fires too often; its firing and resolved
+	// notifications are held back until it settles.
+	Chattering bool `json:"chattering,omitempty"`
+	// Suppressed: the device is in maintenance or out of service (shown by
+	// the API and in notifications; not stored).
+	Suppressed bool `json:"suppressed,omitempty"`
+	// OutOfService… are set on a device's maintenance record
+	// (gateway:maintenance) when a duty officer put it out of service.
+	OutOfServiceUntil  *time.Time `json:"out_of_service_until,omitempty"`
+	OutOfServiceBy     string     `json:"out_of_service_by,omitempty"`
+	OutOfServiceReason string     `json:"out_of_service_reason,omitempty"`
+	// Lifecycle is the alarm lifecycle state (active-unacknowledged …)
+	// when State shows a management state instead (shelved, suppressed,
+	// latched, chattering). Shown by the API and in notifications only.
+	Lifecycle State `json:"lifecycle,omitempty"`
+
 	Message string `json:"message"`
 	// Reason says why an alert ended other than by its condition:
 	// ReasonRuleChanged when its rule was removed or no longer produces
@@ -99,6 +146,10 @@ type Alert struct {
 
 	CameraEvent // camera alerts: what the incident's latest event said
 }
+
+// ReasonReset is Alert.Reason of a latched alert ended by a duty
+// officer's reset.
+const ReasonReset = "reset"
 
 // ReasonRuleChanged is Alert.Reason of an alert ended because the
 // configuration no longer has a rule that raises it.
@@ -147,8 +198,11 @@ type outcome struct {
 //     when the previous one is still listed as cleared-unacknowledged: that
 //     one stays on the desk with its own id until it is acknowledged, so an
 //     acknowledgement of yesterday's message never touches today's alarm.
-//   - active, active at another level or severity: alert.changed; a worse
-//     severity needs acknowledging again.
+//   - active, active at another level or severity: alert.changed; a
+//     severity worse than any acknowledged in this occurrence needs
+//     acknowledging again (returning to one already acknowledged does not:
+//     an oscillation around a limit asks for one acknowledgement, not one
+//     per swing).
 //   - active, not active: alert.resolved; acknowledged alerts end (normal),
 //     others stay listed as cleared-unacknowledged.
 //   - anything else: no change.
@@ -161,12 +215,11 @@ func applyOutcome(prev *Alert, out outcome, now time.Time, fresh func() Alert) (
 		a.Status, a.State = StatusFiring, StateActiveUnacked
 		a.Level, a.Severity, a.Value, a.Threshold = out.Level, out.Severity, out.Value, out.Threshold
 		a.StartedAt, a.ChangedAt = now, now
+		a.PeakLevel, a.PeakSeverity = out.Level, out.Severity
 		return &a, TypeFiring
 	case out.Active && (out.Level != prev.Level || out.Severity != prev.Severity):
 		a := *prev
-		if severityRank(out.Severity) > severityRank(prev.Severity) && a.State == StateActiveAcked {
-			a.State, a.Acknowledged, a.AcknowledgedAt, a.AcknowledgedBy, a.Comment = StateActiveUnacked, false, nil, "", ""
-		}
+		escalate(&a, out)
 		a.Level, a.Severity, a.Value, a.Threshold = out.Level, out.Severity, out.Value, out.Threshold
 		a.ChangedAt = now
 		return &a, TypeChanged
@@ -187,6 +240,20 @@ func applyOutcome(prev *Alert, out outcome, now time.Time, fresh func() Alert) (
 	return prev, ""
 }
 
+// escalate applies what a move to out's severity does to an active
+// alert's acknowledgement and peak: a severity above the most severe one
+// acknowledged in this occurrence needs a new acknowledgement; the peak
+// keeps the most severe level reached.
+func escalate(a *Alert, out outcome) {
+	r := severityRank(out.Severity)
+	if r > severityRank(a.Severity) && a.State == StateActiveAcked && r > severityRank(a.AckedSeverity) {
+		a.State, a.Acknowledged, a.AcknowledgedAt, a.AcknowledgedBy, a.Comment = StateActiveUnacked, false, nil, "", ""
+	}
+	if r > severityRank(a.PeakSeverity) {
+		a.PeakLevel, a.PeakSeverity = out.Level, out.Severity
+	}
+}
+
 // acknowledge applies a duty officer's acknowledgement. It returns the
 // next alert and whether anything changed: acknowledging twice, or an
 // alert that has ended, changes nothing (the API is idempotent).
@@ -201,6 +268,9 @@ func acknowledge(a Alert, by, comment string, now time.Time) (Alert, bool) {
 	}
 	t := now
 	a.Acknowledged, a.AcknowledgedAt, a.AcknowledgedBy, a.Comment = true, &t, by, comment
+	if severityRank(a.Severity) > severityRank(a.AckedSeverity) {
+		a.AckedSeverity = a.Severity
+	}
 	a.ChangedAt = now
 	return a, true
 }

@@ -11,6 +11,7 @@ func TestApplyOutcome(t *testing.T) {
 		return &Alert{ID: "old", Status: StatusFiring, State: state, Level: level, Severity: sev, StartedAt: t0,
 			Acknowledged: state == StateActiveAcked}
 	}
+	ackedAt := func(a *Alert, sev string) *Alert { a.AckedSeverity = sev; return a }
 	cleared := &Alert{ID: "old", Status: StatusResolved, State: StateClearedUnacked, Level: "high", Severity: "yellow", StartedAt: t0}
 	ended := &Alert{ID: "old", Status: StatusResolved, State: StateNormal, Level: "high", Severity: "yellow", StartedAt: t0, Acknowledged: true}
 	hi := outcome{Active: true, Level: "high", Severity: "yellow", Value: 30}
@@ -32,6 +33,8 @@ func TestApplyOutcome(t *testing.T) {
 		{"escalation: changed", active(StateActiveUnacked, "high", "yellow"), hh, TypeChanged, "old", StateActiveUnacked, false},
 		{"escalation of an acked alert needs a new ack", active(StateActiveAcked, "high", "yellow"), hh, TypeChanged, "old", StateActiveUnacked, false},
 		{"de-escalation keeps the ack", active(StateActiveAcked, "high-high", "red"), hi, TypeChanged, "old", StateActiveAcked, true},
+		{"back to a severity acknowledged in this occurrence keeps the ack", ackedAt(active(StateActiveAcked, "high", "yellow"), "red"), hh, TypeChanged, "old", StateActiveAcked, true},
+		{"above the severity acknowledged needs a new ack", ackedAt(active(StateActiveAcked, "high", "yellow"), "yellow"), hh, TypeChanged, "old", StateActiveUnacked, false},
 		{"unacked clears: stays listed", active(StateActiveUnacked, "high", "yellow"), off, TypeResolved, "old", StateClearedUnacked, false},
 		{"acked clears: ends", active(StateActiveAcked, "high", "yellow"), off, TypeResolved, "old", StateNormal, true},
 		{"cleared-unacked, active again: a new occurrence fires", cleared, hh, TypeFiring, "new", StateActiveUnacked, false},
@@ -56,6 +59,9 @@ func TestApplyOutcome(t *testing.T) {
 			}
 			if tc.out.Active && next.Level != tc.out.Level {
 				t.Errorf("level %s, want %s", next.Level, tc.out.Level)
+			}
+			if typ == TypeFiring && (next.PeakLevel != tc.out.Level || next.PeakSeverity != tc.out.Severity) {
+				t.Errorf("peak %s %s of a new occurrence", next.PeakLevel, next.PeakSeverity)
 			}
 			if typ == TypeFiring && tc.wantID == "new" && !next.StartedAt.Equal(now) {
 				t.Errorf("started %v", next.StartedAt)

@@ -23,6 +23,7 @@ var zhPoints = map[string]string{
 	"fault": "故障信号", "alarm": "报警信号", "confidence": "置信度", "online": "在线状态",
 	"spool_dropped": "缓存已满丢弃的数据点", "mqtt_down_s": "MQTT 连接中断时长", "influxdb_unwritten_s": "InfluxDB 未写入时长",
 	"storage_damaged": "损坏的数据文件", "mqtt_untracked_devices": "未监测在线状态的 MQTT 设备",
+	"alarm_rate_10m": "10分钟内报警数",
 }
 
 // zhLevels names alarm levels (GB/T 50493: first- and second-level alarms)
@@ -33,7 +34,7 @@ var zhLevels = map[string]string{
 	"alarm": "报警", "fault": "故障", "rate": "变化率超限", "offline": "离线",
 	"fire": "明火", "smoke": "烟雾", "hotspot": "热点",
 	"data-loss": "数据丢失", "fall": "下降过快", "bad_value": "数值无效",
-	"unreachable": "告警", "damaged": "告警", "limit": "上限", "maintenance": "维护",
+	"unreachable": "告警", "damaged": "告警", "limit": "上限", "maintenance": "维护", "flood": "告警泛滥",
 }
 
 // msgInput is what a message is built from.
@@ -53,6 +54,8 @@ type msgInput struct {
 	// readingBad is why the device's current reading is not good, for a
 	// reminder quoting the last good value ("" when it is good).
 	readingBad string
+	// by is who took the action being notified ("" for none).
+	by string
 }
 
 // zhReasons and enReasons say why a reading is not good, in words.
@@ -127,8 +130,16 @@ func message(in msgInput) string {
 	dev := firstNonEmpty(a.Label, a.Device)
 	pt := pointWords(zh, a.Point, in.ptLabel)
 	lvl := levelWords(zh, r, a.Level)
-	resolved := in.typ == TypeResolved || in.typ == TypeUnsuppressed || in.typ == TypeAcknowledged && a.Status == StatusResolved
+	resolved := in.typ == TypeResolved || in.typ == TypeUnsuppressed || in.typ == TypeLatched ||
+		a.Status == StatusResolved && (in.typ == TypeAcknowledged || in.typ == TypeShelved || in.typ == TypeUnshelved || in.typ == TypeChattering)
 	switch {
+	case resolved && a.Reason == ReasonReset:
+		by := firstNonEmpty(a.ResetBy, "?")
+		if zh {
+			b.WriteString(dev + " " + pt + " " + lvl + "锁存报警已由 " + by + " 复位（当前 " + fmtNum(a.Value) + unitSuffix(a.Unit) + "）")
+		} else {
+			b.WriteString(dev + " " + pt + " " + lvl + " latched alarm reset by " + by + " (now " + fmtNum(a.Value) + unitSuffix(a.Unit) + ")")
+		}
 	case resolved && a.Reason == ReasonMaintenance:
 		if zh {
 			b.WriteString(dev + " " + pt + " " + lvl + "告警因设备维护而结束，并非恢复正常：维护后读数仍在报警范围，将按新的读数重新告警（当前 " + fmtNum(a.Value) + unitSuffix(a.Unit) + "）")
@@ -163,6 +174,7 @@ func message(in msgInput) string {
 			}
 		}
 	}
+	writeManagement(&b, zh, in)
 	if in.typ == TypeAcknowledged {
 		by := firstNonEmpty(a.AcknowledgedBy, "?")
 		if zh {
@@ -172,6 +184,66 @@ func message(in msgInput) string {
 		}
 	}
 	return b.String()
+}
+
+// writeManagement adds what a shelving, chattering or latching
+// notification says beyond the alert itself.
+func writeManagement(b *strings.Builder, zh bool, in msgInput) {
+	a := in.alert
+	switch in.typ {
+	case TypeShelved:
+		d := time.Duration(0)
+		if a.ShelvedUntil != nil && a.ShelvedAt != nil {
+			d = a.ShelvedUntil.Sub(*a.ShelvedAt)
+		}
+		if zh {
+			b.WriteString("（已由 " + a.ShelvedBy + " 搁置" + fmtDur(zh, d) + reasonSuffix(zh, a.ShelveReason) + "，期间不再推送）")
+		} else {
+			b.WriteString(" (shelved by " + a.ShelvedBy + " for " + fmtDur(zh, d) + reasonSuffix(zh, a.ShelveReason) + "; no notifications meanwhile)")
+		}
+	case TypeUnshelved:
+		switch {
+		case zh && (in.by == "" || in.by == GatewayActor):
+			b.WriteString("（搁置时间已到，恢复推送）")
+		case zh:
+			b.WriteString("（已由 " + in.by + " 取消搁置，恢复推送）")
+		case in.by == "" || in.by == GatewayActor:
+			b.WriteString(" (shelving expired; notifications resume)")
+		default:
+			b.WriteString(" (unshelved by " + in.by + "; notifications resume)")
+		}
+		if a.Status == StatusFiring && a.State == StateActiveUnacked {
+			if zh {
+				b.WriteString("，报警仍在，请确认")
+			} else {
+				b.WriteString(", still active: acknowledge it")
+			}
+		}
+	case TypeChattering:
+		c := in.rule.chatter
+		if zh {
+			b.WriteString("（报警抖动：" + fmtDur(zh, c.Window) + "内反复报警 " + strconv.Itoa(c.Count) + " 次，暂停推送，稳定" + fmtDur(zh, c.Window) + "后再通知当前状态）")
+		} else {
+			b.WriteString(" (chattering: fired " + strconv.Itoa(c.Count) + " times within " + fmtDur(zh, c.Window) + "; notifications held until it stays in one state for " + fmtDur(zh, c.Window) + ")")
+		}
+	case TypeLatched:
+		if zh {
+			b.WriteString("；报警已锁存，需值班人员复位后才结束")
+		} else {
+			b.WriteString("; the alarm is latched until a duty officer resets it")
+		}
+	}
+}
+
+// reasonSuffix writes a reason after a colon, or nothing.
+func reasonSuffix(zh bool, reason string) string {
+	switch {
+	case reason == "":
+		return ""
+	case zh:
+		return "：" + reason
+	}
+	return ": " + reason
 }
 
 // pointWords names a point: its label, else (in Chinese) a known name or
@@ -319,9 +391,14 @@ func writeActive(b *strings.Builder, zh bool, r *rule, a *Alert, dev, pt, lvl st
 				held = " (" + fmtNum(a.Value) + " active alarms held)"
 			}
 		}
-		if zh {
+		switch {
+		case a.OutOfServiceUntil != nil && zh:
+			b.WriteString(dev + " 已由 " + a.OutOfServiceBy + " 停用（退出服务）" + reasonSuffix(zh, a.OutOfServiceReason) + "，停用期间暂停告警" + held)
+		case a.OutOfServiceUntil != nil:
+			b.WriteString(dev + " taken out of service by " + a.OutOfServiceBy + reasonSuffix(zh, a.OutOfServiceReason) + ": its alarms are suppressed" + held)
+		case zh:
 			b.WriteString(dev + " 进入维护状态，维护期间暂停告警" + held)
-		} else {
+		default:
 			b.WriteString(dev + " under maintenance: its alarms are suppressed" + held)
 		}
 	case condVoice:

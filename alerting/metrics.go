@@ -24,13 +24,14 @@ var (
 	descOpen        = prometheus.NewDesc("hazardgw_alerts_open", "Open alerts: active, or cleared and not yet acknowledged.", nil, nil)
 	descActive      = prometheus.NewDesc("hazardgw_alerts_active", "Alerts whose condition is active (acknowledged or not), by severity.", []string{"severity"}, nil)
 	descOutbox      = prometheus.NewDesc("hazardgw_alert_outbox_notifications", "Notifications waiting in the outbox.", []string{"receiver"}, nil)
+	descAlarmRate   = prometheus.NewDesc("hazardgw_alarm_rate_10m", "Alarms (new occurrences) fired in the last 10 minutes, sliding; above 10 raises gateway:alarm-flood.", nil, nil)
 	descDeadKept    = prometheus.NewDesc("hazardgw_alert_dead_letters", "Dead-lettered notifications kept in the alert store.", []string{"receiver"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSamples, descTransitions, descNotes, descDelivered, descDeadLetter,
-		descNotifyErr, descWaits, descCommitErr, descOpen, descActive, descOutbox, descDeadKept} {
+		descNotifyErr, descWaits, descCommitErr, descOpen, descActive, descOutbox, descDeadKept, descAlarmRate} {
 		ch <- d
 	}
 }
@@ -50,6 +51,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descWaits, s.QueueWaits)
 	counter(descCommitErr, s.CommitErrors)
 	ch <- prometheus.MustNewConstMetric(descOpen, prometheus.GaugeValue, float64(s.Open))
+	ch <- prometheus.MustNewConstMetric(descAlarmRate, prometheus.GaugeValue, float64(s.AlarmRate10m))
 	// Every severity, so that a dashboard or an alert rule sees 0, not nothing.
 	for _, sev := range []string{SeverityRed, SeverityOrange, SeverityYellow, SeverityBlue} {
 		ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, float64(s.Active[sev]), sev)

@@ -113,7 +113,7 @@ func propertyRun(t *testing.T, seed uint64) {
 			ids[m.ID] = true
 			o := occs[p.Data.ID]
 			switch {
-			case o == nil && p.Type != TypeFiring && p.Type != TypeSuppressed:
+			case o == nil && p.Type != TypeFiring && p.Type != TypeSuppressed && p.Type != TypeChattering:
 				fail("an occurrence's first notification is not its firing")
 			case o == nil:
 				o = &occ{}

@@ -295,7 +295,7 @@ func TestEngineUntrackedDeviceEventStillAlarms(t *testing.T) {
 	}
 }
 
-func firstAlertID(t *testing.T, s *syncEngine) string {
+func firstAlertID(t testing.TB, s *syncEngine) string {
 	t.Helper()
 	var p payload
 	if err := json.Unmarshal(s.outbox()[0].Body, &p); err != nil {

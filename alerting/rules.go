@@ -93,6 +93,12 @@ type rule struct {
 	autoResolve time.Duration
 
 	stateWant bool
+
+	// latch keeps an alert active after return to normal until reset.
+	latch bool
+	// chatter is the rule's own chattering setting (zero fields: the
+	// alerting level's); the engine fills in the defaults.
+	chatter Chatter
 }
 
 // Defaults that apply when the configuration leaves a field zero.
@@ -140,6 +146,10 @@ func compileRule(idx int, c RuleConfig) (*rule, error) {
 	r := &rule{
 		idx: idx, name: c.Name, message: c.Message, match: c.Match,
 		deadband: c.Deadband, onDelay: c.OnDelay, offDelay: c.OffDelay,
+		latch: c.Latch || c.Close == CloseManual,
+	}
+	if c.Chatter != nil {
+		r.chatter = *c.Chatter
 	}
 	if r.deadband < 0 {
 		return nil, errors.New("negative deadband")

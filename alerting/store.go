@@ -52,6 +52,8 @@ type alertRec struct {
 	Notified map[string]time.Time `json:"notified,omitempty"`
 	// AutoResolveAt is when an event alert resolves without a new event.
 	AutoResolveAt time.Time `json:"auto_resolve_at,omitzero"`
+	// filed: it ended and is listed in Engine.ended (not stored).
+	filed bool
 }
 
 // outMsg is one notification waiting in the outbox.

@@ -32,6 +32,8 @@ func (c *Config) Validate(path string, p *conf.Problems) {
 	if d := c.Retention.Duration; d != 0 && d < DefaultRetention {
 		p.Addf(conf.Join(path, "retention"), "must be at least 30d: alarm records are kept for 30 days or more (GB 17681); got %s", fmtDur(false, d))
 	}
+	conf.NotNegative(p, conf.Join(path, "max_shelve"), c.MaxShelve)
+	validateChatter(&c.Chatter, conf.Join(path, "chatter"), p)
 	receivers := conf.Seen{}
 	for i := range c.Notify {
 		np := conf.Index(conf.Join(path, "notify"), i)
@@ -140,6 +142,18 @@ func validateRule(r *RuleConfig, rp string, p *conf.Problems) {
 		}
 	}
 
+	switch r.Close {
+	case "", CloseAuto:
+		if r.Close == CloseAuto && r.Latch {
+			p.Addf(at("close"), "auto contradicts latch: true: set one of them")
+		}
+	case CloseManual:
+	default:
+		p.Addf(at("close"), "must be auto (resolve when the condition ends) or manual (stay open until reset), got %q", r.Close)
+	}
+	if r.Chatter != nil {
+		validateChatter(r.Chatter, at("chatter"), p)
+	}
 	if r.Deadband < 0 {
 		p.Addf(at("deadband"), "must not be negative (got %v)", r.Deadband)
 	}
@@ -148,6 +162,15 @@ func validateRule(r *RuleConfig, rp string, p *conf.Problems) {
 	if conf.NotNegative(p, at("auto_resolve"), r.AutoResolve) && r.AutoResolve > 0 && r.Event == nil && r.VoiceMissed == nil && len(conds) == 1 {
 		p.Addf(at("auto_resolve"), "only for event and voice_missed rules: other conditions resolve when the value returns to normal")
 	}
+}
+
+// validateChatter checks a chatter setting: a count of 1 would call every
+// alarm chattering.
+func validateChatter(c *Chatter, cp string, p *conf.Problems) {
+	if c.Count < 0 || c.Count == 1 {
+		p.Addf(conf.Join(cp, "count"), "must be 2 or more (firings within the window that make an alert chattering; 0 for the default %d), got %d", DefaultChatterCount, c.Count)
+	}
+	conf.NotNegative(p, conf.Join(cp, "window"), c.Window)
 }
 
 func validateThresholds(r *RuleConfig, tsp string, p *conf.Problems) {

@@ -30,6 +30,8 @@ type link struct {
 	retryAt     time.Time
 	connErr     error
 	acceptFails int64 // consecutive failed Accepts
+	// oos reports whether a device is out of service (Source.OutOfService).
+	oos func(device string) bool
 }
 
 // run polls the link's devices, each at its own interval, until ctx ends.
@@ -94,7 +96,7 @@ func (l *link) poll(ctx context.Context, acc gateway.Acceptor, d *device) {
 	var dq pointQ
 	var fault, maint bool
 	if err == nil {
-		dq, fault, maint = d.qp.judge(d.vals, d.q)
+		dq, fault, maint = d.qp.judge(d.vals, d.q, l.oos != nil && l.oos(d.id))
 	}
 	prev := d.record(start, rtt, err, errText, dq)
 	if lvl, msg, ok := change(prev, err); ok {

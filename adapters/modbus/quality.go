@@ -22,12 +22,15 @@ type qualityPlan struct {
 // judge sets q[i] to the quality of each decoded value of a poll that
 // succeeded and returns the device's quality: a fault makes every other
 // reading bad (fault); NaN, infinities and values outside their range are
-// bad; maintenance makes the remaining readings uncertain. The fault and
-// maintenance points themselves are always good. The device's reason is
-// the most telling one: fault, then a bad value, then maintenance.
-func (qp *qualityPlan) judge(vals []value, q []pointQ) (dq pointQ, fault, maint bool) {
+// bad; maintenance (its maintenance point, or the device taken out of
+// service: outOfService) makes the remaining readings uncertain. The fault
+// and maintenance points themselves are always good. The device's reason
+// is the most telling one: fault, then a bad value, then maintenance.
+// maint is what the maintenance point says.
+func (qp *qualityPlan) judge(vals []value, q []pointQ, outOfService bool) (dq pointQ, fault, maint bool) {
 	fault = qp.faultIx >= 0 && vals[qp.faultIx].b
 	maint = qp.maintIx >= 0 && vals[qp.maintIx].b
+	uncertain := maint || outOfService
 	var firstBad string
 	for i := range vals {
 		v := &vals[i]
@@ -40,7 +43,7 @@ func (qp *qualityPlan) judge(vals []value, q []pointQ) (dq pointQ, fault, maint 
 			pq = pointQ{gateway.QualityBad, gateway.ReasonNaN}
 		case qp.lo[i] <= qp.hi[i] && (v.f < qp.lo[i] || v.f > qp.hi[i]):
 			pq = pointQ{gateway.QualityBad, gateway.ReasonOutOfRange}
-		case maint:
+		case uncertain:
 			pq = pointQ{gateway.QualityUncertain, gateway.ReasonMaintenance}
 		}
 		if pq.q == gateway.QualityBad && firstBad == "" {
@@ -53,7 +56,7 @@ func (qp *qualityPlan) judge(vals []value, q []pointQ) (dq pointQ, fault, maint 
 		dq = pointQ{gateway.QualityBad, gateway.ReasonFault}
 	case firstBad != "":
 		dq = pointQ{gateway.QualityBad, firstBad}
-	case maint:
+	case uncertain:
 		dq = pointQ{gateway.QualityUncertain, gateway.ReasonMaintenance}
 	}
 	return dq, fault, maint

@@ -40,6 +40,7 @@ func TestReadingQuality(t *testing.T) {
 		ch4Q, o2Q          Quality
 		ch4R               string
 		fault, maintenance bool
+		outOfService       bool
 	}{
 		{name: "good", ch4: 12.5, quality: "good", stored: []string{"ch4", "fault", "calibrating", "o2"},
 			ch4Q: QualityGood, o2Q: QualityGood},
@@ -51,6 +52,10 @@ func TestReadingQuality(t *testing.T) {
 			ch4Q: QualityBad, ch4R: "fault", o2Q: QualityBad, fault: true},
 		{name: "maintenance", ch4: 50, bits: 2, quality: "uncertain", reason: "maintenance",
 			stored: []string{"ch4", "fault", "calibrating", "o2"}, ch4Q: QualityUncertain, ch4R: "maintenance", o2Q: QualityUncertain, maintenance: true},
+		{name: "out of service", ch4: 50, quality: "uncertain", reason: "maintenance", outOfService: true,
+			stored: []string{"ch4", "fault", "calibrating", "o2"}, ch4Q: QualityUncertain, ch4R: "maintenance", o2Q: QualityUncertain},
+		{name: "nan while out of service", ch4: nan, quality: "bad", reason: "nan", bad: "ch4=nan", outOfService: true,
+			stored: []string{"fault", "calibrating", "o2"}, ch4Q: QualityBad, ch4R: "nan", o2Q: QualityUncertain},
 		{name: "fault during maintenance", ch4: 0, bits: 3, quality: "bad", reason: "fault", stored: []string{"fault", "calibrating"},
 			ch4Q: QualityBad, ch4R: "fault", o2Q: QualityBad, fault: true, maintenance: true},
 	}
@@ -60,6 +65,7 @@ func TestReadingQuality(t *testing.T) {
 			hi, lo := f32words(c.ch4)
 			fc.readFn = func(byte, area, uint16, uint16) ([]byte, error) { return regs(hi, lo, c.bits, 209), nil }
 			acc := &collector{}
+			l.oos = func(id string) bool { return c.outOfService && id == "GD-101" }
 			l.poll(context.Background(), acc, l.devs[0])
 			if len(acc.pts) != 2 || acc.pts[0].Measurement != gateway.MeasurementDeviceStatus {
 				t.Fatalf("points %+v: want the status, then the readings", acc.pts)

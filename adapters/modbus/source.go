@@ -20,6 +20,13 @@ import (
 // it with New; run it with Run. Devices and Stats may be called at any time
 // from any goroutine.
 type Source struct {
+	// OutOfService, when set (before Run), reports whether a duty officer
+	// has taken a device out of service: its readings are then uncertain
+	// (reason maintenance), as under its maintenance_point. It is called
+	// from the link goroutines on every poll: it must be fast and safe for
+	// concurrent use.
+	OutOfService func(device string) bool
+
 	site    string
 	log     *slog.Logger
 	links   []*link
@@ -110,6 +117,7 @@ func (s *Source) Run(ctx context.Context, acc gateway.Acceptor) error {
 		if len(l.devs) == 0 {
 			continue
 		}
+		l.oos = s.OutOfService
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -431,6 +431,7 @@ func TestRenderOtherTypes(t *testing.T) {
 			map[string]any{"id": a2.ID, "severity": a2.Severity, "message": "罐区 B 明火", "event": "alert.firing"},
 		}}})
 	shelved := notification(t, "alert.shelved", 3, a1).Body
+	latched := notification(t, alerting.TypeLatched, 4, a2).Body
 	cases := []struct {
 		body []byte
 		want []string
@@ -438,6 +439,7 @@ func TestRenderOtherTypes(t *testing.T) {
 		{hb, []string{"网关心跳", "未结束告警 3 条，未确认 1 条", "红色 I级 1", "2026-11-23 00:00:00"}},
 		{group, []string{"红色 I级 分组告警 · 2 条", "area=tank-farm-A", "罐区 B 明火"}},
 		{shelved, []string{"已搁置", "1号储罐区东侧可燃气体探测器"}},
+		{latched, []string{"已锁存，待复位"}},
 		{[]byte(`{"type":"alert.someday","timestamp":"2026-11-22T09:00:00Z","data":{}}`), []string{"someday", "2026-11-22 17:00:00"}},
 		{[]byte(`not json`), []string{"无法解析的通知", "not json"}},
 	}

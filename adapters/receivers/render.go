@@ -199,6 +199,8 @@ func eventWords(zh bool, typ string) (words string, urgent bool) {
 		return pick(zh, "搁置结束", "UNSHELVED"), true
 	case typeChattering:
 		return pick(zh, "频繁波动", "CHATTERING"), true
+	case alerting.TypeLatched:
+		return pick(zh, "已锁存，待复位", "LATCHED: reset needed"), false
 	case alerting.TypeSuppressed:
 		return pick(zh, "维护中，告警暂停", "MAINTENANCE: alarms suppressed"), false
 	case alerting.TypeUnsuppressed:

@@ -229,6 +229,7 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 			return err
 		}
 		reg.MustRegister(mb.Collector())
+		mb.OutOfService = alerts.OutOfService // readings of a device out of service are uncertain
 		// Polls have nothing to acknowledge upstream: hand them over without
 		// waiting for the commit, so a link's back-to-back polls share one fsync.
 		sources = append(sources, asyncSource{mb, pipe})
