@@ -41,6 +41,9 @@ func (c *Config) Validate(path string, p *conf.Problems) {
 		}
 		validateNotify(n, np, p)
 	}
+	compileDelivery(c.Notify, func(i int, key, msg string) {
+		p.Addf(conf.Join(conf.Index(conf.Join(path, "notify"), i), key), "%s", msg)
+	})
 }
 
 func checkSeverity(p *conf.Problems, path, s string) bool {
