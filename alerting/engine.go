@@ -74,7 +74,7 @@ type Options struct {
 	// first. Default 30s.
 	AttemptTimeout time.Duration
 	Now            func() time.Time
-	Logger     *slog.Logger
+	Logger         *slog.Logger
 	// MQTTAlertAfter is how long the broker may be unreachable before
 	// gateway:mqtt-unreachable fires (mqtt.alert_after); default 30s.
 	MQTTAlertAfter time.Duration
