@@ -177,7 +177,7 @@ func (e *Engine) settle(ctx context.Context, rc *receiver, st *store, sc *sched,
 			"id", r.hs[0].msg.ID, "type", r.hs[0].msg.Type, "alert", r.hs[0].msg.AlertID, "notifications", len(r.hs), "err", r.err)
 		e.deadLetter(rc, st, r.hs, r.err.Error(), log)
 	case actRetry:
-		e.notifyErr.Add(1)
+		defer e.notifyErr.Add(1) // last: a test awaiting it sees the backoff set
 		if !rc.failing {
 			rc.failing = true
 			log.Warn("notifying receiver failed; retrying", "id", r.hs[0].msg.ID, "err", r.err)
