@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/hazardgw/hazardgw/gateway"
@@ -368,6 +369,15 @@ func TestGroupingWindows(t *testing.T) {
 	h.at(5 * time.Second)
 	if got := h.outbox("desk"); len(got) != 0 {
 		t.Fatalf("sent within group_wait: %v", got)
+	}
+	if g, err := h.e.st.grouped(); err != nil || g["desk"] != 3 {
+		t.Fatalf("group members %v %v", g, err)
+	}
+	if problems, err := testutil.CollectAndLint(h.e.Collector()); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", err, problems)
+	}
+	if n := testutil.CollectAndCount(h.e.Collector(), "hazardgw_alert_group_members"); n != 2 {
+		t.Errorf("group_members series: %d, want one per receiver", n)
 	}
 	if got := h.outbox("sms"); len(got) != 3 {
 		t.Fatalf("a receiver without group_by got %d notifications, want 3", len(got))
