@@ -229,7 +229,7 @@ func (r *RateBudget) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// String renders the budget as it is written.
+// String renders the budget as it is written, e.g. 20/1m0s.
 func (r RateBudget) String() string {
 	switch {
 	case r.N < 0:
@@ -238,4 +238,15 @@ func (r RateBudget) String() string {
 		return ""
 	}
 	return strconv.Itoa(r.N) + "/" + r.Per.String()
+}
+
+// Short renders the budget with its period shortened: 20/1m.
+func (r RateBudget) Short() string {
+	s := r.String()
+	for _, suf := range []string{"m0s", "h0m"} {
+		if strings.HasSuffix(s, suf) {
+			s = s[:len(s)-2]
+		}
+	}
+	return s
 }

@@ -762,3 +762,38 @@ func BenchmarkGroupBody1000(b *testing.B) {
 		}
 	}
 }
+
+// FuzzRateBudget: notify[].rate never panics, and what it accepts is a
+// positive budget or none, written back as it reads.
+func FuzzRateBudget(f *testing.F) {
+	for _, s := range []string{"20/1m", "none", "5/10s", "0/1m", "1/0s", "x", "9999999999/1h", "20/-1m"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var r RateBudget
+		if err := r.UnmarshalText([]byte(s)); err != nil {
+			return
+		}
+		if r.N == 0 || r.N > 0 && r.Per <= 0 {
+			t.Fatalf("%q accepted as %+v", s, r)
+		}
+		var back RateBudget
+		if err := back.UnmarshalText([]byte(r.String())); err != nil || back != r {
+			t.Fatalf("%q → %q → %+v %v", s, r.String(), back, err)
+		}
+	})
+}
+
+// FuzzGroupBody: whatever a member's body holds, a group is valid JSON or
+// an error, never a panic.
+func FuzzGroupBody(f *testing.F) {
+	f.Add(`{"type":"alert.firing","timestamp":"2026-11-22T09:00:00Z","data":{"id":"a"}}`, "alert.firing")
+	f.Add(`{"data":{}}`, "x")
+	f.Add(`{"type":"x","data":"str"}`, `"`)
+	f.Fuzz(func(t *testing.T, body, typ string) {
+		b, _, err := groupBody(t0, map[string]string{"area": "A"}, []outMsg{{Type: typ, Body: []byte(body)}})
+		if err == nil && !json.Valid(b) {
+			t.Fatalf("invalid group %s", b)
+		}
+	})
+}

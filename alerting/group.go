@@ -260,20 +260,19 @@ func groupBody(at time.Time, labels map[string]string, members []outMsg) ([]byte
 		}
 	}
 	buf = append(buf, "]}}"...)
-	if !json.Valid(buf) {
-		return nil, "", fmt.Errorf("render alert group: invalid member")
-	}
 	return buf, sev, nil
 }
 
 // memberData returns the `data` object of a single notification's body
-// ("{}" when it has none).
+// ("{}" when it has none, or it is damaged: the group still goes out).
 func memberData(body []byte) []byte {
 	// The engine writes bodies as {"type":…,"timestamp":…,"data":{…}}: take
 	// the object without decoding it (groupBody checks the whole result).
 	if i := bytes.Index(body, []byte(`,"data":{`)); i > 0 && bytes.HasSuffix(body, []byte("}}")) &&
 		bytes.Count(body[:i], []byte(`"data"`)) == 0 {
-		return body[i+len(`,"data":`) : len(body)-1]
+		if d := body[i+len(`,"data":`) : len(body)-1]; json.Valid(d) {
+			return d
+		}
 	}
 	var p struct {
 		Data json.RawMessage `json:"data"`

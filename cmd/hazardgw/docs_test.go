@@ -133,29 +133,33 @@ func TestDocsDefaults(t *testing.T) {
 	}
 	size := func(n conf.ByteSize) string { return fmt.Sprintf("%dGiB", int64(n)>>30) }
 	for key, want := range map[string]string{
-		"site.language":             gateway.DefaultLanguage,
-		"gateway.data_dir":          gateway.DefaultDataDir,
-		"gateway.spool_max_bytes":   size(gateway.DefaultSpoolMaxBytes),
-		"gateway.shutdown_timeout":  gateway.DefaultShutdownTimeout.String(),
-		"gateway.http.listen":       gateway.DefaultListen,
-		"gateway.log.level":         gateway.DefaultLogLevel,
-		"gateway.log.format":        gateway.DefaultLogFormat,
-		"influxdb.batch_size":       fmt.Sprint(influx.DefaultBatchSize),
-		"influxdb.flush_interval":   influx.DefaultFlushInterval.String(),
-		"influxdb.timeout":          influx.DefaultTimeout.String(),
-		"…devices[].interval":       modbus.DefaultInterval.String(),
-		"mqtt.keep_alive":           mqtt.DefaultKeepAlive.String(),
-		"mqtt.max_backoff":          mqtt.DefaultMaxBackoff.String(),
-		"mqtt.workers":              fmt.Sprint(mqtt.DefaultWorkers),
-		"…subscriptions[].qos":      fmt.Sprint(mqtt.DefaultQoS),
-		"…subscriptions[].stale":    strings.TrimSuffix(mqtt.DefaultStale.String(), "0s"),
-		"alerting.retention":        fmt.Sprintf("%dd", alerting.DefaultRetention/(24*time.Hour)),
-		"forest.triangulate_window": strings.TrimSuffix(alerting.DefaultTriangulateWindow.String(), "0s"),
-		"forest.max_event_age":      strings.TrimSuffix(alerting.DefaultMaxEventAge.String(), "0s"),
-		"…timeout":                  dutydesk.DefaultTimeout.String(),
+		"site.language":                    gateway.DefaultLanguage,
+		"gateway.data_dir":                 gateway.DefaultDataDir,
+		"gateway.spool_max_bytes":          size(gateway.DefaultSpoolMaxBytes),
+		"gateway.shutdown_timeout":         gateway.DefaultShutdownTimeout.String(),
+		"gateway.http.listen":              gateway.DefaultListen,
+		"gateway.log.level":                gateway.DefaultLogLevel,
+		"gateway.log.format":               gateway.DefaultLogFormat,
+		"influxdb.batch_size":              fmt.Sprint(influx.DefaultBatchSize),
+		"influxdb.flush_interval":          influx.DefaultFlushInterval.String(),
+		"influxdb.timeout":                 influx.DefaultTimeout.String(),
+		"…devices[].interval":              modbus.DefaultInterval.String(),
+		"mqtt.keep_alive":                  mqtt.DefaultKeepAlive.String(),
+		"mqtt.max_backoff":                 mqtt.DefaultMaxBackoff.String(),
+		"mqtt.workers":                     fmt.Sprint(mqtt.DefaultWorkers),
+		"…subscriptions[].qos":             fmt.Sprint(mqtt.DefaultQoS),
+		"…subscriptions[].stale":           strings.TrimSuffix(mqtt.DefaultStale.String(), "0s"),
+		"alerting.retention":               fmt.Sprintf("%dd", alerting.DefaultRetention/(24*time.Hour)),
+		"forest.triangulate_window":        strings.TrimSuffix(alerting.DefaultTriangulateWindow.String(), "0s"),
+		"forest.max_event_age":             strings.TrimSuffix(alerting.DefaultMaxEventAge.String(), "0s"),
+		"…timeout":                         dutydesk.DefaultTimeout.String(),
 		"forest.danger.rain_mode":          forest.RainDaily,
 		"forest.danger.day_start":          forest.DefaultDayStart,
 		"forest.checkpoints.command_topic": forest.DefaultCommandTopic,
+		"alerting.notify[].group_wait":     shortDur(alerting.DefaultGroupWait),
+		"alerting.notify[].group_interval": shortDur(alerting.DefaultGroupInterval),
+		"alerting.notify[].give_up_after":  shortDur(alerting.DefaultGiveUpAfter),
+		"alerting.notify[].rate":           alerting.DefaultRates["dingtalk"].Short(),
 	} {
 		got, ok := defaultOf[key]
 		if !ok {
@@ -166,4 +170,16 @@ func TestDocsDefaults(t *testing.T) {
 			t.Errorf("%s: docs say %s, the code %q", key, got, want)
 		}
 	}
+}
+
+// shortDur writes a duration as the docs do: 1m, not 1m0s.
+func shortDur(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }
