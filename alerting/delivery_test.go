@@ -797,3 +797,43 @@ func FuzzGroupBody(f *testing.F) {
 		}
 	})
 }
+
+// TestOutboxOfOlderStoreIsIndexed: an alerts.db written before the outbox
+// had its indexes is indexed at open, and delivered by the same rules.
+func TestOutboxOfOlderStoreIsIndexed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		ob, err := tx.CreateBucketIfNotExists(bucketOutbox)
+		if err != nil {
+			return err
+		}
+		b, err := ob.CreateBucket([]byte("desk"))
+		if err != nil {
+			return err
+		}
+		for i, m := range []outMsg{note("A", TypeFiring, SeverityYellow, 1), note("B", TypeFiring, SeverityRed, 1), note("A", TypeResolved, SeverityYellow, 2)} {
+			m.Severity = "" // older entries had none: it is read from the body
+			v, _ := json.Marshal(m)
+			if err := b.Put(u64(uint64(i+1)), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	desk := &sink{}
+	h := &harness{t: t, clock: testenv.NewClock(t0), path: path}
+	h.cfg = Config{Rules: quietRules, Notify: []NotifyConfig{{Name: "desk"}}}
+	h.opts = Options{Site: "qz", Path: path, Now: h.clock.Now, Notifiers: map[string]Notifier{"desk": desk}, RetryDelay: 10 * time.Millisecond, Concurrency: 1}
+	h.open()
+	h.deliver("desk")
+	waitFor(t, 10*time.Second, func() bool { return len(desk.ids()) == 3 }, "the older outbox")
+	eq(t, "order", desk.ids(), []string{"msg_B_1", "msg_A_1", "msg_A_2"})
+}
