@@ -654,8 +654,20 @@ func TestSchedBackoffsBounded(t *testing.T) {
 		t.Fatal("many different occurrences failing: the receiver is down")
 	}
 	s.delivered([]string{"X4999"})
-	if s.down() || s.slots(t0) != 4 || !s.skip("X4998", t0.Add(4998*time.Millisecond)) {
-		t.Fatal("a delivery ends the outage; the others keep their backoff")
+	if s.down() || s.slots(t0) != 4 || s.skip("X4998", t0) || len(s.backoff) != 0 {
+		t.Fatal("a delivery ends the outage: what failed during it is tried again at once")
+	}
+	// One occurrence the receiver keeps refusing, while others are taken.
+	s.start([]string{"X"})
+	s.retry([]string{"X"}, t0)
+	s.delivered([]string{"Y"})
+	if !s.skip("X", t0) || s.skip("X", t0.Add(time.Second)) {
+		t.Fatal("a refused occurrence backs off on its own")
+	}
+	s.start([]string{"X"})
+	s.retry([]string{"X"}, t0.Add(time.Second))
+	if !s.skip("X", t0.Add(2*time.Second)) || s.skip("X", t0.Add(3*time.Second)) {
+		t.Fatal("its backoff doubles")
 	}
 }
 

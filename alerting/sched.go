@@ -35,6 +35,9 @@ const (
 	// downAfter different occurrences failing in a row mean the receiver
 	// itself is down, not one notification it refuses.
 	downAfter = 3
+	// maxProbePause bounds the pause between probes of a receiver that is
+	// down, in units of the base backoff (Options.RetryDelay).
+	maxProbePause = 5
 )
 
 func newSched(conc int, base time.Duration, b budget) *sched {
@@ -72,11 +75,16 @@ func (s *sched) start(occs []string) {
 	}
 }
 
-// delivered records that the receiver took occs.
+// delivered records that the receiver took occs. A receiver that was down
+// is back: what failed during the outage is tried again at once, most
+// urgent first, instead of each waiting out the backoff the outage gave it.
 func (s *sched) delivered(occs []string) {
 	for _, o := range occs {
 		delete(s.inflight, o)
 		delete(s.backoff, o)
+	}
+	if s.down() {
+		clear(s.backoff)
 	}
 	clear(s.failed)
 	s.downFails = 0
@@ -108,8 +116,10 @@ func (s *sched) retry(occs []string, now time.Time) {
 		}
 	}
 	if s.down() {
+		// Probes are spaced by a short pause only: a probe of a notifier
+		// that retries by itself already takes up to an attempt's time.
 		s.downFails++
-		s.downUntil = now.Add(s.delay(s.downFails))
+		s.downUntil = now.Add(min(s.delay(s.downFails), maxProbePause*s.base))
 	}
 }
 
