@@ -849,3 +849,28 @@ func TestOutboxOfOlderStoreIsIndexed(t *testing.T) {
 	waitFor(t, 10*time.Second, func() bool { return len(desk.ids()) == 3 }, "the older outbox")
 	eq(t, "order", desk.ids(), []string{"msg_B_1", "msg_A_1", "msg_A_2"})
 }
+
+// BenchmarkOutboxTakeBatch: picking a merged message of 100 from an
+// outbox of 10,000 waiting notifications of 1,000 occurrences.
+func BenchmarkOutboxTakeBatch(b *testing.B) {
+	st, err := openStore(filepath.Join(b.TempDir(), "alerts.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.close()
+	cs := &changeSet{}
+	for i := range 10000 {
+		sev := []string{SeverityRed, SeverityOrange, SeverityYellow, SeverityBlue}[i%4]
+		cs.msgs = append(cs.msgs, queued{receiver: "desk", msg: note(fmt.Sprintf("A%04d", i%1000), TypeFiring, sev, i/1000)})
+	}
+	if err := st.commit(cs); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		hs, err := st.take("desk", maxBatch, maxBatch, true, nil)
+		if err != nil || len(hs) != maxBatch {
+			b.Fatal(len(hs), err)
+		}
+	}
+}
