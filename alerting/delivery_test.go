@@ -874,3 +874,33 @@ func BenchmarkOutboxTakeBatch(b *testing.B) {
 		}
 	}
 }
+
+// TestOutboxDamageNeverStalls: an index entry without its notification and
+// a notification that cannot be decoded are cleared away; the rest is
+// delivered.
+func TestOutboxDamageNeverStalls(t *testing.T) {
+	desk := &sink{}
+	h := newHarness(t, []NotifyConfig{{Name: "desk"}}, map[string]Notifier{"desk": desk}, nil)
+	h.put("desk", note("A", TypeFiring, SeverityRed, 1), note("B", TypeFiring, SeverityRed, 1), note("C", TypeFiring, SeverityYellow, 1))
+	err := h.e.st.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketOutbox).Bucket([]byte("desk"))
+		if err := b.Delete(u64(1)); err != nil { // A's notification gone, its index left
+			return err
+		}
+		return b.Put(u64(2), []byte("{not json")) // B's damaged
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.deliver("desk")
+	waitFor(t, 10*time.Second, func() bool { return len(desk.ids()) == 1 }, "C")
+	eq(t, "delivered", desk.ids(), []string{"msg_C_1"})
+	waitFor(t, 10*time.Second, func() bool {
+		_, dead, _, err := h.e.st.depth()
+		return err == nil && dead["desk"] == 1
+	}, "B dead-lettered")
+	hs, err := h.e.st.take("desk", 10, 10, true, nil)
+	if err != nil || len(hs) != 0 {
+		t.Fatalf("left %v %v", hs, err)
+	}
+}

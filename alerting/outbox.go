@@ -183,9 +183,23 @@ func removeTx(tx *bolt.Tx, receiver, occ string, seq uint64) error {
 // occurrences for which skip is false, up to maxOcc of them, and of each
 // its oldest notification — or, with all, its waiting notifications in
 // order, up to maxMsgs in total.
+//
+// An index entry without its notification (left by an older gateway that
+// did not keep the indexes) is removed; a notification that cannot be
+// decoded is moved to the dead letters: neither can stall the receiver.
 func (s *store) take(receiver string, maxOcc, maxMsgs int, all bool, skip func(occ string) bool) ([]head, error) {
-	var out []head
-	err := s.db.View(func(tx *bolt.Tx) error {
+	for {
+		out, cleared, err := s.takeOnce(receiver, maxOcc, maxMsgs, all, skip)
+		if err != nil || len(out) > 0 || !cleared {
+			return out, err
+		}
+	}
+}
+
+// takeOnce is one try of take; cleared reports damage it cleared away.
+func (s *store) takeOnce(receiver string, maxOcc, maxMsgs int, all bool, skip func(occ string) bool) (out []head, cleared bool, err error) {
+	var stale, bad []head
+	err = s.db.View(func(tx *bolt.Tx) error {
 		msgs, occB, prio, err := outboxBuckets(tx, receiver, false)
 		if err != nil || msgs == nil {
 			return err
@@ -203,12 +217,16 @@ func (s *store) take(receiver string, maxOcc, maxMsgs int, all bool, skip func(o
 			for k, _ := oc.Seek(occKey(occ, 1)); k != nil && bytes.HasPrefix(k, prefix) && len(out) < maxMsgs; k, _ = oc.Next() {
 				seq := binary.BigEndian.Uint64(k[len(prefix):])
 				v := msgs.Get(u64(seq))
-				if v == nil {
-					continue // index without message: removed below by the caller's next removal
-				}
 				h := head{seq: seq, occ: occ}
+				if v == nil {
+					stale = append(stale, h)
+					continue
+				}
 				if err := json.Unmarshal(v, &h.msg); err != nil {
-					return fmt.Errorf("decode notification %d: %w", seq, err)
+					raw, _ := json.Marshal(string(v)) // kept as a string: it is not JSON
+					h.msg = outMsg{ID: fmt.Sprintf("seq_%d", seq), Body: raw}
+					bad = append(bad, h)
+					continue
 				}
 				out = append(out, h)
 				if !all {
@@ -219,9 +237,19 @@ func (s *store) take(receiver string, maxOcc, maxMsgs int, all bool, skip func(o
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read outbox: %w", err)
+		return nil, false, fmt.Errorf("read outbox: %w", err)
 	}
-	return out, nil
+	if len(stale) > 0 {
+		if err := s.delivered(receiver, stale); err != nil {
+			return nil, false, err
+		}
+	}
+	for _, h := range bad {
+		if err := s.deadLetter(receiver, h, "cannot decode the stored notification", time.Now()); err != nil {
+			return nil, false, err
+		}
+	}
+	return out, len(stale)+len(bad) > 0, nil
 }
 
 // delivered removes delivered notifications from the outbox.
