@@ -124,12 +124,12 @@ func (h *head) message() Message {
 	return Message{ID: h.msg.ID, Type: h.msg.Type, AlertID: h.msg.AlertID, Body: h.msg.Body}
 }
 
-// send makes one delivery attempt of hs, bounded by
-// Options.AttemptTimeout so that a notifier that retries by itself cannot
+// send makes one delivery attempt of hs, bounded by the receiver's
+// attempt time (Options.AttemptTimeout) so that a notifier that retries by itself cannot
 // hold its slot for ever.
 func (e *Engine) send(ctx context.Context, rc *receiver, bn BatchNotifier, hs []head) sendResult {
 	started := e.opts.Now()
-	actx, cancel := context.WithTimeout(ctx, e.opts.AttemptTimeout)
+	actx, cancel := context.WithTimeout(ctx, rc.attempt)
 	defer cancel()
 	var err error
 	if len(hs) == 1 {

@@ -71,7 +71,7 @@ type Options struct {
 	Concurrency int
 	// AttemptTimeout bounds one delivery attempt (a Notify call, with the
 	// notifier's own retries); then the occurrence backs off and others go
-	// first. Default 30s.
+	// first. Default 30s, and at least twice the receiver's timeout.
 	AttemptTimeout time.Duration
 	Now            func() time.Time
 	Logger         *slog.Logger
@@ -167,6 +167,7 @@ type receiver struct {
 	wake      chan struct{} // capacity 1
 	failing   bool          // owned by the receiver's goroutine
 	pol       policy        // routing, grouping, escalation, budget
+	attempt   time.Duration // bound of one delivery attempt
 	// groupCheck and groupNext say when its groups are next looked at
 	// (guarded by Engine.mu).
 	groupCheck bool
@@ -305,7 +306,8 @@ func New(cfg Config, opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("create alert engine: no notifier for receiver %q", n.Name)
 		}
 		e.receivers = append(e.receivers, &receiver{name: n.Name, notifier: nf, repeat: n.RepeatInterval,
-			heartbeat: n.HeartbeatInterval, wake: make(chan struct{}, 1), pol: pols[i], groupCheck: len(pols[i].groupBy) > 0})
+			heartbeat: n.HeartbeatInterval, wake: make(chan struct{}, 1), pol: pols[i], groupCheck: len(pols[i].groupBy) > 0,
+			attempt: max(opts.AttemptTimeout, 2*n.Timeout)})
 	}
 	return e, nil
 }
