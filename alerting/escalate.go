@@ -12,7 +12,8 @@ import (
 // occurrence: the step is recorded in the alert, in the same transaction
 // as the notification, so a step that fell due while the gateway was down
 // is sent once at start, and never twice. Acknowledging the alert (or its
-// clearing) stops the steps not yet taken.
+// clearing) stops the steps not yet taken; while its device is under
+// maintenance they wait.
 
 // TypeEscalated is the notification an escalation target gets: the
 // alert's data as in alert.firing, its message saying for how long it has
@@ -33,6 +34,9 @@ func (e *Engine) escalations(now time.Time) {
 		for _, a := range e.alerts {
 			if a.State != StateActiveUnacked || a.Rule == MaintenanceRule || !rc.pol.wants(&a.Alert) {
 				continue
+			}
+			if d := e.devices[a.Device]; d != nil && d.maint {
+				continue // suppressed while under maintenance, as reminders are
 			}
 			for i, step := range rc.pol.escalate {
 				key := rc.name + "#" + strconv.Itoa(i)
