@@ -207,6 +207,8 @@ func eventWords(zh bool, typ string) (words string, urgent bool) {
 		return pick(zh, "网关心跳", "GATEWAY HEARTBEAT"), false
 	case typeGroup:
 		return pick(zh, "分组告警", "ALARM GROUP"), true
+	case alerting.TypeEscalated:
+		return pick(zh, "升级通知", "ESCALATED"), true
 	}
 	return strings.TrimPrefix(typ, "alert."), false
 }
