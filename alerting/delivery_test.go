@@ -904,3 +904,32 @@ func TestOutboxDamageNeverStalls(t *testing.T) {
 		t.Fatalf("left %v %v", hs, err)
 	}
 }
+
+func TestEscalationWaitsWhileUnderMaintenance(t *testing.T) {
+	h := newHarness(t, []NotifyConfig{{Name: "desk", Escalate: []EscalateStep{{After: 5 * time.Minute, To: "sms"}}}, {Name: "sms"}},
+		map[string]Notifier{}, nil)
+	h.gas("GD-101", 60)
+	maint := func(on bool) {
+		reason := ""
+		if on {
+			reason = gateway.ReasonMaintenance
+		}
+		h.e.Observe([]gateway.Point{{Measurement: gateway.MeasurementDeviceStatus,
+			Tags: []gateway.Tag{{Key: "device", Value: "GD-101"}, {Key: "kind", Value: "gas_detector"}, {Key: "source", Value: "modbus"}},
+			Fields: []gateway.Field{gateway.Bool("online", true), gateway.String("quality", "uncertain"), gateway.String("reason", reason),
+				gateway.Bool("fault", false), gateway.Bool("maintenance", on)}, Time: h.clock.Now()}})
+		h.e.evaluate(<-h.e.queue)
+	}
+	h.clock.Set(t0.Add(time.Minute))
+	maint(true)
+	h.at(6 * time.Minute)
+	if n := len(h.outbox("sms")); n != 0 {
+		t.Fatalf("escalated under maintenance: %d", n)
+	}
+	h.clock.Set(t0.Add(7 * time.Minute))
+	maint(false)
+	h.at(7*time.Minute + time.Second)
+	if n := len(h.outbox("sms")); n != 1 {
+		t.Fatalf("after maintenance, still unacknowledged: %d escalations, want 1", n)
+	}
+}
