@@ -933,3 +933,24 @@ func TestEscalationWaitsWhileUnderMaintenance(t *testing.T) {
 		t.Fatalf("after maintenance, still unacknowledged: %d escalations, want 1", n)
 	}
 }
+
+func TestCheckRoutesAgainstSite(t *testing.T) {
+	cfg := Config{Notify: []NotifyConfig{
+		{Name: "screen", Match: map[string]conf.Strings{"area": {"tank-*"}, "severity": {"red"}}, GroupBy: []string{"area", "rule"}},
+		{Name: "typo", Match: map[string]conf.Strings{"zone": {"A"}}, GroupBy: []string{"zone"}},
+	}}
+	var p conf.Problems
+	cfg.CheckSite("alerting", []Series{{Kind: "gas_detector", Device: "GD-101", Tags: map[string]string{"area": "tank-farm-A"}}}, &p)
+	var got []string
+	for _, pr := range p.List {
+		got = append(got, fmt.Sprintf("false %s: %s", pr.Path, pr.Msg))
+	}
+	for _, pr := range p.Warnings {
+		got = append(got, fmt.Sprintf("true %s: %s", pr.Path, pr.Msg))
+	}
+	want := []string{
+		`false alerting.notify[1].match.zone: no configured device has tag "zone": receiver "typo" would get no alert (device tags: area)`,
+		`true alerting.notify[1].group_by[0]: no configured device has tag "zone": every alert falls in one group (device tags: area)`,
+	}
+	eq(t, "problems", got, want)
+}

@@ -238,3 +238,38 @@ func orDefault(d, def time.Duration) time.Duration {
 	}
 	return def
 }
+
+// checkRoutes reports notify[].match and group_by keys that name a tag no
+// configured device has: a match on it lets the receiver get nothing (a
+// typo such as zone for area would silence it), a group_by on it puts
+// every alert in one group.
+func (c *Config) checkRoutes(path string, site []Series, p *conf.Problems) {
+	known := map[string]bool{}
+	for _, s := range site {
+		for k := range s.Tags {
+			known[k] = true
+		}
+	}
+	tags := make([]string, 0, len(known))
+	for k := range known {
+		tags = append(tags, k)
+	}
+	sort.Strings(tags)
+	have := "no device has tags"
+	if len(tags) > 0 {
+		have = "device tags: " + strings.Join(tags, ", ")
+	}
+	for i, n := range c.Notify {
+		np := conf.Index(conf.Join(path, "notify"), i)
+		for k := range n.Match {
+			if !slices.Contains(builtinLabels, k) && !known[k] && strings.TrimSpace(k) != "" {
+				p.Addf(conf.Join(conf.Join(np, "match"), k), "no configured device has tag %q: receiver %q would get no alert (%s)", k, n.Name, have)
+			}
+		}
+		for j, k := range n.GroupBy {
+			if !slices.Contains(builtinLabels, k) && !known[k] && strings.TrimSpace(k) != "" {
+				p.Warnf(conf.Index(conf.Join(np, "group_by"), j), "no configured device has tag %q: every alert falls in one group (%s)", k, have)
+			}
+		}
+	}
+}

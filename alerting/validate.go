@@ -263,6 +263,8 @@ type Series struct {
 	Kind   string
 	Device string
 	Points []string
+	// Tags are the device's configured tags (alerts carry them).
+	Tags map[string]string
 }
 
 // CheckSite reports rules that can never fire at this site: a rule whose
@@ -270,6 +272,7 @@ type Series struct {
 // rule (a typo such as kind: gas-detector would leave the alarm silent
 // forever); a rule with a glob that matches nothing is a warning.
 func (c *Config) CheckSite(path string, site []Series, p *conf.Problems) {
+	c.checkRoutes(path, site, p)
 	for i := range c.Rules {
 		r := &c.Rules[i]
 		if r.Name == SpoolFullRule {
