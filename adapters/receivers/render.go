@@ -35,7 +35,7 @@ const (
 	typeShelved    = "alert.shelved"
 	typeUnshelved  = "alert.unshelved"
 	typeChattering = "alert.chattering"
-	typeGroup      = "alert.group"
+	typeGroup      = alerting.TypeGroup
 )
 
 // An item is one notification rendered for people: a head line naming the
