@@ -64,23 +64,20 @@ type Alert struct {
 	ID string `json:"id"`
 	// Key is the stable identity of the condition (rule/device/point),
 	// shared by all its occurrences, so that a desk can group them.
-	Key      string `json:"key"`
-	Rule     string `json:"rule"`
-	Status   string `json:"status"` // firing | resolved
-	State    State  `json:"state"`
-	Level    string `json:"level"`
-	Severity string `json:"severity"`
-	Site     string `json:"site"`
-	Device   string `json:"device"`
-	Label    string `json:"label,omitempty"`
-	Kind     string `json:"kind"`
-	// Tags are the device's configured tags (area …): receivers route and
-	// group on them.
-	Tags      map[string]string `json:"tags,omitempty"`
-	Point     string            `json:"point"`
-	Value     float64           `json:"value"`
-	Unit      string            `json:"unit,omitempty"`
-	Threshold *float64          `json:"threshold,omitempty"`
+	Key       string   `json:"key"`
+	Rule      string   `json:"rule"`
+	Status    string   `json:"status"` // firing | resolved
+	State     State    `json:"state"`
+	Level     string   `json:"level"`
+	Severity  string   `json:"severity"`
+	Site      string   `json:"site"`
+	Device    string   `json:"device"`
+	Label     string   `json:"label,omitempty"`
+	Kind      string   `json:"kind"`
+	Point     string   `json:"point"`
+	Value     float64  `json:"value"`
+	Unit      string   `json:"unit,omitempty"`
+	Threshold *float64 `json:"threshold,omitempty"`
 	// StartedAt is when the alert first fired; it never changes.
 	StartedAt  time.Time  `json:"started_at"`
 	ChangedAt  time.Time  `json:"changed_at"` // last transition
@@ -99,6 +96,9 @@ type Alert struct {
 	// Cause says why a stale alert fired: no_reply, exception or io (failed
 	// polls), broker_down, offline (silent), nan or out_of_range (bad values).
 	Cause string `json:"cause,omitempty"`
+	// Tags are the device's configured tags (area …): receivers route and
+	// group on them.
+	Tags map[string]string `json:"tags,omitempty"`
 
 	CameraEvent // camera alerts: what the incident's latest event said
 }
