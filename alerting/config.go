@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hazardgw/hazardgw/internal/conf"
 )
 
 // Config is the `alerting` section.
@@ -172,7 +174,7 @@ type StateCondition struct {
 type NotifyConfig struct {
 	Name string `yaml:"name"`
 	// Type is the kind of receiver: webhook (default, Standard Webhooks),
-	// dingtalk, wecom, feishu or http.
+	// dingtalk, wecom, feishu or http. It sets the default rate budget.
 	Type   string `yaml:"type"`
 	URL    string `yaml:"url"`
 	Secret string `yaml:"secret"` // webhook: "whsec_" + base64; dingtalk: "SEC…"; feishu: the bot's key; secret
@@ -199,4 +201,92 @@ type NotifyConfig struct {
 	// status summary at this interval, so that the receiver can tell a
 	// gateway that has gone silent. Default 0: off.
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// Match picks the alerts this receiver gets: keys severity, rule,
+	// kind, device, site or a device tag (area …), values a glob or a
+	// list of globs; every key must match. Empty: every alert, unless the
+	// receiver is only an escalation target.
+	Match map[string]conf.Strings `yaml:"match"`
+	// GroupBy sends the notifications of alerts that share these labels
+	// (tags, rule, severity, site, kind, device) within GroupWait /
+	// GroupInterval as one alert.group notification. Empty: no grouping.
+	GroupBy       []string      `yaml:"group_by"`
+	GroupWait     time.Duration `yaml:"group_wait"`     // default DefaultGroupWait
+	GroupInterval time.Duration `yaml:"group_interval"` // default DefaultGroupInterval
+	// Escalate also sends an occurrence that stays active and
+	// unacknowledged to other receivers, each step After its start.
+	Escalate []EscalateStep `yaml:"escalate"`
+	// GiveUpAfter dead-letters a notification still failing this long
+	// after its first attempt. Default DefaultGiveUpAfter.
+	GiveUpAfter time.Duration `yaml:"give_up_after"`
+	// Rate is the receiver's budget, "20/1m"; "none" for no limit.
+	// Default by Type: DefaultRates.
+	Rate RateBudget `yaml:"rate"`
+}
+
+// EscalateStep is one step of notify[].escalate.
+type EscalateStep struct {
+	After time.Duration `yaml:"after"`
+	To    string        `yaml:"to"`
+}
+
+// Delivery defaults.
+const (
+	DefaultGroupWait     = 10 * time.Second
+	DefaultGroupInterval = time.Minute
+	DefaultGiveUpAfter   = 24 * time.Hour
+)
+
+// DefaultRates are the rate budgets of receiver types that have one (what
+// the IM platforms allow a robot); other types are not limited unless
+// notify[].rate says so.
+var DefaultRates = map[string]RateBudget{
+	"dingtalk": {N: 20, Per: time.Minute},
+	"wecom":    {N: 20, Per: time.Minute},
+	"feishu":   {N: 100, Per: time.Minute},
+}
+
+// RateBudget is a number of messages per period ("20/1m"). The zero value
+// means the receiver type's default; N < 0 ("none") means no limit.
+type RateBudget struct {
+	N   int
+	Per time.Duration
+}
+
+// UnmarshalText parses "20/1m", "5/10s" or "none".
+func (r *RateBudget) UnmarshalText(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if s == "none" || s == "unlimited" {
+		*r = RateBudget{N: -1}
+		return nil
+	}
+	n, per, ok := strings.Cut(s, "/")
+	cnt, err := strconv.Atoi(strings.TrimSpace(n))
+	d, derr := time.ParseDuration(strings.TrimSpace(per))
+	if !ok || err != nil || derr != nil || cnt <= 0 || d <= 0 || cnt > 1000000 {
+		return fmt.Errorf("invalid rate %q: want messages per period such as 20/1m, or none", s)
+	}
+	*r = RateBudget{N: cnt, Per: d}
+	return nil
+}
+
+// String renders the budget as it is written, e.g. 20/1m0s.
+func (r RateBudget) String() string {
+	switch {
+	case r.N < 0:
+		return "none"
+	case r.N == 0:
+		return ""
+	}
+	return strconv.Itoa(r.N) + "/" + r.Per.String()
+}
+
+// Short renders the budget with its period shortened: 20/1m.
+func (r RateBudget) Short() string {
+	s := r.String()
+	for _, suf := range []string{"m0s", "h0m"} {
+		if strings.HasSuffix(s, suf) {
+			s = s[:len(s)-2]
+		}
+	}
+	return s
 }

@@ -127,21 +127,41 @@
 // notifications and its point in one fsync'd transaction before anything
 // is sent, so a restart neither re-fires nor forgets an alert, and every
 // notification is delivered at least once — with the same webhook-id, on
-// which receivers dedup. Each receiver's outbox is delivered by its own
-// goroutine, oldest first, one at a time, so one alert's notifications
-// arrive in order. Notifier errors marked gateway.ErrPermanent are
-// dead-lettered and counted; anything else is retried, across restarts.
-// The outbox does not go through the points spool: an InfluxDB backlog
-// never delays an alarm.
+// which receivers dedup. The outbox does not go through the points spool:
+// an InfluxDB backlog never delays an alarm.
+//
+// # Delivery
+//
+// Each receiver's outbox is delivered by its own goroutine per occurrence
+// (an alert, a group, the heartbeats): the most severe occurrence first,
+// then the oldest, up to Options.Concurrency sends at a time, never two of
+// one occurrence, whose notifications arrive in the order they were made.
+// Indexes in the store (outbox.go) let the scheduler find the next one
+// without loading the outbox; what it keeps in memory is bounded (sched.go).
+// An occurrence whose send failed backs off on its own while the others go
+// on; several different occurrences failing in a row mark the receiver as
+// down, probed one send at a time. Notifier errors marked
+// gateway.ErrPermanent are dead-lettered and counted, as is a notification
+// still failing notify[].give_up_after after its first attempt; anything
+// else is retried, across restarts.
+//
+// notify[].match routes alerts to receivers by severity, rule, kind,
+// device, site and device tags (route.go). notify[].group_by holds a
+// receiver's notifications in durable group windows and sends each group
+// as one alert.group (group.go). notify[].escalate sends an occurrence still
+// active and unacknowledged to other receivers after set times, once per
+// step, recorded with the alert (escalate.go). notify[].rate is a token
+// bucket per receiver; when it is nearly spent a BatchNotifier gets what
+// waits as one message (budget.go).
 //
 // # Concurrency
 //
 // New does no I/O. Open opens the store and restores the alerts (call it
 // first to refuse to start without an alert store; Run calls it
 // otherwise). Run runs, until its context ends,
-// one evaluation goroutine, one delivery goroutine per receiver and one
-// goroutine handing `alert` points to the pipeline; it returns after all
-// of them have. Observe is called by the pipeline's committer goroutine: it
+// one evaluation goroutine, one delivery goroutine per receiver (with up to
+// Options.Concurrency sends of its own) and one goroutine handing `alert`
+// points to the pipeline; it returns after all of them have. Observe is called by the pipeline's committer goroutine: it
 // copies what it needs into a bounded queue and returns; when the queue
 // is full it waits (back-pressure on the pipeline) and never drops — until
 // Run has returned. Observe never calls the pipeline (alert points go

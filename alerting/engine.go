@@ -37,6 +37,9 @@ type Device struct {
 	FaultPoint string
 	// Location is where a camera stands: its bearings locate fires.
 	Location *geo.Point
+	// Tags are the device's configured tags (area …); its alerts carry
+	// them, and notify[].match and group_by can name them.
+	Tags map[string]string
 }
 
 // Options configure an Engine. Zero values mean defaults, except Path.
@@ -63,8 +66,15 @@ type Options struct {
 	// RetryDelay is how long a receiver waits after a Notify error that is
 	// neither permanent nor a shutdown before it tries again. Default 1s.
 	RetryDelay time.Duration
-	Now        func() time.Time
-	Logger     *slog.Logger
+	// Concurrency is how many notifications a receiver is sent at a time,
+	// each of a different occurrence. Default 4.
+	Concurrency int
+	// AttemptTimeout bounds one delivery attempt (a Notify call, with the
+	// notifier's own retries); then the occurrence backs off and others go
+	// first. Default 30s, and at least twice the receiver's timeout.
+	AttemptTimeout time.Duration
+	Now            func() time.Time
+	Logger         *slog.Logger
 	// MQTTAlertAfter is how long the broker may be unreachable before
 	// gateway:mqtt-unreachable fires (mqtt.alert_after); default 30s.
 	MQTTAlertAfter time.Duration
@@ -173,6 +183,13 @@ type receiver struct {
 	hbPending atomic.Bool   // a heartbeat waits in the outbox: no second one
 	wake      chan struct{} // capacity 1
 	failing   bool          // owned by the receiver's goroutine
+	pol       policy        // routing, grouping, escalation, budget
+	attempt   time.Duration // bound of one delivery attempt
+	// groupCheck and groupNext say when its groups are next looked at
+	// (guarded by Engine.mu).
+	groupCheck bool
+	groupNext  time.Time
+	peak       atomic.Int64 // most entries its scheduler held at once
 }
 
 type trackKey struct {
@@ -250,6 +267,12 @@ func New(cfg Config, opts Options) (*Engine, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 4
+	}
+	if opts.AttemptTimeout <= 0 {
+		opts.AttemptTimeout = 30 * time.Second
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -296,8 +319,17 @@ func New(cfg Config, opts Options) (*Engine, error) {
 	for _, d := range opts.Devices {
 		e.meta[d.ID] = d
 	}
+	var perr error
+	pols := compileDelivery(cfg.Notify, func(i int, key, msg string) {
+		if perr == nil {
+			perr = fmt.Errorf("create alert engine: notify %q: %s: %s", cfg.Notify[i].Name, key, msg)
+		}
+	})
+	if perr != nil {
+		return nil, perr
+	}
 	seen := map[string]bool{}
-	for _, n := range cfg.Notify {
+	for i, n := range cfg.Notify {
 		if seen[n.Name] {
 			return nil, fmt.Errorf("create alert engine: receiver %q listed twice", n.Name)
 		}
@@ -307,7 +339,8 @@ func New(cfg Config, opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("create alert engine: no notifier for receiver %q", n.Name)
 		}
 		e.receivers = append(e.receivers, &receiver{name: n.Name, notifier: nf, repeat: n.RepeatInterval,
-			heartbeat: n.HeartbeatInterval, wake: make(chan struct{}, 1)})
+			heartbeat: n.HeartbeatInterval, wake: make(chan struct{}, 1), pol: pols[i], groupCheck: len(pols[i].groupBy) > 0,
+			attempt: max(opts.AttemptTimeout, 2*n.Timeout)})
 	}
 	return e, nil
 }
@@ -515,8 +548,10 @@ func (e *Engine) tick() {
 		}
 	}
 	e.heartbeats(now)
+	e.escalations(now)
 	e.prune(now)
 	e.commitLocked()
+	e.sendGroups(now)
 }
 
 // Heartbeat is the data of an alert.heartbeat: the gateway is alive, and
@@ -863,7 +898,7 @@ func (e *Engine) transition(r *rule, t *track, lvl int, now time.Time) {
 		a := Alert{
 			ID: id, Key: AlertKey(r.name, t.key.device, t.key.point),
 			Rule: r.name, Site: e.opts.Site, Device: t.key.device, Label: m.Label,
-			Kind: kind, Point: t.key.point, Unit: m.Units[t.key.point],
+			Kind: kind, Point: t.key.point, Unit: m.Units[t.key.point], Tags: m.Tags,
 		}
 		if r.kind == condEvent || r.kind == condStale || r.kind == condBool || r.kind == condVoice {
 			a.Unit = ""
@@ -922,7 +957,7 @@ func (e *Engine) emit(r *rule, a *alertRec, typ string, now time.Time, lvl int, 
 		e.transitions.Add(1)
 	}
 	a.Seq++
-	msg := outMsg{ID: messageID(a.ID, a.Seq), Type: typ, AlertID: a.ID, Created: now}
+	msg := outMsg{ID: messageID(a.ID, a.Seq), Type: typ, AlertID: a.ID, Created: now, Severity: a.Severity}
 	shown := e.display(a)
 	shown.Message = text
 	body, err := encodePayload(typ, now, &shown)
@@ -934,10 +969,10 @@ func (e *Engine) emit(r *rule, a *alertRec, typ string, now time.Time, lvl int, 
 	msg.Body = body
 	send := e.notifies(a, typ)
 	for _, rc := range e.receivers {
-		if !send || only != nil && rc != only || rc.name == e.skip {
+		if !send || only != nil && rc != only || rc.name == e.skip || !rc.pol.wants(&a.Alert) {
 			continue
 		}
-		e.cs.msgs = append(e.cs.msgs, queued{receiver: rc.name, msg: msg})
+		e.cs.msgs = append(e.cs.msgs, e.queueFor(rc, &a.Alert, msg))
 		if typ == TypeFiring || typ == TypeChanged || typ == TypeReminder || typ == TypeUnshelved || typ == TypeChattering {
 			a.setNotified(rc.name, now)
 		}

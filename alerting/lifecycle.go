@@ -143,6 +143,9 @@ type Alert struct {
 	// Cause says why a stale alert fired: no_reply, exception or io (failed
 	// polls), broker_down, offline (silent), nan or out_of_range (bad values).
 	Cause string `json:"cause,omitempty"`
+	// Tags are the device's configured tags (area …): receivers route and
+	// group on them.
+	Tags map[string]string `json:"tags,omitempty"`
 
 	CameraEvent // camera alerts: what the incident's latest event said
 }

@@ -26,12 +26,13 @@ var (
 	descOutbox      = prometheus.NewDesc("hazardgw_alert_outbox_notifications", "Notifications waiting in the outbox.", []string{"receiver"}, nil)
 	descAlarmRate   = prometheus.NewDesc("hazardgw_alarm_rate_10m", "Alarms (new occurrences) fired in the last 10 minutes, sliding; above 10 raises gateway:alarm-flood.", nil, nil)
 	descDeadKept    = prometheus.NewDesc("hazardgw_alert_dead_letters", "Dead-lettered notifications kept in the alert store.", []string{"receiver"}, nil)
+	descGrouped     = prometheus.NewDesc("hazardgw_alert_group_members", "Notifications held in a group window (notify group_by), not yet in the outbox.", []string{"receiver"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSamples, descTransitions, descNotes, descDelivered, descDeadLetter,
-		descNotifyErr, descWaits, descCommitErr, descOpen, descActive, descOutbox, descDeadKept, descAlarmRate} {
+		descNotifyErr, descWaits, descCommitErr, descOpen, descActive, descOutbox, descDeadKept, descAlarmRate, descGrouped} {
 		ch <- d
 	}
 }
@@ -66,7 +67,12 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		return // the store is closing
 	}
+	grouped, err := st.grouped()
+	if err != nil {
+		return
+	}
 	for _, rc := range c.e.receivers {
+		ch <- prometheus.MustNewConstMetric(descGrouped, prometheus.GaugeValue, float64(grouped[rc.name]), rc.name)
 		ch <- prometheus.MustNewConstMetric(descOutbox, prometheus.GaugeValue, float64(outbox[rc.name]), rc.name)
 		ch <- prometheus.MustNewConstMetric(descDeadKept, prometheus.GaugeValue, float64(dead[rc.name]), rc.name)
 	}

@@ -14,9 +14,11 @@ import (
 // failures itself, for as long as ctx allows; an error wrapping
 // gateway.ErrPermanent means the receiver refused m for good and it is
 // dead-lettered; any other error is retried by the engine a little later.
-// The engine calls Notify from one goroutine per receiver, one message at a
-// time, in order; m.ID is identical on every attempt of the same message,
-// across restarts.
+// The engine may call Notify concurrently (up to Options.Concurrency calls
+// per receiver), but never for two messages of one alert at once: one
+// alert's messages are sent one at a time, in order. Each call is bounded
+// by Options.AttemptTimeout through ctx. m.ID is identical on every
+// attempt of the same message, across restarts.
 type Notifier interface {
 	Notify(ctx context.Context, m Message) error
 }

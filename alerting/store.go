@@ -15,7 +15,9 @@ import (
 // The store keeps, in one bbolt file (gateway.data_dir/alerts.db):
 //
 //	alerts  id → alertRec (JSON): open alerts and those ended within the retention
-//	outbox  receiver → seq → outMsg: notifications not yet delivered
+//	outbox  receiver → seq → outMsg: notifications not yet delivered,
+//	        with the indexes outbox_occ and outbox_prio (see outbox.go)
+//	groups  receiver → group → members held back by group_by (see group.go)
 //	dead    receiver → seq → deadMsg: notifications a receiver refused for good
 //	points  seq → gateway.Point: `alert` points not yet handed to the pipeline
 //	meta    the sequence shared by outbox and points (NextSequence), and
@@ -54,6 +56,8 @@ type alertRec struct {
 	AutoResolveAt time.Time `json:"auto_resolve_at,omitzero"`
 	// filed: it ended and is listed in Engine.ended (not stored).
 	filed bool
+	// Escalated lists the escalation steps taken ("receiver#step").
+	Escalated map[string]bool `json:"escalated,omitempty"`
 }
 
 // outMsg is one notification waiting in the outbox.
@@ -63,6 +67,14 @@ type outMsg struct {
 	AlertID string          `json:"alert"`
 	Body    json.RawMessage `json:"body"`
 	Created time.Time       `json:"created"`
+	// Severity ranks the notification for delivery (most severe first).
+	Severity string `json:"severity,omitempty"`
+	// Occ is the occurrence it belongs to when that is not its alert (a
+	// group); notifications of one occurrence are delivered in order.
+	Occ string `json:"occ,omitempty"`
+	// FirstTry is when delivery was first attempted and failed
+	// (notify[].give_up_after counts from it).
+	FirstTry time.Time `json:"first_try,omitzero"`
 }
 
 type deadMsg struct {
@@ -83,6 +95,10 @@ type changeSet struct {
 type queued struct {
 	receiver string
 	msg      outMsg
+	// group, when set, holds the notification back as a member of this
+	// group of the receiver (notify[].group_by) instead of queueing it.
+	group  string
+	labels map[string]string
 }
 
 func (c *changeSet) empty() bool {
@@ -104,12 +120,12 @@ func openStore(path string) (*store, error) {
 		return nil, fmt.Errorf("open alert store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketAlerts, bucketOutbox, bucketDead, bucketPoints, bucketMeta} {
+		for _, b := range [][]byte{bucketAlerts, bucketOutbox, bucketDead, bucketPoints, bucketMeta, bucketOcc, bucketPrio, bucketGroups} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		return indexOutbox(tx)
 	})
 	if err != nil {
 		db.Close()
@@ -163,21 +179,18 @@ func (s *store) commit(c *changeSet) error {
 				return err
 			}
 		}
-		outbox := tx.Bucket(bucketOutbox)
 		for _, q := range c.msgs {
-			b, err := outbox.CreateBucketIfNotExists([]byte(q.receiver))
-			if err != nil {
-				return err
-			}
 			seq, err := meta.NextSequence()
 			if err != nil {
 				return err
 			}
-			v, err := json.Marshal(q.msg)
-			if err != nil {
-				return err
+			if q.group != "" {
+				if err := addMemberTx(tx, q.receiver, q.group, q.labels, seq, &q.msg, q.msg.Created); err != nil {
+					return err
+				}
+				continue
 			}
-			if err := b.Put(u64(seq), v); err != nil {
+			if err := enqueueTx(tx, q.receiver, seq, &q.msg); err != nil {
 				return err
 			}
 		}
@@ -199,74 +212,6 @@ func (s *store) commit(c *changeSet) error {
 	})
 	if err != nil {
 		return fmt.Errorf("commit alert transitions: %w", err)
-	}
-	return nil
-}
-
-// next returns the oldest notification waiting for receiver.
-func (s *store) next(receiver string) (seq uint64, m outMsg, ok bool, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketOutbox).Bucket([]byte(receiver))
-		if b == nil {
-			return nil
-		}
-		k, v := b.Cursor().First()
-		if k == nil {
-			return nil
-		}
-		seq, ok = binary.BigEndian.Uint64(k), true
-		return json.Unmarshal(v, &m)
-	})
-	if err != nil {
-		return 0, outMsg{}, false, fmt.Errorf("read outbox: %w", err)
-	}
-	return seq, m, ok, nil
-}
-
-// delivered removes a notification from the outbox.
-func (s *store) delivered(receiver string, seq uint64) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bucketOutbox).Bucket([]byte(receiver)); b != nil {
-			return b.Delete(u64(seq))
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("remove delivered notification: %w", err)
-	}
-	return nil
-}
-
-// deadLetter moves a notification from the outbox to the receiver's dead
-// letters, keeping the newest maxDeadPerRecv.
-func (s *store) deadLetter(receiver string, seq uint64, m outMsg, reason string, at time.Time) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bucketOutbox).Bucket([]byte(receiver)); b != nil {
-			if err := b.Delete(u64(seq)); err != nil {
-				return err
-			}
-		}
-		d, err := tx.Bucket(bucketDead).CreateBucketIfNotExists([]byte(receiver))
-		if err != nil {
-			return err
-		}
-		v, err := json.Marshal(deadMsg{outMsg: m, Reason: reason, At: at})
-		if err != nil {
-			return err
-		}
-		if err := d.Put(u64(seq), v); err != nil {
-			return err
-		}
-		for n := d.Stats().KeyN; n > maxDeadPerRecv; n-- {
-			k, _ := d.Cursor().First()
-			if err := d.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("dead-letter notification: %w", err)
 	}
 	return nil
 }

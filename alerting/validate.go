@@ -43,6 +43,9 @@ func (c *Config) Validate(path string, p *conf.Problems) {
 		}
 		validateNotify(n, np, p)
 	}
+	compileDelivery(c.Notify, func(i int, key, msg string) {
+		p.Addf(conf.Join(conf.Index(conf.Join(path, "notify"), i), key), "%s", msg)
+	})
 }
 
 func checkSeverity(p *conf.Problems, path, s string) bool {
@@ -283,6 +286,8 @@ type Series struct {
 	Kind   string
 	Device string
 	Points []string
+	// Tags are the device's configured tags (alerts carry them).
+	Tags map[string]string
 }
 
 // CheckSite reports rules that can never fire at this site: a rule whose
@@ -290,6 +295,7 @@ type Series struct {
 // rule (a typo such as kind: gas-detector would leave the alarm silent
 // forever); a rule with a glob that matches nothing is a warning.
 func (c *Config) CheckSite(path string, site []Series, p *conf.Problems) {
+	c.checkRoutes(path, site, p)
 	for i := range c.Rules {
 		r := &c.Rules[i]
 		if r.Name == SpoolFullRule {

@@ -339,6 +339,15 @@ func TestWeComMarkdownAndMentions(t *testing.T) {
 	if m.MsgType != "text" || strings.Join(m.Text.MentionedMobileList, ",") != "13800001111,@all" || !strings.Contains(m.Text.Content, "未确认提醒") {
 		t.Errorf("%s", f.lastTaken())
 	}
+	// An escalation calls for someone too.
+	if err := c.Notify(ctxT(t), notification(t, alerting.TypeEscalated, 3, gasAlert("a1", "red", 57.3))); err != nil {
+		t.Fatal(err)
+	}
+	m = weComBody{}
+	json.Unmarshal(f.lastTaken(), &m)
+	if strings.Join(m.Text.MentionedMobileList, ",") != "13800001111,@all" || !strings.Contains(m.Text.Content, "升级通知") {
+		t.Errorf("%s", f.lastTaken())
+	}
 }
 
 func TestFeishuCardAndText(t *testing.T) {

@@ -35,7 +35,7 @@ const (
 	typeShelved    = "alert.shelved"
 	typeUnshelved  = "alert.unshelved"
 	typeChattering = "alert.chattering"
-	typeGroup      = "alert.group"
+	typeGroup      = alerting.TypeGroup
 )
 
 // An item is one notification rendered for people: a head line naming the
@@ -209,6 +209,8 @@ func eventWords(zh bool, typ string) (words string, urgent bool) {
 		return pick(zh, "网关心跳", "GATEWAY HEARTBEAT"), false
 	case typeGroup:
 		return pick(zh, "分组告警", "ALARM GROUP"), true
+	case alerting.TypeEscalated:
+		return pick(zh, "升级通知", "ESCALATED"), true
 	}
 	return strings.TrimPrefix(typ, "alert."), false
 }

@@ -158,6 +158,10 @@ func TestDocsDefaults(t *testing.T) {
 		"forest.checkpoints.command_topic": forest.DefaultCommandTopic,
 		"alerting.max_shelve":              strings.TrimSuffix(alerting.DefaultMaxShelve.String(), "0m0s"),
 		"alerting.chatter.count":           fmt.Sprint(alerting.DefaultChatterCount),
+		"alerting.notify[].group_wait":     shortDur(alerting.DefaultGroupWait),
+		"alerting.notify[].group_interval": shortDur(alerting.DefaultGroupInterval),
+		"alerting.notify[].give_up_after":  shortDur(alerting.DefaultGiveUpAfter),
+		"alerting.notify[].rate":           alerting.DefaultRates["dingtalk"].Short(),
 	} {
 		got, ok := defaultOf[key]
 		if !ok {
@@ -168,4 +172,16 @@ func TestDocsDefaults(t *testing.T) {
 			t.Errorf("%s: docs say %s, the code %q", key, got, want)
 		}
 	}
+}
+
+// shortDur writes a duration as the docs do: 1m, not 1m0s.
+func shortDur(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }

@@ -106,7 +106,7 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 			if interval <= 0 {
 				interval = modbus.DefaultInterval
 			}
-			alertDevices = append(alertDevices, alerting.Device{ID: d.ID, Label: d.Label, Kind: d.Kind, Interval: interval, Units: units, PointLabels: labels, FaultPoint: d.FaultPoint})
+			alertDevices = append(alertDevices, alerting.Device{ID: d.ID, Label: d.Label, Kind: d.Kind, Interval: interval, Units: units, PointLabels: labels, FaultPoint: d.FaultPoint, Tags: d.Tags})
 		}
 	}
 	// Declared MQTT devices are watched from the start, so that one that

@@ -27,7 +27,7 @@ func (f *File) siteSeries() []alerting.Series {
 			for _, p := range d.Points {
 				pts = append(pts, p.Name)
 			}
-			out = append(out, alerting.Series{Kind: d.Kind, Device: d.ID, Points: pts})
+			out = append(out, alerting.Series{Kind: d.Kind, Device: d.ID, Points: pts, Tags: d.Tags})
 		}
 	}
 	for _, s := range f.MQTT.Subscriptions {

@@ -70,3 +70,7 @@ func (b *ByteSize) UnmarshalText(text []byte) error {
 	*b = ByteSize(n * float64(mult))
 	return nil
 }
+
+// Strings is a list of strings that may also be written as one string:
+// `severity: red` is `severity: [red]`.
+type Strings []string

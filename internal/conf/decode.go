@@ -450,6 +450,7 @@ func (d *decoder) show(path, s string) string {
 var (
 	durationType        = reflect.TypeFor[time.Duration]()
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+	stringsType         = reflect.TypeFor[Strings]()
 )
 
 // resolve follows aliases.
@@ -558,6 +559,12 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 	}
 	switch t.Kind() {
 	case reflect.Slice:
+		if n.Kind == yaml.ScalarNode && t == stringsType {
+			s := reflect.MakeSlice(t, 1, 1)
+			d.value(n, s.Index(0), Index(path, 0))
+			v.Set(s)
+			return
+		}
 		if n.Kind != yaml.SequenceNode {
 			d.failf(n, path, "want a list, got %s", nodeKind(n))
 			return

@@ -409,3 +409,23 @@ func TestSyntaxLineOfLargeFile(t *testing.T) {
 		t.Fatalf("error %v, want %s", err, want)
 	}
 }
+
+// TestDecodeStrings: a Strings value may be one string or a list.
+func TestDecodeStrings(t *testing.T) {
+	type c struct {
+		M map[string]Strings `yaml:"m"`
+	}
+	var got c
+	r := Decode([]byte("m: {severity: [red, orange], area: \"tank-*\", n: 5}\n"), &got, Options{})
+	if len(r.Problems) != 0 {
+		t.Fatal(r.Problems)
+	}
+	want := map[string]Strings{"severity": {"red", "orange"}, "area": {"tank-*"}, "n": {"5"}}
+	if !reflect.DeepEqual(got.M, want) {
+		t.Fatalf("got %v", got.M)
+	}
+	r = Decode([]byte("m: {area: {x: 1}}\n"), &got, Options{})
+	if len(r.Problems) != 1 || !strings.Contains(r.Problems[0].Msg, "want a list") {
+		t.Fatalf("a mapping as Strings: %v", r.Problems)
+	}
+}

@@ -53,6 +53,9 @@ type siteOpts struct {
 	// maintenance point.
 	quality bool
 	onDelay time.Duration // combustible-gas on_delay
+	// deskNotify is added to the duty-desk receiver (indented YAML lines,
+	// e.g. group_by); moreNotify adds receivers after it.
+	deskNotify, moreNotify string
 }
 
 func newAlertSite(t testing.TB, o siteOpts) *alertSite {
@@ -152,7 +155,7 @@ modbus:
       secret: ${DUTY_DESK_SECRET}
       timeout: 2s
       repeat_interval: %s
-`, s.desk.URL(), o.repeat)
+%s%s`, s.desk.URL(), o.repeat, o.deskNotify, o.moreNotify)
 	s.config = filepath.Join(dir, "hazardgw.yaml")
 	if err := os.WriteFile(s.config, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
