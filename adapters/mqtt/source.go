@@ -34,6 +34,9 @@ type Source struct {
 	met  *metrics
 	lim  *logLimiter
 	live *liveness
+	// stamps remembers the times given to messages without a usable ts,
+	// for their redeliveries; file-backed from Run when there is a data dir.
+	stamps *stamps
 
 	// now is the clock; checkEvery the liveness sweep period. Tests set both.
 	now        func() time.Time
@@ -103,6 +106,7 @@ func New(cfg Config, site string, logger *slog.Logger, reg prometheus.Registerer
 		log:        logger,
 		lim:        newLogLimiter(rejectLogEvery),
 		live:       newLiveness(cfg.Devices, fixed, cfg.MaxDevices),
+		stamps:     newStamps(),
 		now:        time.Now,
 		checkEvery: checkPeriod(cfg),
 		in:         make(chan paho.Message, queueLen),
@@ -185,6 +189,16 @@ func (s *Source) Run(ctx context.Context, acc gateway.Acceptor) error {
 	client := paho.NewClient(s.clientOptions(tlsCfg))
 	s.storeClient(client)
 	s.begin()
+	if s.cfg.DataDir != "" {
+		st, err := openStamps(filepath.Join(s.cfg.DataDir, StampsFile))
+		if err != nil {
+			// Ingest matters more than deduplication: go on, in memory.
+			s.log.Warn("cannot open the MQTT stamps file; redeliveries of messages without ts after a restart may be stored twice", "err", err)
+		} else {
+			s.stamps = st
+			defer st.close()
+		}
+	}
 
 	var wg sync.WaitGroup
 	for range s.cfg.Workers {
@@ -579,6 +593,9 @@ type worker struct {
 	seen  []seen
 	pidx  []int // point index of each seen entry
 	ttags []gateway.Tag
+	// stamps of this batch's messages stored at arrival time, recorded
+	// before the commit.
+	stamps []stampEntry
 }
 
 func (s *Source) work(ctx context.Context, acc gateway.Acceptor) {
@@ -617,7 +634,7 @@ func (w *worker) process(ctx context.Context, acc gateway.Acceptor) {
 	points := make([]gateway.Point, 0, n+4)
 	tags := make([]gateway.Tag, 0, n*6)
 	fields := make([]gateway.Field, 0, n*6)
-	w.good, w.bad, w.seen, w.pidx = w.good[:0], w.bad[:0], w.seen[:0], w.pidx[:0]
+	w.good, w.bad, w.seen, w.pidx, w.stamps = w.good[:0], w.bad[:0], w.seen[:0], w.pidx[:0], w.stamps[:0]
 	s.met.messages.Add(float64(n))
 	for i, m := range w.msgs {
 		// Messages stamped at arrival get distinct times within a batch
@@ -654,6 +671,15 @@ func (w *worker) process(ctx context.Context, acc gateway.Acceptor) {
 		case d.arrival:
 			s.met.arrival.Inc()
 		}
+		if d.arrival {
+			// No usable ts: a redelivery gets the time its first copy got.
+			key := stampKey(topic, m.Payload())
+			if at, ok := s.redelivered(m, key); ok {
+				d.point.Time = at
+			} else {
+				w.stamps = append(w.stamps, stampEntry{key: key, at: d.point.Time})
+			}
+		}
 		if d.device != "" {
 			w.seen = append(w.seen, seen{kind: sub.kind, id: d.device, stale: sub.stale, heartbeat: d.heartbeat, online: d.online, fault: d.fault})
 			w.pidx = append(w.pidx, len(points))
@@ -682,7 +708,7 @@ func (w *worker) process(ctx context.Context, acc gateway.Acceptor) {
 		}
 	}
 	if len(points) > 0 {
-		if err := s.acceptRetrying(ctx, acc, points, len(w.good)); err != nil {
+		if err := s.acceptRetrying(ctx, acc, points, len(w.good), w.stamps); err != nil {
 			ackAll(w.bad)
 			s.live.abandon(w.seen)
 			return
@@ -720,9 +746,19 @@ func ackAll(ms []paho.Message) {
 	}
 }
 
-// acceptFailed logs an Accept failure on change. The messages stay
-// unacknowledged, so the broker redelivers them; at shutdown that is the
-// expected path and not logged.
+// redelivered returns the time remembered for a message the broker sends
+// again (DUP set) whose first copy was stored at arrival time.
+func (s *Source) redelivered(m paho.Message, key uint64) (time.Time, bool) {
+	if !m.Duplicate() {
+		return time.Time{}, false
+	}
+	at, ok := s.stamps.lookup(key)
+	if ok {
+		s.met.restamped.Inc()
+	}
+	return at, ok
+}
+
 // acceptRetrying hands points to acc until it takes them or the source
 // stops. A failed commit (a full or failing disk) is retried with capped
 // backoff rather than given up: the messages are only acknowledged once
@@ -731,10 +767,17 @@ func ackAll(ms []paho.Message) {
 // stop ingest for good. Meanwhile the worker holds its batch, which is the
 // back-pressure the broker sees. It returns an error only when the source
 // is stopping (the messages then stay with the broker for the next session).
-func (s *Source) acceptRetrying(ctx context.Context, acc gateway.Acceptor, points []gateway.Point, n int) error {
+//
+// The arrival stamps of the batch are recorded first: a point on disk
+// always has its stamp on disk.
+func (s *Source) acceptRetrying(ctx context.Context, acc gateway.Acceptor, points []gateway.Point, n int, stamps []stampEntry) error {
 	wait := 100 * time.Millisecond
 	for {
-		err := acc.Accept(ctx, points)
+		err := s.stamps.record(stamps)
+		if err == nil {
+			stamps = nil // recorded: not again on a retry
+			err = acc.Accept(ctx, points)
+		}
 		if err == nil {
 			return nil
 		}
@@ -754,6 +797,9 @@ func (s *Source) acceptRetrying(ctx context.Context, acc gateway.Acceptor, point
 	}
 }
 
+// acceptFailed logs an Accept failure on change. The messages stay
+// unacknowledged, so the broker redelivers them; at shutdown that is the
+// expected path and not logged.
 func (s *Source) acceptFailed(err error, n int) {
 	if errors.Is(err, context.Canceled) || errors.Is(err, gateway.ErrPipelineClosed) {
 		return
