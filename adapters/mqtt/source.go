@@ -64,6 +64,8 @@ type Source struct {
 	connected atomic.Bool
 	client    atomic.Pointer[paho.Client] // for Publish, once Run has made it
 	onConn    []func()                    // OnConnect callbacks; set before Run
+	// lastArrival is the last arrival time handed out (UnixNano).
+	lastArrival atomic.Int64
 
 	connMu      sync.Mutex // guards the connection log state below
 	everUp      bool
@@ -636,10 +638,12 @@ func (w *worker) process(ctx context.Context, acc gateway.Acceptor) {
 	fields := make([]gateway.Field, 0, n*6)
 	w.good, w.bad, w.seen, w.pidx, w.stamps = w.good[:0], w.bad[:0], w.seen[:0], w.pidx[:0], w.stamps[:0]
 	s.met.messages.Add(float64(n))
+	arrived := s.arrivals(now, n)
 	for i, m := range w.msgs {
-		// Messages stamped at arrival get distinct times within a batch
-		// (1 ns apart), or two events of one series would be one point.
-		w.env.now = now.Add(time.Duration(i))
+		// Messages stamped at arrival get distinct times (1 ns apart within
+		// a batch, and across the workers' batches), or two events of one
+		// series would be one point.
+		w.env.now = arrived.Add(time.Duration(i))
 		topic := m.Topic()
 		sub, tt := s.route(topic, w.ttags[:0])
 		w.ttags = tt
@@ -725,6 +729,19 @@ func (w *worker) process(ctx context.Context, acc gateway.Acceptor) {
 	s.live.stored(w.seen, now)
 	for i := range w.seen {
 		w.seen[i] = seen{}
+	}
+}
+
+// arrivals reserves n consecutive nanoseconds of arrival time, from now or
+// just after the last ones reserved, whichever is later: two workers
+// decoding at the same instant never hand out the same time.
+func (s *Source) arrivals(now time.Time, n int) time.Time {
+	for {
+		last := s.lastArrival.Load()
+		first := max(now.UnixNano(), last+1)
+		if s.lastArrival.CompareAndSwap(last, first+int64(n)-1) {
+			return time.Unix(0, first).In(now.Location())
+		}
 	}
 }
 

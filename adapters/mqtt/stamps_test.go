@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -233,5 +234,35 @@ func TestStampsRecordedBeforeCommit(t *testing.T) {
 	bad.Close()
 	if calls.Load() != 1 || m.acked.Load() != 1 {
 		t.Errorf("after the stamps file is writable: %d commits, %d acks", calls.Load(), m.acked.Load())
+	}
+}
+
+// TestArrivalTimesNeverRepeat: workers decoding batches at the same instant
+// get disjoint ranges of arrival time.
+func TestArrivalTimesNeverRepeat(t *testing.T) {
+	s, clk := newTestSource(t, nil, nil)
+	now := clk.Now()
+	var mu sync.Mutex
+	seen := map[int64]bool{}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				first := s.arrivals(now, 5)
+				mu.Lock()
+				for i := range int64(5) {
+					ns := first.UnixNano() + i
+					if seen[ns] {
+						t.Errorf("arrival time %d handed out twice", ns)
+					}
+					seen[ns] = true
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(seen) != 8*100*5 {
+		t.Errorf("%d distinct arrival times, want %d", len(seen), 8*100*5)
 	}
 }
