@@ -214,7 +214,10 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 		}
 		return n
 	}
-	sources := []gateway.Source{asyncSource{mon, pipe}}
+	// The health report waits for its commit: one that cannot be stored (a
+	// full disk) is counted as lost and shown to alerting all the same.
+	mon.Lost = func() int64 { return pipe.Stats().Lost }
+	sources := []gateway.Source{mon}
 	api := &httpapi.Server{
 		Token:   gw.HTTP.Token,
 		Logger:  logger,

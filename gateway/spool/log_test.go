@@ -552,8 +552,8 @@ func TestDiskFull(t *testing.T) {
 			t.Fatalf("disk full after only %d appends", i)
 		}
 	}
-	if err := s.Writable(); err == nil {
-		t.Fatal("Writable is nil on a full disk")
+	if err := s.Writable(); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("Writable on a full disk: %v, want an error saying disk full", err)
 	}
 	if st := s.Stats(); st.Count != int64(len(ok)) {
 		t.Fatalf("count %d, appended %d", st.Count, len(ok))

@@ -881,17 +881,29 @@ func (s *Spool) Stats() Stats {
 // full disk, a read-only or immutable file system fail it. After a failed
 // Append the probe is as large as that append (up to 4 MiB), so that a
 // disk with a little room left but not enough for the batch still fails.
+//
+// The error says "disk full" when the file system is out of space.
 func (s *Spool) Writable() error {
 	n := min(max(s.failed.Load(), 512), 4<<20)
 	p := filepath.Join(s.dir, "probe.tmp")
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return err
+		return notWritable(err)
 	}
 	defer os.Remove(p)
 	defer f.Close()
 	if _, err := f.Write(make([]byte, n)); err != nil {
-		return err
+		return notWritable(err)
 	}
-	return f.Sync()
+	if err := f.Sync(); err != nil {
+		return notWritable(err)
+	}
+	return nil
+}
+
+func notWritable(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("not writable, disk full: %w", err)
+	}
+	return fmt.Errorf("not writable: %w", err)
 }
