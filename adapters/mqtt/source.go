@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -280,7 +281,13 @@ func (s *Source) saveDevices(final bool) {
 	s.lastSave = now
 	if err := writeDevices(s.devPath, devs); err != nil {
 		s.live.markDirty()
-		if msg := err.Error(); msg != s.saveErr {
+		// Log on change of the cause (the temp file's name changes every
+		// time): once for a full disk, not every 5 s.
+		msg := err.Error()
+		if errno := syscall.Errno(0); errors.As(err, &errno) {
+			msg = errno.Error()
+		}
+		if msg != s.saveErr {
 			s.saveErr = msg
 			s.log.Warn("cannot remember the MQTT devices learnt from traffic; will retry", "err", err)
 		}

@@ -1,0 +1,160 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hazardgw/hazardgw/alerting"
+	"github.com/hazardgw/hazardgw/gateway"
+	"github.com/hazardgw/hazardgw/internal/testenv"
+	"github.com/hazardgw/hazardgw/simulators/mqttsim"
+)
+
+// TestDiskFullThenFreed runs the gateway on a small tmpfs as data_dir and
+// fills it while camera events keep coming (half of them without ts): the
+// gateway stops storing with a clear error, /readyz answers 503 saying disk
+// full, gateway:spool-full reaches the duty desk, and nothing is
+// acknowledged that is not stored. Once space is freed, /readyz is 200
+// again and ingest resumes in the same process: every event published is
+// in InfluxDB exactly once.
+func TestDiskFullThenFreed(t *testing.T) {
+	f := newForestSite(t, 1000)
+	data := filepath.Join(filepath.Dir(f.config), "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", data, "tmpfs", 0, "size=16m"); err != nil {
+		t.Fatalf("mount a 16 MiB tmpfs as data_dir (the test needs root): %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(data, syscall.MNT_DETACH) })
+
+	gw := startGateway(t, f.config, "DUTY_DESK_SECRET="+deskSecret)
+	testenv.Eventually(t, 60*time.Second, func() bool { return strings.Contains(gw.out.String(), "connected to MQTT broker") }, "connected to the broker")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	pub, err := mqttsim.NewPublisher(ctx, mqttsim.PublisherOptions{URL: f.broker.URL(), Site: "forest-01", ClientID: "e2e-diskfull"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close(time.Minute)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	publish := func(prefix string, n int) {
+		for i := range n {
+			ev := mqttsim.CameraEvent{EventID: fmt.Sprintf("%s-%04d", prefix, i), CameraID: mqttsim.CameraID(i%5 + 2),
+				Type: mqttsim.Hotspot, Confidence: 0.3}
+			if i%2 == 1 {
+				ev.TS = base.Add(time.Duration(len(prefix)*100_000+i) * time.Millisecond)
+			}
+			if err := pub.PublishCamera(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := pub.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const before, during = 300, 600
+	publish("A", before)
+	testenv.Eventually(t, time.Minute, func() bool { return f.influx.Count("hazard", "fire_detection", "") == before }, "%d events stored", before)
+
+	filler := filepath.Join(data, "filler")
+	fillDisk(t, filler)
+	publish("BB", during)
+	ready := readyzURL(t, f.config)
+	testenv.Eventually(t, time.Minute, func() bool {
+		code, body := get(ready)
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "disk full")
+	}, "/readyz 503 saying disk full")
+	testenv.Eventually(t, time.Minute, func() bool {
+		out := gw.out.String()
+		return strings.Contains(out, "cannot commit MQTT messages to the spool") && strings.Contains(out, "no space left on device")
+	}, "the log says why nothing is stored")
+	// The alarm fires as soon as a health report cannot be stored (small
+	// ones may still fit in the spool's last page for a while). It cannot
+	// reach the desk yet: alerting sends nothing it has not committed to
+	// alerts.db, on the same full disk.
+	testenv.Eventually(t, 2*time.Minute, func() bool {
+		return strings.Contains(gw.out.String(), "key="+alerting.SpoolFullRule+"/")
+	}, "%s fires", alerting.SpoolFullRule)
+	stored := f.influx.Count("hazard", "fire_detection", "")
+	t.Logf("while full: %d of %d events stored, /readyz %s", stored, before+during, func() string { _, b := get(ready); return strings.TrimSpace(b) }())
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, time.Minute, func() bool { code, _ := get(ready); return code == http.StatusOK }, "/readyz 200 after freeing space")
+	testenv.Eventually(t, 2*time.Minute, func() bool { return f.influx.Count("hazard", "fire_detection", "") >= before+during },
+		"%d events stored after freeing space, without a restart", before+during)
+	f.wait(time.Minute, "gateway:spool-full at the desk", has(gateway.GatewayDevice, alerting.SpoolFullRule, "alert.firing"))
+	select {
+	case <-gw.exited:
+		t.Fatalf("the gateway exited: %v", gw.err)
+	default:
+	}
+	gw.stop(30 * time.Second)
+
+	if n := f.influx.Count("hazard", "fire_detection", ""); n != before+during {
+		t.Errorf("fire_detection: %d rows, want exactly %d", n, before+during)
+	}
+	res, err := f.influx.Query("hazard", `SELECT count(distinct(event_id)) FROM fire_detection`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows := rowsOf(res); len(rows) != 1 || toInt(rows[0].Value("count")) != before+during {
+		t.Errorf("distinct event ids: %+v, want %d", res.Series, before+during)
+	}
+	// A failing commit is not logged once per commit.
+	out := gw.out.String()
+	if n := strings.Count(out, "commit to spool failed"); n > 20 {
+		t.Errorf("%d 'commit to spool failed' lines", n)
+	}
+	if n := strings.Count(out, "cannot commit MQTT messages"); n > 5 {
+		t.Errorf("%d 'cannot commit MQTT messages' lines", n)
+	}
+}
+
+// fillDisk writes path until the file system has not a byte left.
+func fillDisk(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 64<<10)
+	for _, size := range []int{64 << 10, 4096, 1} {
+		for {
+			if _, err := f.Write(chunk[:size]); err != nil {
+				if !errors.Is(err, syscall.ENOSPC) {
+					t.Fatal(err)
+				}
+				break
+			}
+		}
+	}
+}
+
+// readyzURL is the gateway's /readyz for the config's listen address.
+func readyzURL(t *testing.T, config string) string {
+	t.Helper()
+	return "http://" + listenAddr(t, config) + "/readyz"
+}
+
+func get(url string) (int, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
