@@ -23,6 +23,7 @@ import (
 
 	"github.com/hazardgw/hazardgw/gateway"
 	"github.com/hazardgw/hazardgw/internal/conf"
+	"github.com/hazardgw/hazardgw/internal/logx"
 )
 
 // Source subscribes to the configured topics and turns messages into points
@@ -33,7 +34,7 @@ type Source struct {
 	log  *slog.Logger
 	subs []*subscription
 	met  *metrics
-	lim  *logLimiter
+	lim  *logx.Limiter // rejected messages and bad clocks: one line per reason per 10 s
 	live *liveness
 	// stamps remembers the times given to messages without a usable ts,
 	// for their redeliveries; file-backed from Run when there is a data dir.
@@ -107,7 +108,6 @@ func New(cfg Config, site string, logger *slog.Logger, reg prometheus.Registerer
 		cfg:        cfg,
 		site:       site,
 		log:        logger,
-		lim:        newLogLimiter(rejectLogEvery),
 		live:       newLiveness(cfg.Devices, fixed, cfg.MaxDevices),
 		stamps:     newStamps(),
 		now:        time.Now,
@@ -116,6 +116,7 @@ func New(cfg Config, site string, logger *slog.Logger, reg prometheus.Registerer
 		stop:       make(chan struct{}),
 		wake:       make(chan struct{}, 1),
 	}
+	s.lim = logx.New(rejectLogEvery, func() time.Time { return s.now() })
 	if cfg.DataDir != "" {
 		s.devPath = filepath.Join(cfg.DataDir, DevicesFile)
 	}
@@ -532,7 +533,7 @@ func (s *Source) route(topic string, dst []gateway.Tag) (*subscription, []gatewa
 // rejected counts and (rate-limited) logs a bad message.
 func (s *Source) rejected(r reject, topic string, payload []byte) {
 	s.met.reject(r.reason)
-	ok, suppressed := s.lim.allow(r.reason, s.now())
+	ok, suppressed := s.lim.Allow(string(r.reason), "")
 	if !ok {
 		return
 	}
@@ -555,7 +556,7 @@ const badClockKey reason = "implausible_timestamp"
 // badClock logs (rate-limited) a message stored at its arrival time because
 // its timestamp was implausible.
 func (s *Source) badClock(topic string, ts time.Time) {
-	ok, suppressed := s.lim.allow(badClockKey, s.now())
+	ok, suppressed := s.lim.Allow(string(badClockKey), "")
 	if !ok {
 		return
 	}
