@@ -497,17 +497,7 @@ func TestMalformedPayloads(t *testing.T) {
 func TestUnacknowledgedOnAcceptFailure(t *testing.T) {
 	broker := testenv.Mosquitto(t)
 	cfg := brokerConfig(broker.URL())
-	run := func(acc gateway.Acceptor) (*Source, func()) {
-		src, err := New(cfg, "qz", nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		wg.Go(func() { src.Run(ctx, acc) })
-		testenv.Eventually(t, 30*time.Second, src.Connected, "connected")
-		return src, func() { cancel(); wg.Wait() }
-	}
+	run := func(acc gateway.Acceptor) (*Source, func()) { return runConnected(t, cfg, acc) }
 	src, stop := run(gateway.AcceptFunc(func(context.Context, []gateway.Point) error { return fmt.Errorf("spool broken") }))
 	pub, err := mqttsim.NewPublisher(context.Background(), mqttsim.PublisherOptions{URL: broker.URL(), Site: "qz", ClientID: "it-unacked"})
 	if err != nil {
@@ -697,17 +687,7 @@ func TestRedeliveryWithoutTSStoredOnce(t *testing.T) {
 			times[id][pt.Time.UnixNano()] = true
 		}
 	}
-	run := func(acc gateway.Acceptor) (*Source, func()) {
-		src, err := New(cfg, "qz", nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		wg.Go(func() { src.Run(ctx, acc) })
-		testenv.Eventually(t, 30*time.Second, src.Connected, "connected")
-		return src, func() { cancel(); wg.Wait() }
-	}
+	run := func(acc gateway.Acceptor) (*Source, func()) { return runConnected(t, cfg, acc) }
 	// First session: every batch is committed, and then the
 	// acknowledgement never comes: Accept waits for the end.
 	var committed atomic.Int64
@@ -759,4 +739,19 @@ func TestRedeliveryWithoutTSStoredOnce(t *testing.T) {
 	if got := testutil.ToFloat64(src.met.restamped); got != n+1 {
 		t.Errorf("restamped %v, want %d", got, n+1)
 	}
+}
+
+// runConnected runs a Source for cfg into acc until the returned stop is
+// called, once it is connected.
+func runConnected(t *testing.T, cfg Config, acc gateway.Acceptor) (*Source, func()) {
+	t.Helper()
+	src, err := New(cfg, "qz", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { src.Run(ctx, acc) })
+	testenv.Eventually(t, 30*time.Second, src.Connected, "connected")
+	return src, func() { cancel(); wg.Wait() }
 }
