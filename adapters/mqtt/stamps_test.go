@@ -266,3 +266,46 @@ func TestArrivalTimesNeverRepeat(t *testing.T) {
 		t.Errorf("%d distinct arrival times, want %d", len(seen), 8*100*5)
 	}
 }
+
+// FuzzStampsFile: whatever the stamps file holds (damage, another file),
+// opening it never panics, loads at most stampSlots stamps, and the table
+// works after it.
+func FuzzStampsFile(f *testing.F) {
+	seed := filepath.Join(f.TempDir(), StampsFile)
+	st, err := openStamps(seed)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := st.record([]stampEntry{{1, time.Unix(1, 0)}, {2, time.Unix(2, 0)}}); err != nil {
+		f.Fatal(err)
+	}
+	st.close()
+	good, err := os.ReadFile(seed)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte{})
+	f.Add([]byte("not a stamps file"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		path := filepath.Join(t.TempDir(), StampsFile)
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		st, err := openStamps(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.close()
+		if len(st.byKey) > stampSlots {
+			t.Fatalf("%d stamps loaded", len(st.byKey))
+		}
+		at := time.Unix(0, 42)
+		if err := st.record([]stampEntry{{key: 7, at: at}}); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := st.lookup(7); !ok || !got.Equal(at) {
+			t.Fatalf("lookup after record: %v %v", got, ok)
+		}
+	})
+}
