@@ -25,7 +25,9 @@ const StampsFile = "mqtt-stamps"
 // (with DUP set) if it was in the broker's in-flight window when the
 // connection dropped, and that window is at most 65,535 messages (MQTT
 // packet ids are 16 bits; Mosquitto's default is 20). The file takes
-// stampSlots × stampSlotSize = 2 MiB at most.
+// stampSlots × stampSlotSize = 2 MiB at most; memory, once the first such
+// message came, a 512 KiB ring of keys plus a map of at most stampSlots
+// entries (about 3 MiB when full).
 const stampSlots = 1 << 16
 
 // A slot on disk: sequence number, key, stamp (UnixNano), each 8 bytes
@@ -59,7 +61,6 @@ type stamps struct {
 	next  uint64   // sequence number of the next stamp
 	byKey map[uint64]stampRef
 	keys  []uint64 // ring: key of slot i, for eviction (0: empty)
-	seqs  []uint64 // ring: sequence number held by slot i
 	buf   []byte   // record's scratch, under mu
 }
 
@@ -129,15 +130,15 @@ func openStamps(path string) (*stamps, error) {
 func (st *stamps) put(seq, key uint64, at int64) {
 	if st.keys == nil {
 		st.keys = make([]uint64, stampSlots)
-		st.seqs = make([]uint64, stampSlots)
 	}
 	i := seq % stampSlots
 	if old := st.keys[i]; old != 0 {
-		if ref, ok := st.byKey[old]; ok && ref.seq == st.seqs[i] {
+		// Forget the old key unless a later stamp of it lives elsewhere.
+		if ref, ok := st.byKey[old]; ok && ref.seq%stampSlots == i {
 			delete(st.byKey, old)
 		}
 	}
-	st.keys[i], st.seqs[i] = key, seq
+	st.keys[i] = key
 	st.byKey[key] = stampRef{seq: seq, at: at}
 }
 
