@@ -120,6 +120,7 @@ type stream struct {
 	base               time.Time
 	cameras, passages  int
 	nCameras, nCheckpt int
+	noTS               bool // camera events without ts (stored at arrival)
 }
 
 func newStream(cameras, passages int) stream {
@@ -140,6 +141,9 @@ func (s stream) camera(i int) mqttsim.CameraEvent {
 	}
 	if i%5 == 0 {
 		ev.ImageURL = fmt.Sprintf("http://10.0.0.7/snap/%06d.jpg", i)
+	}
+	if s.noTS {
+		ev.TS = time.Time{}
 	}
 	return ev
 }
