@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -206,4 +207,41 @@ func (w *syncWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.String()
+}
+
+// TestPipelineBelowReserveLogsOnce: below the spool's MinFree reserve
+// every refusal says how many bytes are free, a number that changes as
+// other files grow; the failure is still logged once, not per commit.
+func TestPipelineBelowReserveLogsOnce(t *testing.T) {
+	dir, _, _ := fullDisk(t) // a 2 MiB tmpfs, not filled
+	sp, err := spool.Open(filepath.Join(dir, "spool.db"), spool.Options{SegmentBytes: 64 << 10, MinFree: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	logs := &syncWriter{}
+	clk := testenv.NewClock(time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
+	p := NewPipeline(sp, PipelineOptions{Now: clk.Now, Linger: -1}, slog.New(slog.NewTextHandler(logs, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	var texts []string
+	for i := range 20 {
+		err := p.Accept(ctx, []Point{pt("D1", i)})
+		if !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("Accept below the reserve: %v", err)
+		}
+		texts = append(texts, err.Error())
+		// Another file takes a page: the number of free bytes changes.
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprint("other-", i)), make([]byte, 4096), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if texts[0] == texts[len(texts)-1] {
+		t.Fatalf("the refusals all read %q; the test wants them to differ", texts[0])
+	}
+	if n := strings.Count(logs.String(), "commit to spool failed"); n != 1 {
+		t.Errorf("%d log lines for 20 refused commits, want 1:\n%s", n, logs.String())
+	}
 }

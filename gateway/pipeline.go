@@ -314,7 +314,7 @@ func (p *Pipeline) commit(batch []*acceptReq, lines [][]byte) {
 		}
 		p.lost.Add(int64(lost))
 		p.failing = true
-		if ok, n := p.logs.Allow("commit", err.Error()); ok {
+		if ok, n := p.logs.Allow("commit", logx.Cause(err)); ok {
 			args := []any{"points", len(lines), "lost", lost, "err", err}
 			if n > 0 {
 				args = append(args, "suppressed", n)

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -284,11 +283,7 @@ func (s *Source) saveDevices(final bool) {
 		s.live.markDirty()
 		// Log on change of the cause (the temp file's name changes every
 		// time): once for a full disk, not every 5 s.
-		msg := err.Error()
-		if errno := syscall.Errno(0); errors.As(err, &errno) {
-			msg = errno.Error()
-		}
-		if msg != s.saveErr {
+		if msg := logx.Cause(err); msg != s.saveErr {
 			s.saveErr = msg
 			s.log.Warn("cannot remember the MQTT devices learnt from traffic; will retry", "err", err)
 		}
@@ -829,7 +824,7 @@ func (s *Source) acceptFailed(err error, n int) {
 	if errors.Is(err, context.Canceled) || errors.Is(err, gateway.ErrPipelineClosed) {
 		return
 	}
-	msg := err.Error()
+	msg := logx.Cause(err) // not the whole text: it says how many bytes are free
 	if p := s.acceptErr.Load(); p != nil && *p == msg {
 		return
 	}
