@@ -29,6 +29,7 @@ var (
 	descCommits  = prometheus.NewDesc("hazardgw_spool_commits_total", "Spool transactions (each fsync'd; one commits many points).", nil, nil)
 	descCommitEr = prometheus.NewDesc("hazardgw_spool_commit_errors_total", "Spool transactions that failed.", nil, nil)
 	descDropped  = prometheus.NewDesc("hazardgw_points_dropped_total", "Oldest points dropped because the spool reached spool_max_bytes.", nil, nil)
+	descLost     = prometheus.NewDesc("hazardgw_points_lost_total", "Polled points (Modbus, the gateway's own reports) lost because their spool commit failed: a full or failing disk. MQTT messages are not lost that way: they stay with the broker and are retried.", nil, nil)
 	descWritten  = prometheus.NewDesc("hazardgw_points_written_total", "Points stored in InfluxDB.", nil, nil)
 	descDead     = prometheus.NewDesc("hazardgw_points_dead_lettered_total", "Points InfluxDB rejected for good, moved to the dead-letter bucket.", nil, nil)
 	descRetries  = prometheus.NewDesc("hazardgw_sink_retries_total", "Failed InfluxDB writes that were retried.", nil, nil)
@@ -41,7 +42,7 @@ var (
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descAccepted, descInvalid, descCommits, descCommitEr, descDropped,
+	for _, d := range []*prometheus.Desc{descAccepted, descInvalid, descCommits, descCommitEr, descDropped, descLost,
 		descWritten, descDead, descRetries, descFailing, descDepth, descBytes, descAge, descDeadNow} {
 		ch <- d
 	}
@@ -61,6 +62,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descCommits, ps.Commits)
 	counter(descCommitEr, ps.CommitErr)
 	counter(descDropped, ss.Dropped)
+	counter(descLost, ps.Lost)
 	counter(descWritten, fs.Written)
 	counter(descDead, fs.DeadLettered)
 	counter(descRetries, fs.Retries)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hazardgw/hazardgw/gateway/spool"
+	"github.com/hazardgw/hazardgw/internal/logx"
 )
 
 // ErrPipelineClosed is returned by Accept once the pipeline has stopped.
@@ -44,6 +45,10 @@ type PipelineStats struct {
 	Commits   int64 // spool transactions
 	Dropped   int64 // oldest points dropped because the spool was full
 	CommitErr int64 // failed transactions
+	// Lost counts points of failed transactions that nobody will offer
+	// again: those handed over by Async (Modbus polls). A synchronous
+	// Accept's caller is told and keeps its points (MQTT retries them).
+	Lost int64
 }
 
 // Pipeline accepts points from sources and commits them to the spool,
@@ -68,9 +73,13 @@ type Pipeline struct {
 	// answering until the last of them has its reply.
 	inflight sync.WaitGroup
 
-	accepted, invalid, commits, dropped, commitErr atomic.Int64
-	reqPool                                        sync.Pool
-	linger                                         *time.Timer // committer goroutine only
+	accepted, invalid, commits, dropped, commitErr, lost atomic.Int64
+	reqPool                                              sync.Pool
+	linger                                               *time.Timer // committer goroutine only
+	// logs keeps the committer's repeated lines (a failing disk, a full
+	// spool: one per commit) to one per 10 s, with a count of the rest.
+	logs    *logx.Limiter
+	failing bool // the last commit failed; committer goroutine only
 }
 
 type acceptReq struct {
@@ -79,6 +88,9 @@ type acceptReq struct {
 	buf    []byte
 	err    chan error
 	async  bool // nobody waits on err; the committer recycles the request
+	// unstored: points shown to the observers without being committed
+	// (see Unstored); async too.
+	unstored bool
 }
 
 // NewPipeline returns a pipeline committing to sp. It does no I/O.
@@ -105,6 +117,7 @@ func NewPipeline(sp *spool.Spool, opts PipelineOptions, logger *slog.Logger, obs
 		observers: observers,
 		reqs:      make(chan *acceptReq, opts.Queue),
 		notify:    make(chan struct{}, 1),
+		logs:      logx.New(logx.DefaultEvery, opts.Now),
 	}
 	p.reqPool.New = func() any { return &acceptReq{err: make(chan error, 1)} }
 	return p
@@ -134,9 +147,23 @@ func (p *Pipeline) Async() Acceptor {
 	})
 }
 
+// Unstored shows points that could not be stored to the observers, in
+// commit order, without committing them: the gateway's own health report
+// while the disk is full, so that alerting still hears of it. It does not
+// wait for the committer; the points are copied.
+func (p *Pipeline) Unstored(ctx context.Context, points []Point) error {
+	if len(p.observers) == 0 || len(points) == 0 {
+		return nil
+	}
+	req := p.reqPool.Get().(*acceptReq)
+	req.lines, req.buf, req.async, req.unstored = req.lines[:0], req.buf[:0], true, true
+	req.points = clonePoints(points, true)
+	return p.enqueue(ctx, req)
+}
+
 func (p *Pipeline) accept(ctx context.Context, points []Point, async bool) error {
 	req := p.reqPool.Get().(*acceptReq)
-	req.lines, req.buf, req.points, req.async = req.lines[:0], req.buf[:0], points, async
+	req.lines, req.buf, req.points, req.async, req.unstored = req.lines[:0], req.buf[:0], points, async, false
 	invalid := 0
 	for i := range points {
 		if !points[i].Valid() {
@@ -163,10 +190,18 @@ func (p *Pipeline) accept(ctx context.Context, points []Point, async bool) error
 	if len(p.observers) > 0 && (async || invalid > 0) {
 		req.points = clonePoints(points, invalid > 0)
 	}
+	return p.enqueue(ctx, req)
+}
 
+// enqueue hands req to the committer and, unless it is async, waits for
+// its answer.
+func (p *Pipeline) enqueue(ctx context.Context, req *acceptReq) error {
+	async := req.async
 	p.closeMu.RLock()
 	if p.done {
 		p.closeMu.RUnlock()
+		req.points = nil
+		p.reqPool.Put(req)
 		return ErrPipelineClosed
 	}
 	p.inflight.Add(1)
@@ -264,21 +299,49 @@ func (p *Pipeline) collect(first *acceptReq, batch []*acceptReq, lines [][]byte)
 }
 
 func (p *Pipeline) commit(batch []*acceptReq, lines [][]byte) {
-	dropped, err := p.spool.Append(lines, p.opts.Now())
+	var dropped int
+	var err error
+	if len(lines) > 0 { // else only Unstored requests
+		dropped, err = p.spool.Append(lines, p.opts.Now())
+	}
 	if err != nil {
 		p.commitErr.Add(1)
-		p.log.Error("commit to spool failed", "points", len(lines), "err", err)
-	} else {
+		lost := 0
+		for _, r := range batch {
+			if r.async && !r.unstored {
+				lost += len(r.lines)
+			}
+		}
+		p.lost.Add(int64(lost))
+		p.failing = true
+		if ok, n := p.logs.Allow("commit", logx.Cause(err)); ok {
+			args := []any{"points", len(lines), "lost", lost, "err", err}
+			if n > 0 {
+				args = append(args, "suppressed", n)
+			}
+			p.log.Error("commit to spool failed; polled points are lost, MQTT messages stay with the broker and are retried", args...)
+		}
+	} else if len(lines) > 0 {
 		p.accepted.Add(int64(len(lines)))
 		p.commits.Add(1)
+		if p.failing {
+			p.failing = false
+			p.log.Info("spool commits again", "failed_commits_not_logged", p.logs.Reset("commit"))
+		}
 		if dropped > 0 {
 			p.dropped.Add(int64(dropped))
-			p.log.Warn("spool full: dropped oldest points", "dropped", dropped)
+			if ok, n := p.logs.Allow("dropped", ""); ok {
+				args := []any{"dropped", dropped}
+				if n > 0 {
+					args = append(args, "suppressed", n, "total_dropped", p.dropped.Load())
+				}
+				p.log.Warn("spool full: dropped oldest points", args...)
+			}
 		}
 	}
-	if err == nil {
-		for _, o := range p.observers {
-			for _, r := range batch {
+	for _, o := range p.observers {
+		for _, r := range batch {
+			if err == nil || r.unstored {
 				o.Observe(r.points)
 			}
 		}
@@ -291,7 +354,7 @@ func (p *Pipeline) commit(batch []*acceptReq, lines [][]byte) {
 		}
 		r.err <- err
 	}
-	if err == nil {
+	if err == nil && len(lines) > 0 {
 		select {
 		case p.notify <- struct{}{}:
 		default:
@@ -303,7 +366,7 @@ func (p *Pipeline) commit(batch []*acceptReq, lines [][]byte) {
 func (p *Pipeline) Stats() PipelineStats {
 	return PipelineStats{
 		Accepted: p.accepted.Load(), Invalid: p.invalid.Load(), Commits: p.commits.Load(),
-		Dropped: p.dropped.Load(), CommitErr: p.commitErr.Load(),
+		Dropped: p.dropped.Load(), CommitErr: p.commitErr.Load(), Lost: p.lost.Load(),
 	}
 }
 

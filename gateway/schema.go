@@ -77,9 +77,13 @@ const (
 
 // Fields of the gateway's health series that built-in alarms watch.
 const (
-	// FieldSpoolDropped counts the points dropped since the previous report
-	// because the spool was full.
+	// FieldSpoolDropped counts the points the spool lost since the previous
+	// report: dropped because it was full, or lost to a failed commit (a
+	// full or failing disk; FieldSpoolLost).
 	FieldSpoolDropped = "spool_dropped"
+	// FieldSpoolLost counts the points lost to failed commits since the
+	// previous report: polled points and unstored health reports.
+	FieldSpoolLost = "spool_lost"
 	// FieldSinkStalled is how long (seconds) points have been waiting in
 	// the spool with nothing written to the sink; 0 while writes succeed
 	// or nothing waits.

@@ -13,8 +13,17 @@ import (
 // measurement "hazardgw", device "gateway": spool depth, size, fill ratio
 // and age of the oldest point, and how many points were dropped because the
 // spool was full, dead-lettered and written since the previous report.
-// Alerting raises an alarm on spool_dropped (SPEC §3: when the spool is
-// full, the oldest points are dropped, counted, and an alert fires).
+// Alerting raises an alarm on spool_dropped: when the spool is full, the
+// oldest points are dropped, counted, and an alert fires.
+//
+// spool_dropped counts every point the spool lost since the previous
+// report: the oldest dropped at spool_max_bytes, and the points whose
+// commit failed (a full or failing disk) and that nobody offers again —
+// Modbus polls, and these reports themselves (also in spool_lost). A report
+// that cannot be stored is still shown to the pipeline's observers (see
+// Pipeline.Unstored) when Run's Acceptor can do that, so that a full disk
+// raises the alarm even on a site with MQTT sources only, whose messages
+// wait at the broker and are not lost.
 type SelfMonitor struct {
 	Site     string
 	Interval time.Duration // default 10s
@@ -29,6 +38,11 @@ type SelfMonitor struct {
 	// Damaged counts the data files moved aside at start because they were
 	// damaged (the spool's, the MQTT devices file); nil for none.
 	Damaged func() int
+	// Lost counts the points lost to failed spool commits since start
+	// (PipelineStats.Lost); nil for none.
+	Lost func() int64
+
+	unstored int64 // reports not stored; owned by Run
 
 	started, mqttDown time.Time // owned by Run
 	reports           int
@@ -60,13 +74,23 @@ func (m *SelfMonitor) Run(ctx context.Context, acc Acceptor) error {
 			return nil
 		case <-t.C:
 		}
-		p, next := m.report(last, now())
+		at := now()
+		p, next := m.report(last, at)
 		if err := acc.Accept(ctx, []Point{p}); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if m.Logger != nil {
-				m.Logger.Warn("gateway health report not stored", "err", err)
+			// This report is lost too: count it in, and let alerting see
+			// it all the same.
+			m.unstored++
+			p, _ = m.report(last, at)
+			if u, ok := acc.(interface {
+				Unstored(context.Context, []Point) error
+			}); ok {
+				_ = u.Unstored(ctx, []Point{p})
+			}
+			if m.Logger != nil && (m.unstored == 1 || m.unstored%30 == 0) {
+				m.Logger.Warn("gateway health report not stored", "not_stored", m.unstored, "err", err)
 			}
 			continue // the deltas are reported with the next one
 		}
@@ -75,11 +99,15 @@ func (m *SelfMonitor) Run(ctx context.Context, acc Acceptor) error {
 }
 
 // reportBase holds the lifetime counters at the previous report.
-type reportBase struct{ dropped, dead, written int64 }
+type reportBase struct{ dropped, lost, dead, written int64 }
 
 func (b *reportBase) take(m *SelfMonitor) {
 	st := m.Spool.Stats()
 	b.dropped = st.Dropped
+	b.lost = m.unstored
+	if m.Lost != nil {
+		b.lost += m.Lost()
+	}
 	if m.Fwd != nil {
 		fs := m.Fwd.Stats()
 		b.dead, b.written = fs.DeadLettered, fs.Written
@@ -104,7 +132,8 @@ func (m *SelfMonitor) report(prev reportBase, now time.Time) (Point, reportBase)
 		Float("spool_bytes", float64(st.Bytes)),
 		Float("spool_fill", fill),
 		Float("spool_oldest_age_s", age),
-		Float(FieldSpoolDropped, float64(cur.dropped-prev.dropped)),
+		Float(FieldSpoolDropped, float64(cur.dropped-prev.dropped+cur.lost-prev.lost)),
+		Float(FieldSpoolLost, float64(cur.lost-prev.lost)),
 		Float("dead_lettered", float64(cur.dead-prev.dead)),
 		Float("written", float64(cur.written-prev.written)),
 	}

@@ -21,7 +21,17 @@
 //
 // A message can therefore arrive twice (a crash between the commit and the
 // PUBACK); it then yields the same point — same series, same payload
-// timestamp — which InfluxDB stores once.
+// timestamp — which InfluxDB stores once. A message without a usable
+// timestamp is stored at its arrival time, and that time is remembered
+// with a hash of its topic and payload (the last 65,536 such messages, in
+// data_dir/mqtt-stamps, written and fdatasync'd before the spool commit of
+// its point). A redelivery — the broker sets DUP on a message it sends
+// again — is stored at the remembered time, so again one point. Only
+// redeliveries are looked up: the same payload published twice (a
+// heartbeat without ts every 30 s) is two messages and two points. The one
+// case left: a crash after a message arrived and before its stamp was
+// written, when an identical payload came earlier; its redelivery then
+// takes the earlier message's time, and one of two identical rows is kept.
 //
 // A payload that is not valid for its format is rejected: counted in
 // hazardgw_mqtt_rejected_total{reason}, logged at most once per reason per

@@ -31,6 +31,9 @@ import (
 // broker nor database) and peak RSS. Run it with a fixed count:
 //
 //	go test -run '^$' -bench Drain -benchtime 200000x ./adapters/mqtt/
+//
+// DRAIN_NO_TS=1 queues events without ts: each worker batch then also
+// writes and fdatasyncs its arrival stamps (see stamps) before its commit.
 func BenchmarkDrain(b *testing.B) {
 	inflight := 100
 	if v, err := strconv.Atoi(os.Getenv("DRAIN_INFLIGHT")); err == nil {
@@ -55,6 +58,7 @@ func BenchmarkDrain(b *testing.B) {
 			}
 			c.Disconnect(100)
 			s := newStream(b.N, 0)
+			s.noTS = os.Getenv("DRAIN_NO_TS") != ""
 			if err := s.publish(context.Background(), broker.URL()); err != nil {
 				b.Fatal(err)
 			}
@@ -123,6 +127,7 @@ func drainSource(b *testing.B, url, clientID, influxURL string, n int, cpu0 time
 	fwd := gateway.NewForwarder(sp, sink, pipe.Notify(), gateway.ForwarderOptions{}, nil)
 	cfg := testConfig()
 	cfg.URL, cfg.ClientID = url, clientID
+	cfg.DataDir = b.TempDir() // as in the gateway: stamps and devices files
 	src, err := New(cfg, "qz", nil, nil)
 	if err != nil {
 		b.Fatal(err)

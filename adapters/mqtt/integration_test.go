@@ -120,6 +120,7 @@ type stream struct {
 	base               time.Time
 	cameras, passages  int
 	nCameras, nCheckpt int
+	noTS               bool // camera events without ts (stored at arrival)
 }
 
 func newStream(cameras, passages int) stream {
@@ -140,6 +141,9 @@ func (s stream) camera(i int) mqttsim.CameraEvent {
 	}
 	if i%5 == 0 {
 		ev.ImageURL = fmt.Sprintf("http://10.0.0.7/snap/%06d.jpg", i)
+	}
+	if s.noTS {
+		ev.TS = time.Time{}
 	}
 	return ev
 }
@@ -497,17 +501,7 @@ func TestMalformedPayloads(t *testing.T) {
 func TestUnacknowledgedOnAcceptFailure(t *testing.T) {
 	broker := testenv.Mosquitto(t)
 	cfg := brokerConfig(broker.URL())
-	run := func(acc gateway.Acceptor) (*Source, func()) {
-		src, err := New(cfg, "qz", nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		wg.Go(func() { src.Run(ctx, acc) })
-		testenv.Eventually(t, 30*time.Second, src.Connected, "connected")
-		return src, func() { cancel(); wg.Wait() }
-	}
+	run := func(acc gateway.Acceptor) (*Source, func()) { return runConnected(t, cfg, acc) }
 	src, stop := run(gateway.AcceptFunc(func(context.Context, []gateway.Point) error { return fmt.Errorf("spool broken") }))
 	pub, err := mqttsim.NewPublisher(context.Background(), mqttsim.PublisherOptions{URL: broker.URL(), Site: "qz", ClientID: "it-unacked"})
 	if err != nil {
@@ -662,4 +656,106 @@ func TestIngestResumesAfterAcceptFailures(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, func() bool { return testutil.ToFloat64(src.met.acceptRetries) >= 3 }, "commits retried")
 	broken.Store(false)
 	testenv.Eventually(t, 60*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(ids) == n }, "every message stored in the same session")
+}
+
+// TestRedeliveryWithoutTSStoredOnce, on Mosquitto: events without a ts are
+// committed, then the gateway goes away before acknowledging them (as a
+// kill -9 between the spool commit and the PUBACK). The next session gets
+// them again from the broker (DUP set) and stores each at the time its
+// first copy got: one time per event, so InfluxDB keeps one point each.
+// Two identical payloads (a heartbeat-like event without id) published
+// apart stay two points.
+func TestRedeliveryWithoutTSStoredOnce(t *testing.T) {
+	broker := testenv.Mosquitto(t)
+	cfg := brokerConfig(broker.URL())
+	cfg.DataDir = t.TempDir()
+	// Every batch of the first session is held until the end: enough
+	// workers that every message gets to one.
+	cfg.Workers = 64
+	var mu sync.Mutex
+	times := map[string]map[int64]bool{} // payload identity → times stored
+	stored := func(p []gateway.Point) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, pt := range p {
+			if pt.Measurement != measurementFire {
+				continue
+			}
+			id := "(none)"
+			if f, ok := pt.Field("event_id"); ok {
+				id = f.S
+			}
+			if times[id] == nil {
+				times[id] = map[int64]bool{}
+			}
+			times[id][pt.Time.UnixNano()] = true
+		}
+	}
+	run := func(acc gateway.Acceptor) (*Source, func()) { return runConnected(t, cfg, acc) }
+	// First session: every batch is committed, and then the
+	// acknowledgement never comes: Accept waits for the end.
+	var committed atomic.Int64
+	_, stop := run(gateway.AcceptFunc(func(ctx context.Context, p []gateway.Point) error {
+		stored(p)
+		for _, pt := range p {
+			if pt.Measurement == measurementFire {
+				committed.Add(1)
+			}
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}))
+	pub, err := mqttsim.NewPublisher(context.Background(), mqttsim.PublisherOptions{URL: broker.URL(), Site: "qz", ClientID: "it-redeliver"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 40 // within the broker's in-flight window (100): all delivered
+	for i := range n {
+		ev := mqttsim.CameraEvent{EventID: fmt.Sprintf("N%03d", i), CameraID: "CAM-01", Type: mqttsim.Smoke, Confidence: 0.5}
+		if err := pub.PublishCamera(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	same := mqttsim.CameraEvent{CameraID: "CAM-01", Type: mqttsim.Hotspot, Confidence: 0.2} // no id, no ts
+	if err := pub.PublishCamera(context.Background(), same); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() bool { return committed.Load() == n+1 }, "%d events committed", n+1)
+	stop()
+
+	src, stop2 := run(gateway.AcceptFunc(func(ctx context.Context, p []gateway.Point) error { stored(p); return nil }))
+	defer stop2()
+	testenv.Eventually(t, 30*time.Second, func() bool { return testutil.ToFloat64(src.met.restamped) >= n+1 }, "%d redeliveries restamped", n+1)
+	// The identical payload again, as a new message: a second point.
+	if err := pub.PublishCamera(context.Background(), same); err != nil {
+		t.Fatal(err)
+	}
+	pub.Close(time.Minute)
+	testenv.Eventually(t, 30*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(times["(none)"]) == 2 }, "the repeated payload stored as a second point")
+	mu.Lock()
+	defer mu.Unlock()
+	for i := range n {
+		id := fmt.Sprintf("N%03d", i)
+		if len(times[id]) != 1 {
+			t.Errorf("%s stored at %d different times", id, len(times[id]))
+		}
+	}
+	if got := testutil.ToFloat64(src.met.restamped); got != n+1 {
+		t.Errorf("restamped %v, want %d", got, n+1)
+	}
+}
+
+// runConnected runs a Source for cfg into acc until the returned stop is
+// called, once it is connected.
+func runConnected(t *testing.T, cfg Config, acc gateway.Acceptor) (*Source, func()) {
+	t.Helper()
+	src, err := New(cfg, "qz", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { src.Run(ctx, acc) })
+	testenv.Eventually(t, 30*time.Second, src.Connected, "connected")
+	return src, func() { cancel(); wg.Wait() }
 }

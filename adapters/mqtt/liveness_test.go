@@ -212,6 +212,9 @@ func TestHeartbeats(t *testing.T) {
 	if d := s.Devices()[1]; d.ID != "CAM-01" || d.Quality != "bad" || d.Reason != "fault" || !d.Online {
 		t.Errorf("CAM-01 in fault: %+v", d)
 	}
+	// (Arrival times never repeat: later batches at a frozen clock would
+	// get later nanoseconds. The clock moves on a little between them.)
+	clk.Add(time.Millisecond)
 	runBatch(s, rec, camMsg("CAM-01", "2026-11-22T09:18:01Z"), statusMsg("CAM-01", `{"fault":false}`), camMsg("CAM-01", "2026-11-22T09:18:02Z"))
 	// (The heartbeat is the batch's second message: stamped at arrival + 1 ns.)
 	checkStatus(t, "fault cleared", rec.take(), []string{stAt("CAM-01", "fire_detection", fGood, clk.Now().Add(1))})
@@ -219,6 +222,7 @@ func TestHeartbeats(t *testing.T) {
 	// online: false (a last will, an NVR reporting its camera) is stored
 	// and makes the device offline; it is no sign of life. The next event
 	// brings it back.
+	clk.Add(time.Millisecond)
 	runBatch(s, rec, statusMsg("CAM-01", `{"online":false}`))
 	checkStatus(t, "says offline", rec.take(), []string{st("CAM-01", "fire_detection", fOffline, clk)})
 	runBatch(s, rec, camMsg("CAM-01", "2026-11-22T09:18:03Z"))
@@ -226,10 +230,12 @@ func TestHeartbeats(t *testing.T) {
 
 	// An undeclared device heard only through heartbeats has no kind yet;
 	// its first event gives it one.
+	clk.Add(time.Millisecond)
 	runBatch(s, rec, statusMsg("HB-9", `{"device_id":"HB-9"}`))
 	checkStatus(t, "undeclared heartbeat", rec.take(), []string{st("HB-9", "", fGood, clk)})
 	runBatch(s, rec, camMsg("HB-9", "2026-11-22T09:18:04Z"))
 	checkStatus(t, "undeclared event", rec.take(), nil)
+	clk.Add(time.Millisecond)
 	runBatch(s, rec, statusMsg("HB-9", `{}`))
 	checkStatus(t, "heartbeat after the event", rec.take(), []string{st("HB-9", "fire_detection", fGood, clk)})
 	// Its stale is the longest of the subscriptions it was heard on:

@@ -21,6 +21,8 @@ type metrics struct {
 	untracked prometheus.Counter
 	// acceptRetries counts commits retried after the spool refused them.
 	acceptRetries prometheus.Counter
+	// restamped counts redeliveries stored at their first copy's time.
+	restamped prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -54,6 +56,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "hazardgw_mqtt_accept_retries_total",
 			Help: "Commits of MQTT messages retried because the spool refused them (a full or failing disk); the messages stay unacknowledged until stored.",
 		}),
+		restamped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hazardgw_mqtt_redelivered_restamped_total",
+			Help: "Messages without a usable timestamp that the broker delivered again (DUP) and that were stored at the time their first copy got, so that InfluxDB keeps one point.",
+		}),
 	}
 	for _, r := range allReasons {
 		m.rejected[r] = m.rejectVec.WithLabelValues(string(r))
@@ -63,7 +69,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.messages, m.arrivalV, m.connected, m.connects, m.rejectVec, m.untracked, m.acceptRetries} {
+	for _, c := range []prometheus.Collector{m.messages, m.arrivalV, m.connected, m.connects, m.rejectVec, m.untracked, m.acceptRetries, m.restamped} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

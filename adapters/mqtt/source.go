@@ -22,6 +22,7 @@ import (
 
 	"github.com/hazardgw/hazardgw/gateway"
 	"github.com/hazardgw/hazardgw/internal/conf"
+	"github.com/hazardgw/hazardgw/internal/logx"
 )
 
 // Source subscribes to the configured topics and turns messages into points
@@ -32,8 +33,11 @@ type Source struct {
 	log  *slog.Logger
 	subs []*subscription
 	met  *metrics
-	lim  *logLimiter
+	lim  *logx.Limiter // rejected messages and bad clocks: one line per reason per 10 s
 	live *liveness
+	// stamps remembers the times given to messages without a usable ts,
+	// for their redeliveries; file-backed from Run when there is a data dir.
+	stamps *stamps
 
 	// now is the clock; checkEvery the liveness sweep period. Tests set both.
 	now        func() time.Time
@@ -61,6 +65,8 @@ type Source struct {
 	connected atomic.Bool
 	client    atomic.Pointer[paho.Client] // for Publish, once Run has made it
 	onConn    []func()                    // OnConnect callbacks; set before Run
+	// lastArrival is the last arrival time handed out (UnixNano).
+	lastArrival atomic.Int64
 
 	connMu      sync.Mutex // guards the connection log state below
 	everUp      bool
@@ -101,14 +107,15 @@ func New(cfg Config, site string, logger *slog.Logger, reg prometheus.Registerer
 		cfg:        cfg,
 		site:       site,
 		log:        logger,
-		lim:        newLogLimiter(rejectLogEvery),
 		live:       newLiveness(cfg.Devices, fixed, cfg.MaxDevices),
+		stamps:     newStamps(),
 		now:        time.Now,
 		checkEvery: checkPeriod(cfg),
 		in:         make(chan paho.Message, queueLen),
 		stop:       make(chan struct{}),
 		wake:       make(chan struct{}, 1),
 	}
+	s.lim = logx.New(rejectLogEvery, func() time.Time { return s.now() })
 	if cfg.DataDir != "" {
 		s.devPath = filepath.Join(cfg.DataDir, DevicesFile)
 	}
@@ -185,6 +192,16 @@ func (s *Source) Run(ctx context.Context, acc gateway.Acceptor) error {
 	client := paho.NewClient(s.clientOptions(tlsCfg))
 	s.storeClient(client)
 	s.begin()
+	if s.cfg.DataDir != "" {
+		st, err := openStamps(filepath.Join(s.cfg.DataDir, StampsFile))
+		if err != nil {
+			// Ingest matters more than deduplication: go on, in memory.
+			s.log.Warn("cannot open the MQTT stamps file; redeliveries of messages without ts after a restart may be stored twice", "err", err)
+		} else {
+			s.stamps = st
+			defer st.close()
+		}
+	}
 
 	var wg sync.WaitGroup
 	for range s.cfg.Workers {
@@ -264,7 +281,9 @@ func (s *Source) saveDevices(final bool) {
 	s.lastSave = now
 	if err := writeDevices(s.devPath, devs); err != nil {
 		s.live.markDirty()
-		if msg := err.Error(); msg != s.saveErr {
+		// Log on change of the cause (the temp file's name changes every
+		// time): once for a full disk, not every 5 s.
+		if msg := logx.Cause(err); msg != s.saveErr {
 			s.saveErr = msg
 			s.log.Warn("cannot remember the MQTT devices learnt from traffic; will retry", "err", err)
 		}
@@ -509,7 +528,7 @@ func (s *Source) route(topic string, dst []gateway.Tag) (*subscription, []gatewa
 // rejected counts and (rate-limited) logs a bad message.
 func (s *Source) rejected(r reject, topic string, payload []byte) {
 	s.met.reject(r.reason)
-	ok, suppressed := s.lim.allow(r.reason, s.now())
+	ok, suppressed := s.lim.Allow(string(r.reason), "")
 	if !ok {
 		return
 	}
@@ -532,7 +551,7 @@ const badClockKey reason = "implausible_timestamp"
 // badClock logs (rate-limited) a message stored at its arrival time because
 // its timestamp was implausible.
 func (s *Source) badClock(topic string, ts time.Time) {
-	ok, suppressed := s.lim.allow(badClockKey, s.now())
+	ok, suppressed := s.lim.Allow(string(badClockKey), "")
 	if !ok {
 		return
 	}
@@ -579,6 +598,9 @@ type worker struct {
 	seen  []seen
 	pidx  []int // point index of each seen entry
 	ttags []gateway.Tag
+	// stamps of this batch's messages stored at arrival time, recorded
+	// before the commit.
+	stamps []stampEntry
 }
 
 func (s *Source) work(ctx context.Context, acc gateway.Acceptor) {
@@ -617,12 +639,14 @@ func (w *worker) process(ctx context.Context, acc gateway.Acceptor) {
 	points := make([]gateway.Point, 0, n+4)
 	tags := make([]gateway.Tag, 0, n*6)
 	fields := make([]gateway.Field, 0, n*6)
-	w.good, w.bad, w.seen, w.pidx = w.good[:0], w.bad[:0], w.seen[:0], w.pidx[:0]
+	w.good, w.bad, w.seen, w.pidx, w.stamps = w.good[:0], w.bad[:0], w.seen[:0], w.pidx[:0], w.stamps[:0]
 	s.met.messages.Add(float64(n))
+	arrived := s.arrivals(now, n)
 	for i, m := range w.msgs {
-		// Messages stamped at arrival get distinct times within a batch
-		// (1 ns apart), or two events of one series would be one point.
-		w.env.now = now.Add(time.Duration(i))
+		// Messages stamped at arrival get distinct times (1 ns apart within
+		// a batch, and across the workers' batches), or two events of one
+		// series would be one point.
+		w.env.now = arrived.Add(time.Duration(i))
 		topic := m.Topic()
 		sub, tt := s.route(topic, w.ttags[:0])
 		w.ttags = tt
@@ -654,6 +678,15 @@ func (w *worker) process(ctx context.Context, acc gateway.Acceptor) {
 		case d.arrival:
 			s.met.arrival.Inc()
 		}
+		if d.arrival {
+			// No usable ts: a redelivery gets the time its first copy got.
+			key := stampKey(topic, m.Payload())
+			if at, ok := s.redelivered(m, key); ok {
+				d.point.Time = at
+			} else {
+				w.stamps = append(w.stamps, stampEntry{key: key, at: d.point.Time})
+			}
+		}
 		if d.device != "" {
 			w.seen = append(w.seen, seen{kind: sub.kind, id: d.device, stale: sub.stale, heartbeat: d.heartbeat, online: d.online, fault: d.fault})
 			w.pidx = append(w.pidx, len(points))
@@ -682,7 +715,7 @@ func (w *worker) process(ctx context.Context, acc gateway.Acceptor) {
 		}
 	}
 	if len(points) > 0 {
-		if err := s.acceptRetrying(ctx, acc, points, len(w.good)); err != nil {
+		if err := s.acceptRetrying(ctx, acc, points, len(w.good), w.stamps); err != nil {
 			ackAll(w.bad)
 			s.live.abandon(w.seen)
 			return
@@ -699,6 +732,19 @@ func (w *worker) process(ctx context.Context, acc gateway.Acceptor) {
 	s.live.stored(w.seen, now)
 	for i := range w.seen {
 		w.seen[i] = seen{}
+	}
+}
+
+// arrivals reserves n consecutive nanoseconds of arrival time, from now or
+// just after the last ones reserved, whichever is later: two workers
+// decoding at the same instant never hand out the same time.
+func (s *Source) arrivals(now time.Time, n int) time.Time {
+	for {
+		last := s.lastArrival.Load()
+		first := max(now.UnixNano(), last+1)
+		if s.lastArrival.CompareAndSwap(last, first+int64(n)-1) {
+			return time.Unix(0, first).In(now.Location())
+		}
 	}
 }
 
@@ -720,9 +766,19 @@ func ackAll(ms []paho.Message) {
 	}
 }
 
-// acceptFailed logs an Accept failure on change. The messages stay
-// unacknowledged, so the broker redelivers them; at shutdown that is the
-// expected path and not logged.
+// redelivered returns the time remembered for a message the broker sends
+// again (DUP set) whose first copy was stored at arrival time.
+func (s *Source) redelivered(m paho.Message, key uint64) (time.Time, bool) {
+	if !m.Duplicate() {
+		return time.Time{}, false
+	}
+	at, ok := s.stamps.lookup(key)
+	if ok {
+		s.met.restamped.Inc()
+	}
+	return at, ok
+}
+
 // acceptRetrying hands points to acc until it takes them or the source
 // stops. A failed commit (a full or failing disk) is retried with capped
 // backoff rather than given up: the messages are only acknowledged once
@@ -731,10 +787,17 @@ func ackAll(ms []paho.Message) {
 // stop ingest for good. Meanwhile the worker holds its batch, which is the
 // back-pressure the broker sees. It returns an error only when the source
 // is stopping (the messages then stay with the broker for the next session).
-func (s *Source) acceptRetrying(ctx context.Context, acc gateway.Acceptor, points []gateway.Point, n int) error {
+//
+// The arrival stamps of the batch are recorded first: a point on disk
+// always has its stamp on disk.
+func (s *Source) acceptRetrying(ctx context.Context, acc gateway.Acceptor, points []gateway.Point, n int, stamps []stampEntry) error {
 	wait := 100 * time.Millisecond
 	for {
-		err := acc.Accept(ctx, points)
+		err := s.stamps.record(stamps)
+		if err == nil {
+			stamps = nil // recorded: not again on a retry
+			err = acc.Accept(ctx, points)
+		}
 		if err == nil {
 			return nil
 		}
@@ -754,11 +817,14 @@ func (s *Source) acceptRetrying(ctx context.Context, acc gateway.Acceptor, point
 	}
 }
 
+// acceptFailed logs an Accept failure on change. The messages stay
+// unacknowledged, so the broker redelivers them; at shutdown that is the
+// expected path and not logged.
 func (s *Source) acceptFailed(err error, n int) {
 	if errors.Is(err, context.Canceled) || errors.Is(err, gateway.ErrPipelineClosed) {
 		return
 	}
-	msg := err.Error()
+	msg := logx.Cause(err) // not the whole text: it says how many bytes are free
 	if p := s.acceptErr.Load(); p != nil && *p == msg {
 		return
 	}

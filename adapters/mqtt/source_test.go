@@ -27,11 +27,12 @@ type fakeMsg struct {
 	topic   string
 	payload []byte
 	qos     byte
+	dup     bool
 	acked   atomic.Int32
 	onAck   func()
 }
 
-func (m *fakeMsg) Duplicate() bool   { return false }
+func (m *fakeMsg) Duplicate() bool   { return m.dup }
 func (m *fakeMsg) Qos() byte         { return m.qos }
 func (m *fakeMsg) Retained() bool    { return false }
 func (m *fakeMsg) Topic() string     { return m.topic }

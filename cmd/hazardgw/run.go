@@ -57,7 +57,7 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 	if err := os.MkdirAll(gw.DataDir, 0o750); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	sp, err := spool.Open(filepath.Join(gw.DataDir, "spool.db"), spool.Options{MaxBytes: int64(gw.SpoolMaxBytes)})
+	sp, err := spool.Open(filepath.Join(gw.DataDir, "spool.db"), spool.Options{MaxBytes: int64(gw.SpoolMaxBytes), MinFree: spoolMinFree})
 	if err != nil {
 		return err
 	}
@@ -214,7 +214,10 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 		}
 		return n
 	}
-	sources := []gateway.Source{asyncSource{mon, pipe}}
+	// The health report waits for its commit: one that cannot be stored (a
+	// full disk) is counted as lost and shown to alerting all the same.
+	mon.Lost = func() int64 { return pipe.Stats().Lost }
+	sources := []gateway.Source{mon}
 	api := &httpapi.Server{
 		Token:   gw.HTTP.Token,
 		Logger:  logger,
@@ -326,6 +329,12 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 
 // asyncSource runs a source that has nothing to acknowledge upstream with
 // the pipeline's asynchronous acceptor.
+// spoolMinFree is what the spool leaves free on data_dir's file system
+// when a backlog fills it: room for its cursor (so draining goes on) and
+// for the alert store, whose notifications wait for its commits, so that
+// gateway:spool-full still reaches the duty desk.
+const spoolMinFree = 8 << 20
+
 type asyncSource struct {
 	gateway.Source
 	pipe *gateway.Pipeline

@@ -552,8 +552,8 @@ func TestDiskFull(t *testing.T) {
 			t.Fatalf("disk full after only %d appends", i)
 		}
 	}
-	if err := s.Writable(); err == nil {
-		t.Fatal("Writable is nil on a full disk")
+	if err := s.Writable(); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("Writable on a full disk: %v, want an error saying disk full", err)
 	}
 	if st := s.Stats(); st.Count != int64(len(ok)) {
 		t.Fatalf("count %d, appended %d", st.Count, len(ok))
@@ -815,5 +815,55 @@ func TestMemoryIndependentOfBacklog(t *testing.T) {
 	// A batch of 1000 lines is 1 MB; bufio buffers are 64 KiB each.
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8<<20 {
 		t.Fatalf("open and one read allocated %d bytes for a 48 MiB backlog", alloc)
+	}
+}
+
+// TestMinFreeKeepsRoom: with MinFree, appends fail with ENOSPC while that
+// much is still free — room for the cursor, so acknowledging and deleting
+// segments keeps working — and succeed again once the backlog drains.
+func TestMinFreeKeepsRoom(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=2m"); err != nil {
+		t.Fatalf("mount a 2 MiB tmpfs (the test needs root): %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	const minFree = 1 << 20
+	s := mustOpen(t, filepath.Join(dir, "spool.db"), Options{SegmentBytes: 64 << 10, MaxBytes: 1 << 30, MinFree: minFree})
+	defer s.Close()
+	line := []byte(strings.Repeat("x", 200))
+	batch := make([][]byte, 100)
+	for i := range batch {
+		batch[i] = line
+	}
+	var err error
+	for i := 0; err == nil; i++ {
+		_, err = s.Append(batch, time.Now())
+		if i > 1000 {
+			t.Fatal("no refusal")
+		}
+	}
+	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "kept free") {
+		t.Fatalf("append beyond the reserve: %v, want ENOSPC naming the reserve", err)
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if free := int64(st.Bavail) * int64(st.Bsize); free < minFree-int64(len(line)*len(batch)) {
+		t.Fatalf("%d bytes free after the refusal, want about %d kept", free, minFree)
+	}
+	if err := s.Writable(); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("Writable below the reserve: %v", err)
+	}
+	// The sink takes the backlog: the cursor is written, segments go.
+	es := readAll(t, s)
+	if err := s.Delete(es[len(es)-1].Seq); err != nil {
+		t.Fatalf("acknowledge with the disk at its reserve: %v", err)
+	}
+	if _, err := s.Append(batch, time.Now()); err != nil {
+		t.Fatalf("append after the backlog drained: %v", err)
+	}
+	if err := s.Writable(); err != nil {
+		t.Fatalf("Writable after the backlog drained: %v", err)
 	}
 }

@@ -72,6 +72,13 @@ type Options struct {
 	// that is smaller (at least 4 KiB), so that a small spool still
 	// frees disk space as it drains.
 	SegmentBytes int64
+	// MinFree is how many bytes an append leaves free on the file system
+	// of the log: an append that would leave less fails with ENOSPC (and
+	// Writable fails), so that a backlog filling the disk still leaves room
+	// for the cursor — the forwarder can go on draining and deleting
+	// segments — and for the gateway's other files (the alert store, whose
+	// notifications wait for its commits). 0: no reserve.
+	MinFree int64
 	// NoSync skips fsync (tests and benchmarks only: a crash loses data).
 	NoSync bool
 	// Logger receives what Open repaired or moved aside; default slog.Default().
@@ -663,6 +670,9 @@ func (s *Spool) commitCount(buf []byte, n int, add int64, first time.Time) (drop
 	next := s.nextSeq
 	s.mu.Unlock()
 
+	if err := s.checkFree(int64(len(buf))); err != nil {
+		return 0, fmt.Errorf("append to spool: %w", err)
+	}
 	if last.size > 0 && last.size+int64(len(buf)) > s.opts.SegmentBytes {
 		if err := s.roll(next); err != nil {
 			return 0, fmt.Errorf("append to spool: new segment: %w", err)
@@ -881,17 +891,50 @@ func (s *Spool) Stats() Stats {
 // full disk, a read-only or immutable file system fail it. After a failed
 // Append the probe is as large as that append (up to 4 MiB), so that a
 // disk with a little room left but not enough for the batch still fails.
+//
+// The error says "disk full" when the file system is out of space.
 func (s *Spool) Writable() error {
 	n := min(max(s.failed.Load(), 512), 4<<20)
+	if err := s.checkFree(n); err != nil {
+		return notWritable(err)
+	}
 	p := filepath.Join(s.dir, "probe.tmp")
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return err
+		return notWritable(err)
 	}
 	defer os.Remove(p)
 	defer f.Close()
 	if _, err := f.Write(make([]byte, n)); err != nil {
-		return err
+		return notWritable(err)
 	}
-	return f.Sync()
+	if err := f.Sync(); err != nil {
+		return notWritable(err)
+	}
+	return nil
+}
+
+// checkFree refuses a write of n bytes that would leave less than
+// Options.MinFree free (as ENOSPC). When the file system cannot tell, the
+// write itself decides.
+func (s *Spool) checkFree(n int64) error {
+	if s.opts.MinFree <= 0 {
+		return nil
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(s.dir, &st); err != nil {
+		return nil
+	}
+	free := int64(st.Bavail) * int64(st.Bsize)
+	if free-n < s.opts.MinFree {
+		return fmt.Errorf("%w: %d bytes free, %d kept free for the cursor and the gateway's state", syscall.ENOSPC, free, s.opts.MinFree)
+	}
+	return nil
+}
+
+func notWritable(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("not writable, disk full: %w", err)
+	}
+	return fmt.Errorf("not writable: %w", err)
 }

@@ -12,7 +12,9 @@
 package logx
 
 import (
+	"errors"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -79,4 +81,19 @@ func (l *Limiter) Reset(key string) (suppressed int) {
 		delete(l.keys, key)
 	}
 	return suppressed
+}
+
+// Cause is the text of err to compare for "has the state changed": the
+// system error it wraps (ENOSPC's "no space left on device") when there is
+// one, else the whole message. Messages that name a temporary file or the
+// bytes left free differ every time and would let every line through.
+func Cause(err error) string {
+	if err == nil {
+		return ""
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno.Error()
+	}
+	return err.Error()
 }

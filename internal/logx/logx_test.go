@@ -1,6 +1,10 @@
 package logx
 
 import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -57,5 +61,19 @@ func TestLimiterFlood(t *testing.T) {
 	}
 	if logged+held+l.Reset("commit") != 60_000 {
 		t.Fatalf("logged %d + reported suppressed %d do not account for 60000", logged, held)
+	}
+}
+
+func TestCause(t *testing.T) {
+	a := fmt.Errorf("append to spool: %w: %d bytes free", syscall.ENOSPC, 4096)
+	b := fmt.Errorf("write /data/x.tmp-123: %w", &os.PathError{Op: "write", Path: "/data/x.tmp-123", Err: syscall.ENOSPC})
+	if Cause(a) != Cause(b) || Cause(a) != syscall.ENOSPC.Error() {
+		t.Errorf("causes %q and %q, want both %q", Cause(a), Cause(b), syscall.ENOSPC.Error())
+	}
+	if c := Cause(errors.New("spool closed")); c != "spool closed" {
+		t.Errorf("cause of a plain error: %q", c)
+	}
+	if Cause(nil) != "" {
+		t.Error("cause of nil")
 	}
 }

@@ -598,7 +598,7 @@ alerting:
 }
 
 // listenAddr is the gateway's http.listen address in a config file.
-func listenAddr(t *testing.T, config string) string {
+func listenAddr(t testing.TB, config string) string {
 	t.Helper()
 	b, err := os.ReadFile(config)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,6 +30,10 @@ func BenchmarkModbusGateway(b *testing.B) {
 	if d, err := time.ParseDuration(os.Getenv("HAZARDGW_BENCH_INTERVAL")); err == nil {
 		interval = d
 	}
+	links := 1
+	if os.Getenv("HAZARDGW_BENCH_LINKS") == "4" {
+		links = 4 // one device per link: polls not in step
+	}
 	for b.Loop() {
 		influx := testenv.InfluxDB(b)
 		influx.CreateDB("hazard")
@@ -45,21 +50,18 @@ gateway: {data_dir: %s, http: {listen: "127.0.0.1:%d"}}
 influxdb: {url: %s, bucket: hazard/autogen, flush_interval: 10s}
 modbus:
   links:
-    - name: bench
-      url: tcp://%s
-      timeout: 1s
-      devices:
-`, filepath.Join(dir, "data"), testenv.FreePort(b), influx.URL(), addr)
+`, filepath.Join(dir, "data"), testenv.FreePort(b), influx.URL())
+		for l := 1; l <= links; l++ {
+			var devs []string
+			for u := 1; u <= 4; u++ {
+				if links == 1 || u == l {
+					devs = append(devs, devYAML(u, interval))
+				}
+			}
+			fmt.Fprintf(&c, "    - {name: bench%d, url: \"tcp://%s\", timeout: 1s, devices: [%s]}\n", l, addr, strings.Join(devs, ", "))
+		}
 		for u := 1; u <= 4; u++ {
 			sim.Unit(uint8(u)).SetRegisters(modbussim.Holding, 0, make([]uint16, 20)...)
-			fmt.Fprintf(&c, "        - {id: U%d, unit_id: %d, kind: bench, interval: %s, points: [", u, u, interval)
-			for r := range 20 {
-				if r > 0 {
-					c.WriteString(", ")
-				}
-				fmt.Fprintf(&c, "{name: r%02d, area: holding, address: %d, type: uint16}", r, r)
-			}
-			c.WriteString("]}\n")
 		}
 		cfg := filepath.Join(dir, "hazardgw.yaml")
 		os.WriteFile(cfg, []byte(c.String()), 0o644)
@@ -69,7 +71,12 @@ modbus:
 			bin = w // e.g. a script running the binary under strace
 		}
 		gw := startGatewayBin(b, bin, cfg)
+		metrics := "http://" + listenAddr(b, cfg) + "/metrics"
+		c0 := scrapeCounter(b, metrics, "hazardgw_spool_commits_total")
+		t0 := time.Now()
 		time.Sleep(runFor) // the workload's duration
+		commits := scrapeCounter(b, metrics, "hazardgw_spool_commits_total") - c0
+		elapsed := time.Since(t0)
 		gw.stop(30 * time.Second)
 
 		ru := gw.cmd.ProcessState.SysUsage().(*syscall.Rusage)
@@ -85,5 +92,40 @@ modbus:
 		b.ReportMetric(float64(ru.Stime.Nano())/float64(ru.Utime.Nano()+ru.Stime.Nano()), "sys-fraction")
 		b.ReportMetric(float64(polls), "polls")
 		b.ReportMetric(float64(cpu.Milliseconds()), "ms-cpu")
+		b.ReportMetric(commits/elapsed.Seconds(), "commits/s")
 	}
+}
+
+// devYAML is bench unit u with 20 holding registers, as a flow mapping.
+func devYAML(u int, interval time.Duration) string {
+	var c strings.Builder
+	fmt.Fprintf(&c, "{id: U%d, unit_id: %d, kind: bench, interval: %s, points: [", u, u, interval)
+	for r := range 20 {
+		if r > 0 {
+			c.WriteString(", ")
+		}
+		fmt.Fprintf(&c, "{name: r%02d, area: holding, address: %d, type: uint16}", r, r)
+	}
+	c.WriteString("]}")
+	return c.String()
+}
+
+// scrapeCounter reads one unlabelled counter from a /metrics page.
+func scrapeCounter(tb testing.TB, url, name string) float64 {
+	tb.Helper()
+	code, body := get(url)
+	if code != 200 {
+		tb.Fatalf("GET %s: %d", url, code)
+	}
+	for _, l := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				tb.Fatalf("%s: %v", l, err)
+			}
+			return f
+		}
+	}
+	tb.Fatalf("no %s in %s", name, url)
+	return 0
 }
