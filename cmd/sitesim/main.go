@@ -128,18 +128,18 @@ func build(cfg config, logger *slog.Logger) ([]component, error) {
 		}
 		scenario = b
 	}
+	// Each simulator reads its own section; the problems of both are told.
 	sim := modbussim.New(modbussim.Options{Logger: logger.With("component", "modbus")})
-	if err := sim.LoadScenario(bytes.NewReader(scenario)); err != nil {
-		return nil, fmt.Errorf("%s: %w", scenarioName(cfg.scenario), err)
-	}
-	script, err := mqttsim.ParseScript(scenario)
-	if err != nil {
+	errModbus := sim.LoadScenario(bytes.NewReader(scenario))
+	script, errMQTT := mqttsim.ParseScript(scenario)
+	if err := errors.Join(errModbus, errMQTT); err != nil {
 		return nil, fmt.Errorf("%s: %w", scenarioName(cfg.scenario), err)
 	}
 	cfg.mqtt.Script = script
 	comps := []component{&modbusSite{sim: sim, tcp: cfg.modbusListen, rtu: cfg.rtu}}
 	var tl *timeline
 	if cfg.timeline != "" {
+		var err error
 		if tl, err = openTimeline(cfg.timeline, time.Now()); err != nil {
 			return nil, err
 		}
