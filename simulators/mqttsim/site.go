@@ -68,7 +68,9 @@ func (o SiteOptions) Enabled() bool { return o.URL != "" || o.Embedded != "" }
 // passages with occasional bursts (a tour group) that hear the voice
 // warning their checkpoint was last sent (Speakers), and, FireAfter into the
 // run, a smoke plume on CAM-01 whose confidence rises until the camera
-// reports fire: what the gateway's forest-fire rule must catch.
+// reports fire: what the gateway's forest-fire rule must catch. With a
+// fire in its Script, that fire's cameras report it instead, with their
+// bearings toward it.
 type Site struct {
 	opts SiteOptions
 	log  *slog.Logger

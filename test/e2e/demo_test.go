@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -129,6 +130,103 @@ func TestDemo(t *testing.T) {
 			c.Close()
 			t.Errorf("port %d (DEMO_%s_PORT) still accepts connections after the demo stopped", port, name)
 		}
+	}
+}
+
+// TestForestExampleUsesTheForestFeatures: configs/forest-site.example.yaml,
+// the file a forest site starts from, passes `hazardgw check` and shows
+// every forest feature: the danger station and its four points, the
+// checkpoints' command topic and texts, the voice-missed rule, fire-danger
+// rules on levels 3, 4, 5 (yellow, orange, red), located cameras, a
+// declared checkpoint, triangulate_window and max_event_age.
+func TestForestExampleUsesTheForestFeatures(t *testing.T) {
+	path := filepath.Join("..", "..", "configs", "forest-site.example.yaml")
+	out, err := exec.Command(hazardgwBin(t, false), "check", "-config", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("hazardgw check: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		MQTT struct {
+			Devices []struct {
+				ID       string          `yaml:"id"`
+				Kind     string          `yaml:"kind"`
+				Location *mqttsim.LatLon `yaml:"location"`
+			} `yaml:"devices"`
+		} `yaml:"mqtt"`
+		Forest struct {
+			TriangulateWindow string `yaml:"triangulate_window"`
+			MaxEventAge       string `yaml:"max_event_age"`
+			Danger            struct {
+				Station string            `yaml:"station"`
+				Points  map[string]string `yaml:"points"`
+			} `yaml:"danger"`
+			Checkpoints struct {
+				CommandTopic string         `yaml:"command_topic"`
+				Texts        map[int]string `yaml:"texts"`
+			} `yaml:"checkpoints"`
+		} `yaml:"forest"`
+		Alerting struct {
+			Rules []struct {
+				Match struct {
+					Kind string `yaml:"kind"`
+				} `yaml:"match"`
+				VoiceMissed *struct {
+					MinLevel int `yaml:"min_level"`
+				} `yaml:"voice_missed"`
+				Thresholds []struct {
+					Above    *float64 `yaml:"above"`
+					Severity string   `yaml:"severity"`
+				} `yaml:"thresholds"`
+			} `yaml:"rules"`
+		} `yaml:"alerting"`
+	}
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	f := cfg.Forest
+	if f.TriangulateWindow == "" || f.MaxEventAge == "" {
+		t.Errorf("forest.triangulate_window %q, max_event_age %q: both should be shown", f.TriangulateWindow, f.MaxEventAge)
+	}
+	if f.Danger.Station == "" || len(f.Danger.Points) != 4 {
+		t.Errorf("forest.danger: station %q, points %v", f.Danger.Station, f.Danger.Points)
+	}
+	if f.Checkpoints.CommandTopic == "" || len(f.Checkpoints.Texts) == 0 {
+		t.Errorf("forest.checkpoints: %+v", f.Checkpoints)
+	}
+	located, checkpoints := 0, 0
+	for _, d := range cfg.MQTT.Devices {
+		if d.Kind == "camera" && d.Location != nil {
+			located++
+		}
+		if d.Kind == "checkpoint" {
+			checkpoints++
+		}
+	}
+	if located < 2 || checkpoints == 0 {
+		t.Errorf("mqtt.devices: %d located cameras (want two, to triangulate), %d checkpoints", located, checkpoints)
+	}
+	voice, danger := false, map[float64]string{}
+	for _, r := range cfg.Alerting.Rules {
+		if r.Match.Kind == "checkpoint_passage" && r.VoiceMissed != nil {
+			voice = true
+		}
+		if r.Match.Kind == "fire_danger" {
+			for _, th := range r.Thresholds {
+				if th.Above != nil {
+					danger[*th.Above] = th.Severity
+				}
+			}
+		}
+	}
+	if !voice {
+		t.Error("no voice-missed rule")
+	}
+	if want := map[float64]string{3: "yellow", 4: "orange", 5: "red"}; !maps.Equal(danger, want) {
+		t.Errorf("fire_danger thresholds %v, want %v", danger, want)
 	}
 }
 
