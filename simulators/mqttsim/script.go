@@ -59,6 +59,12 @@ type FireScript struct {
 // DefaultFireEvery is a scripted fire's report interval per camera.
 const DefaultFireEvery = 3 * time.Second
 
+// Bounds of a fire script: it is planned in memory at start.
+const (
+	maxFireEnd     = 24 * time.Hour
+	maxFireReports = 100000
+)
+
 // ParseScript reads the mqtt section of a scenario document (YAML or JSON);
 // the other sections belong to the other simulators and are not looked at.
 // A document without an mqtt section is an empty Script. Every problem of
@@ -137,8 +143,17 @@ func (sc Script) validate() error {
 		case f.End <= f.Start:
 			bad("mqtt.fire.end: must be after start (%v), got %v", f.Start, f.End)
 		}
-		if f.Every < 0 || f.Every > 0 && f.Every < 100*time.Millisecond {
+		every := f.Every
+		if every == 0 {
+			every = DefaultFireEvery
+		}
+		switch {
+		case every < 100*time.Millisecond:
 			bad("mqtt.fire.every: must be at least 100ms, got %v", f.Every)
+		case f.End > maxFireEnd:
+			bad("mqtt.fire.end: at most %v, got %v", maxFireEnd, f.End)
+		case f.End > f.Start && int64((f.End-f.Start)/every+1)*int64(len(f.SeenBy)) > maxFireReports:
+			bad("mqtt.fire: %v to %v every %v by %d cameras is more than %d reports", f.Start, f.End, every, len(f.SeenBy), maxFireReports)
 		}
 	}
 	return errors.Join(errs...)

@@ -96,6 +96,8 @@ func TestParseScript(t *testing.T) {
 				`seen_by[2]: "C1" listed twice`, "mqtt.fire.flames", "mqtt.fire.every"}},
 		{"no camera sees it", "mqtt: {fire: {at: {lat: 0, lon: 0}, end: 1s}}", []string{"mqtt.fire.seen_by: at least one"}},
 		{"ends before it starts", "mqtt: {cameras: {C: {lat: 0, lon: 0}}, fire: {at: {lat: 0, lon: 1}, seen_by: [C], start: 2s, flames: 2s, end: 2s}}", []string{"mqtt.fire.end"}},
+		{"too long", "mqtt: {cameras: {C: {lat: 0, lon: 0}}, fire: {at: {lat: 0, lon: 1}, seen_by: [C], end: 25h}}", []string{"mqtt.fire.end: at most 24h"}},
+		{"too many reports", "mqtt: {cameras: {C: {lat: 0, lon: 0}}, fire: {at: {lat: 0, lon: 1}, seen_by: [C], end: 24h, every: 100ms}}", []string{"more than 100000 reports"}},
 		{"negative start", "mqtt: {cameras: {C: {lat: 0, lon: 0}}, fire: {at: {lat: 0, lon: 1}, seen_by: [C], start: -1s, end: 2s}}", []string{"mqtt.fire.start"}},
 	}
 	for _, tt := range bad {
@@ -276,4 +278,30 @@ func TestSiteScriptedFireAndCheckpoints(t *testing.T) {
 			t.Errorf("no note %q in\n%s", w, strings.Join(notes, "\n"))
 		}
 	}
+}
+
+// FuzzParseScript: any scenario document is a script or an error, never a
+// panic; an accepted fire plans a bounded number of reports, in time
+// order, with bearings in [0, 360) and confidences in [0, 1].
+func FuzzParseScript(f *testing.F) {
+	f.Add([]byte(scriptYAML))
+	f.Add([]byte(`{"mqtt":{"cameras":{"C":{"lat":0,"lon":0}},"fire":{"at":{"lat":0,"lon":0},"seen_by":["C"],"end":"1s","every":"100ms"}}}`))
+	f.Add([]byte("mqtt: {cameras: {C: {lat: 90, lon: 180}}, fire: {at: {lat: -90, lon: -180}, seen_by: [C], end: 24h, every: 1s}}"))
+	f.Add([]byte("mqtt: [1, 2]"))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		sc, err := ParseScript(doc)
+		if err != nil {
+			return
+		}
+		reps := sc.plan()
+		if len(reps) > maxFireReports {
+			t.Fatalf("%d reports", len(reps))
+		}
+		for i, r := range reps {
+			if r.bearing < 0 || r.bearing >= 360 || math.IsNaN(r.bearing) || r.confidence < 0 || r.confidence > 1 ||
+				i > 0 && r.at < reps[i-1].at {
+				t.Fatalf("report %d: %+v", i, r)
+			}
+		}
+	})
 }
