@@ -157,6 +157,10 @@ func (s *Site) Run(ctx context.Context) error {
 		s.spk.Store(spk)
 	}
 	s.log.Info("simulating MQTT devices", "broker", url, "cameras", s.opts.Cameras, "checkpoints", s.opts.Checkpoints)
+	if f := s.opts.Script.Fire; f != nil {
+		s.log.Info("scripted fire", "lat", f.At.Lat, "lon", f.At.Lon, "seen_by", strings.Join(f.SeenBy, ","),
+			"start", f.Start, "flames", f.Flames, "end", f.End, "reports", len(s.plan))
+	}
 
 	start := time.Now()
 	tick := time.NewTicker(100 * time.Millisecond)
