@@ -10,19 +10,32 @@
 # and waits for them; if one of them dies, the others are stopped too.
 #
 # What the site shows, in seconds since sitesim started (the timeline repeats
-# every 3 minutes):
+# every 3 minutes; configs/scenarios/demo.yaml has the details):
 #
 #   0s       live values: gas detectors, a crude-oil tank, a weather station,
 #            camera detections below the alarm threshold, checkpoint passages
 #   ~20s     GD-101 CH4 passes 25 %LEL: combustible-gas fires yellow
-#   ~40s     ... passes 50 %LEL: the alert changes to red
+#   ~20s     WS-01 turns hot, dry and windy: the fire danger (LY/T 1172) rises
+#            from level 2 to 3 (fire-danger yellow) and, near 35s, to 4
+#            (orange; index 86 at 27 °C, RH 28 %, 6.5 m/s, 6 dry days); each
+#            level is a retained voice command to KK-01 and KK-02, which
+#            sitesim's checkpoints play (KK-02's speaker is broken:
+#            voice-missed, orange)
+#   ~31s     a fire at 25.0750 N 118.1700 E: CAM-01 reports smoke with
+#            confidence 0.7, forest-fire red with a position from its bearing
+#            and distance; CAM-02 sees it too (a triangulated position); from
+#            ~46s flames: the same alert changes to fire (alert.changed),
+#            triangulated; it ends 2 min after the last report (~220s)
+#   ~40s     ... CH4 passes 50 %LEL: the alert changes to red
 #   30-150s  TK-101 fills at 150 mm/min: tank-level-rising (orange) once the
 #            rise over a minute exceeds 30 mm
 #   55-80s   GD-102 stops answering: device-offline (orange), resolved when it
 #            answers again
-#   ~65s     CAM-01 reports smoke with confidence ≥ 0.7 (fire near 100s):
-#            forest-fire (red)
 #   ~125s    CH4 back to normal: combustible-gas resolves
+#
+# The terminal shows the timeline as it happens (also in
+# $DEMO_DIR/timeline.log): every notification the duty desk receives, every
+# voice command a checkpoint gets, what the fire's cameras see.
 #
 # Every alert reaches the duty desk page, signed; its Acknowledge button goes
 # through the desk to the gateway's API.
@@ -95,8 +108,10 @@ stop_all() {
     wait_pid "${pids[i]}" 30 || { log "${names[i]} did not stop in 30s; killing it"; kill -KILL "${pids[i]}" 2>/dev/null || true; }
     rc=0
     wait "${pids[i]}" 2>/dev/null || rc=$?
-    # 127: already reaped by `wait -n` below, which reported it.
-    [ "$rc" = 0 ] || [ "$rc" = 127 ] || log "${names[i]} exited with status $rc"
+    # 127: already reaped by `wait -n` below, which reported it; 143: the
+    # tail of the timeline, which ends on SIGTERM.
+    [ "$rc" = 0 ] || [ "$rc" = 127 ] || { [ "$rc" = 143 ] && [ "${names[i]}" = timeline ]; } ||
+      log "${names[i]} exited with status $rc"
   done
 }
 
@@ -168,7 +183,7 @@ mkdir -p "$DEMO_DIR"
 DEMO_DIR=$(cd "$DEMO_DIR" && pwd)
 # Only what this script puts there: DEMO_DIR may be a directory of the user's.
 rm -rf "$DEMO_DIR/gateway" "$DEMO_DIR/influxdb" "$DEMO_DIR/influxdb.conf" "$DEMO_DIR/dutydesk.jsonl" \
-  "$DEMO_DIR/hazardgw.log" "$DEMO_DIR/sitesim.log" "$DEMO_DIR/influxd.log"
+  "$DEMO_DIR/hazardgw.log" "$DEMO_DIR/sitesim.log" "$DEMO_DIR/influxd.log" "$DEMO_DIR/timeline.log"
 
 # --- InfluxDB ---------------------------------------------------------------
 
@@ -224,7 +239,8 @@ start sitesim "$DEMO_DIR/sitesim.log" "$bin/sitesim" \
   -scenario configs/scenarios/demo.yaml \
   -modbus-listen "127.0.0.1:$DEMO_MODBUS_PORT" \
   -http "127.0.0.1:$DEMO_SITESIM_PORT" \
-  -mqtt-embedded "127.0.0.1:$DEMO_MQTT_PORT" -fire-after 40s \
+  -mqtt-embedded "127.0.0.1:$DEMO_MQTT_PORT" -mute-checkpoint KK-02 \
+  -timeline "$DEMO_DIR/timeline.log" \
   -dutydesk-listen "127.0.0.1:$DEMO_DESK_PORT" -dutydesk-log "$DEMO_DIR/dutydesk.jsonl" \
   -gateway-api "$api"
 started=$(date +%s)
@@ -248,12 +264,20 @@ cat <<EOF
   InfluxDB (database hazard):
     curl -sG $INFLUX_URL/query --data-urlencode db=hazard --data-urlencode "q=$q"
   Simulated devices:                              curl -s http://127.0.0.1:$DEMO_SITESIM_PORT/api/units
+  Checkpoints' last voice commands:               curl -s http://127.0.0.1:$DEMO_SITESIM_PORT/api/mqtt/checkpoints
   Logs: $DEMO_DIR/{hazardgw,sitesim,influxd}.log
 
-  Timeline: ~20s gas leak yellow (25 %LEL), ~40s red (50 %LEL), 30-150s tank
-  filling (rate alarm), 55-80s GD-102 offline and back, ~65s forest-fire smoke.
+  Timeline: ~20s gas leak yellow (25 %LEL), fire danger level 3 and ~35s
+  level 4 (voice commands to the checkpoints), ~31s smoke at CAM-01 with the
+  fire's position, ~46s flames (the same alert), ~40s gas red, 30-150s tank
+  filling (rate alarm), 55-80s GD-102 offline and back. As it happens:
 
 EOF
+
+# The timeline, as it happens, on the terminal (stopped with the others).
+tail -n +1 -f "$DEMO_DIR/timeline.log" &
+pids+=($!)
+names+=(timeline)
 
 # Until a signal (handled by on_signal) or until one of them exits.
 while :; do

@@ -6,6 +6,12 @@
 //	sitesim -modbus-listen 127.0.0.1:5020 -http 127.0.0.1:8090
 //	sitesim -rtu /tmp/site/rtu-sim -scenario my-site.yaml -log-level debug
 //	sitesim -dutydesk-listen 127.0.0.1:9090 -dutydesk-secret whsec_… -gateway-api http://127.0.0.1:8080
+//	sitesim -scenario configs/scenarios/demo.yaml -mqtt-embedded 127.0.0.1:1884 -timeline -
+//
+// A scenario's mqtt section places the simulated cameras and scripts a fire
+// they see (see mqttsim.Script). -timeline writes, one line each, what the
+// duty desk receives, the voice commands the checkpoints get and what the
+// scripted fire's cameras report, in seconds since start.
 //
 // It runs until SIGINT or SIGTERM and then exits 0.
 package main
@@ -22,6 +28,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -44,6 +51,7 @@ type config struct {
 	rtu          string
 	scenario     string
 	httpListen   string
+	timeline     string
 	logLevel     slog.Level
 	// the duty desk
 	deskListen, deskSecret, deskLog string
@@ -60,6 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.rtu, "rtu", "", "serial device or pty to serve Modbus RTU on (e.g. one end of a socat pty pair)")
 	fs.StringVar(&c.scenario, "scenario", "", "scenario file (YAML or JSON); empty runs the embedded default site")
 	fs.StringVar(&c.httpListen, "http", "127.0.0.1:8090", "control API listen address; empty disables it")
+	fs.StringVar(&c.timeline, "timeline", "", "file to append the site's timeline to (alerts at the duty desk, voice commands, the scripted fire); - for standard output")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	c.mqtt.RegisterFlags(fs)
 	fs.StringVar(&c.deskListen, "dutydesk-listen", "", "duty desk listen address (webhooks at /api/alerts, page at /); empty disables it")
@@ -119,11 +128,27 @@ func build(cfg config, logger *slog.Logger) ([]component, error) {
 		}
 		scenario = b
 	}
+	// Each simulator reads its own section; the problems of both are told.
 	sim := modbussim.New(modbussim.Options{Logger: logger.With("component", "modbus")})
-	if err := sim.LoadScenario(bytes.NewReader(scenario)); err != nil {
+	errModbus := sim.LoadScenario(bytes.NewReader(scenario))
+	script, errMQTT := mqttsim.ParseScript(scenario)
+	if err := errors.Join(errModbus, errMQTT); err != nil {
 		return nil, fmt.Errorf("%s: %w", scenarioName(cfg.scenario), err)
 	}
+	cfg.mqtt.Script = script
 	comps := []component{&modbusSite{sim: sim, tcp: cfg.modbusListen, rtu: cfg.rtu}}
+	var tl *timeline
+	if cfg.timeline != "" {
+		var err error
+		if tl, err = openTimeline(cfg.timeline, time.Now()); err != nil {
+			return nil, err
+		}
+		comps = append(comps, timelineCloser{tl})
+		cfg.mqtt.Note = func(what string) {
+			source, rest, _ := strings.Cut(what, " ")
+			tl.note(source, rest)
+		}
+	}
 
 	api := http.NewServeMux()
 	api.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
@@ -139,6 +164,7 @@ func build(cfg config, logger *slog.Logger) ([]component, error) {
 			return nil, err
 		}
 		comps = append(comps, site)
+		api.Handle("/api/mqtt/", site.Handler())
 	}
 	if cfg.deskListen != "" {
 		desk, err := dutydesk.New(dutydesk.Options{Secret: cfg.deskSecret, LogFile: cfg.deskLog,
@@ -147,6 +173,9 @@ func build(cfg config, logger *slog.Logger) ([]component, error) {
 			return nil, fmt.Errorf("duty desk: %w", err)
 		}
 		comps = append(comps, deskSite{desk, cfg.deskListen})
+		if tl != nil {
+			comps = append(comps, deskTimeline{desk, tl})
+		}
 		api.Handle("/api/dutydesk/", desk.ControlHandler())
 	}
 

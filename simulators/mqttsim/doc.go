@@ -12,7 +12,15 @@
 //   - Broker is an embedded mochi-mqtt broker with its inline client, for
 //     demos on a machine without Mosquitto.
 //   - Site is sitesim's MQTT component: background detections, passages
-//     with bursts, and a scripted smoke-then-fire episode on CAM-01.
+//     with bursts, checkpoints whose Speakers play the last voice command
+//     received (Checkpoints and Handler report it), and a scripted
+//     smoke-then-fire episode: on CAM-01 after FireAfter, or the scenario's
+//     fire (Script).
+//   - Script is the mqtt section of a sitesim scenario: where the cameras
+//     stand and a fire at a point that some of them see. Their bearings and
+//     distance toward it are computed here (BearingTo, DistanceTo: a
+//     spherical earth, as a lookout needs), not with the gateway's geo
+//     package, so that a mistake there shows as a wrong position.
 //
 // Example:
 //

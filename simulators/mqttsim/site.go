@@ -2,12 +2,15 @@ package mqttsim
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -30,6 +33,14 @@ type SiteOptions struct {
 	// commands but report voice_played false (the voice-missed scenario).
 	Muted []string
 	Seed  uint64 // random seed; 0: from the clock
+	// Script is the scenario's mqtt section: camera locations and a
+	// scripted fire, which replaces the FireAfter episode.
+	Script Script
+	// Note, if set, is told in a few words what a person watching the
+	// site wants to see: a checkpoint's new voice command, a camera of
+	// the scripted fire seeing smoke or flames. It is called from Run's
+	// goroutine.
+	Note func(what string)
 }
 
 // RegisterFlags adds sitesim's MQTT flags to fs.
@@ -57,14 +68,21 @@ func (o SiteOptions) Enabled() bool { return o.URL != "" || o.Embedded != "" }
 // passages with occasional bursts (a tour group) that hear the voice
 // warning their checkpoint was last sent (Speakers), and, FireAfter into the
 // run, a smoke plume on CAM-01 whose confidence rises until the camera
-// reports fire: what the gateway's forest-fire rule must catch.
+// reports fire: what the gateway's forest-fire rule must catch. With a
+// fire in its Script, that fire's cameras report it instead, with their
+// bearings toward it.
 type Site struct {
 	opts SiteOptions
 	log  *slog.Logger
 	rng  *rand.Rand
 	seq  map[string]int
 	sent atomic.Int64
-	spk  *Speakers // set by Run
+	spk  atomic.Pointer[Speakers] // set by Run
+
+	plan     []fireReport            // the scripted fire's reports, in time order
+	planNext int                     // the next one to publish
+	seenType map[string]string       // per camera of the script: the type it last reported
+	heard    map[string]VoiceCommand // per checkpoint: the command last noted
 }
 
 // NewSite checks opts; it does no I/O.
@@ -91,7 +109,14 @@ func NewSite(opts SiteOptions, logger *slog.Logger) (*Site, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Site{opts: opts, log: logger, rng: rand.New(rand.NewPCG(seed, 0x5eed)), seq: map[string]int{}}, nil
+	if err := opts.Script.validate(); err != nil {
+		return nil, err
+	}
+	if f := opts.Script.Fire; f != nil && f.Every == 0 {
+		f.Every = DefaultFireEvery
+	}
+	return &Site{opts: opts, log: logger, rng: rand.New(rand.NewPCG(seed, 0x5eed)), seq: map[string]int{},
+		plan: opts.Script.plan(), seenType: map[string]string{}, heard: map[string]VoiceCommand{}}, nil
 }
 
 // Sent returns how many messages were published.
@@ -129,9 +154,13 @@ func (s *Site) Run(ctx context.Context) error {
 		for _, id := range s.opts.Muted {
 			spk.Mute(id, true)
 		}
-		s.spk = spk
+		s.spk.Store(spk)
 	}
 	s.log.Info("simulating MQTT devices", "broker", url, "cameras", s.opts.Cameras, "checkpoints", s.opts.Checkpoints)
+	if f := s.opts.Script.Fire; f != nil {
+		s.log.Info("scripted fire", "lat", f.At.Lat, "lon", f.At.Lon, "seen_by", strings.Join(f.SeenBy, ","),
+			"start", f.Start, "flames", f.Flames, "end", f.End, "reports", len(s.plan))
+	}
 
 	start := time.Now()
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -173,6 +202,17 @@ func (s *Site) step(ctx context.Context, pub *Publisher, now time.Time, elapsed 
 			}
 		}
 	}
+	if s.opts.Script.Fire != nil {
+		for s.planNext < len(s.plan) && s.plan[s.planNext].at <= elapsed {
+			if err := s.publishCamera(ctx, pub, s.scripted(s.plan[s.planNext], now)); err != nil {
+				return err
+			}
+			s.planNext++
+		}
+		s.noteCommands()
+		return nil
+	}
+	s.noteCommands()
 	// The scripted episode: one report every 5 s for two minutes.
 	if s.opts.Cameras > 0 && s.opts.FireAfter > 0 && elapsed >= s.opts.FireAfter {
 		due := int((elapsed - s.opts.FireAfter) / (5 * time.Second))
@@ -246,6 +286,96 @@ func (s *Site) episode(i int, now time.Time) CameraEvent {
 	}
 }
 
+// scripted is a report of the fire script, as its camera publishes it.
+func (s *Site) scripted(r fireReport, now time.Time) CameraEvent {
+	seq := s.next(r.camera)
+	if s.seenType[r.camera] != r.typ {
+		s.seenType[r.camera] = r.typ
+		what := map[string]string{Smoke: "smoke", Fire: "flames"}[r.typ]
+		dist := ""
+		if r.distance != nil {
+			dist = fmt.Sprintf(", %.1f km", *r.distance/1000)
+		}
+		f := s.opts.Script.Fire
+		s.note(fmt.Sprintf("%s sees %s at bearing %.1f°%s (scripted fire at %.4f, %.4f)", r.camera, what, r.bearing, dist, f.At.Lat, f.At.Lon))
+	}
+	return CameraEvent{
+		EventID: EventID(r.camera, seq), CameraID: r.camera, TS: now, Type: r.typ, Confidence: r.confidence,
+		BearingDeg: Ptr(r.bearing), DistanceM: r.distance, TemperatureC: r.temp,
+		ImageURL: fmt.Sprintf("http://lookout.invalid/%s/snap/%06d.jpg", r.camera, seq),
+	}
+}
+
+// noteCommands notes each checkpoint's new voice command.
+func (s *Site) noteCommands() {
+	spk := s.spk.Load()
+	if spk == nil || s.opts.Note == nil {
+		return
+	}
+	for n := 1; n <= s.opts.Checkpoints; n++ {
+		id := CheckpointID(n)
+		c, ok := spk.Last(id)
+		if !ok || c == s.heard[id] {
+			continue
+		}
+		s.heard[id] = c
+		how := "plays"
+		if !spk.Plays(id) {
+			how = "received (speaker broken, plays nothing)"
+		}
+		s.note(fmt.Sprintf("%s %s voice command level %d: %s", id, how, c.Level, c.Text))
+	}
+}
+
+func (s *Site) note(what string) {
+	if s.opts.Note != nil {
+		s.opts.Note(what)
+	}
+}
+
+// plays reports whether a passage at checkpoint hears the voice warning.
+func (s *Site) plays(checkpoint string) bool {
+	spk := s.spk.Load()
+	return spk != nil && spk.Plays(checkpoint)
+}
+
+// CheckpointState is what a simulated checkpoint reports of its speaker.
+type CheckpointState struct {
+	Checkpoint string        `json:"checkpoint"`
+	Plays      bool          `json:"plays"` // its passages hear the warning
+	Muted      bool          `json:"muted"` // its speaker is broken
+	Last       *VoiceCommand `json:"last,omitempty"`
+}
+
+// Checkpoints reports each simulated checkpoint's speaker: the voice
+// command it last received (and plays, unless muted). Safe for
+// concurrent use.
+func (s *Site) Checkpoints() []CheckpointState {
+	spk := s.spk.Load()
+	out := make([]CheckpointState, 0, s.opts.Checkpoints)
+	for n := 1; n <= s.opts.Checkpoints; n++ {
+		st := CheckpointState{Checkpoint: CheckpointID(n), Muted: slices.Contains(s.opts.Muted, CheckpointID(n))}
+		if spk != nil {
+			if c, ok := spk.Last(st.Checkpoint); ok {
+				st.Last = &c
+			}
+			st.Plays = spk.Plays(st.Checkpoint)
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// Handler serves GET /api/mqtt/checkpoints: Checkpoints as JSON.
+func (s *Site) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/mqtt/checkpoints", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.Checkpoints())
+	})
+	return mux
+}
+
 // provinces are plate prefixes, mostly Fujian (闽) around Quanzhou.
 var provinces = []string{"闽", "闽", "闽", "闽", "粤", "浙", "赣", "沪", "京"}
 
@@ -270,7 +400,7 @@ func (s *Site) passage(kk int, at time.Time) Passage {
 	p := Passage{
 		EventID: EventID(id, s.next(id)), CheckpointID: id, TS: at,
 		Direction: []string{In, Out}[s.rng.IntN(2)], People: Ptr(1 + s.rng.IntN(4)),
-		VoicePlayed: Ptr(s.spk != nil && s.spk.Plays(id)),
+		VoicePlayed: Ptr(s.plays(id)),
 	}
 	if s.rng.IntN(3) == 0 {
 		p.Vehicles, p.Plate = Ptr(1), Plate(s.rng)

@@ -5,11 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,20 +22,29 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/hazardgw/hazardgw/internal/testenv"
+	"github.com/hazardgw/hazardgw/simulators/mqttsim"
 )
 
 // TestDemo is the acceptance test of `make demo`: it runs scripts/demo.sh
 // itself on free ports, waits for the gas leak's red alert at the duty desk,
 // acknowledges it on the duty desk page in a headless Chromium as an officer
-// would, sees the gateway report it acknowledged, and stops the demo with
-// SIGINT as Ctrl-C would, leaving nothing listening.
+// would, sees the gateway report it acknowledged, checks the forest part
+// (demoForest), and stops the demo with SIGINT as Ctrl-C would, leaving
+// nothing listening.
 func TestDemo(t *testing.T) {
-	chromium := chromiumBinary(t) // before anything starts: a missing browser fails at once
+	chromium := chromiumBinary(t) // before anything starts: a missing tool fails at once
+	mosqSub, err := exec.LookPath("mosquitto_sub")
+	if err != nil {
+		t.Fatal("mosquitto_sub not found: scripts/setup.sh installs mosquitto-clients")
+	}
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
+	fire := demoScriptedFire(t, root)
 	const token = "e2e-demo-token"
 	ports := map[string]int{}
 	names := []string{"API", "DESK", "SITESIM", "MODBUS", "MQTT", "INFLUX", "INFLUX_RPC"}
@@ -107,6 +121,8 @@ func TestDemo(t *testing.T) {
 	}
 	cdp.close()
 
+	demoForest(t, demo, demoPorts{desk: desk, influx: ports["INFLUX"], mqtt: ports["MQTT"], sitesim: ports["SITESIM"]}, mosqSub, fire)
+
 	// Ctrl-C: everything stops, and nothing listens any more.
 	demo.interrupt(t, 60*time.Second)
 	for name, port := range ports {
@@ -114,6 +130,103 @@ func TestDemo(t *testing.T) {
 			c.Close()
 			t.Errorf("port %d (DEMO_%s_PORT) still accepts connections after the demo stopped", port, name)
 		}
+	}
+}
+
+// TestForestExampleUsesTheForestFeatures: configs/forest-site.example.yaml,
+// the file a forest site starts from, passes `hazardgw check` and shows
+// every forest feature: the danger station and its four points, the
+// checkpoints' command topic and texts, the voice-missed rule, fire-danger
+// rules on levels 3, 4, 5 (yellow, orange, red), located cameras, a
+// declared checkpoint, triangulate_window and max_event_age.
+func TestForestExampleUsesTheForestFeatures(t *testing.T) {
+	path := filepath.Join("..", "..", "configs", "forest-site.example.yaml")
+	out, err := exec.Command(hazardgwBin(t, false), "check", "-config", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("hazardgw check: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		MQTT struct {
+			Devices []struct {
+				ID       string          `yaml:"id"`
+				Kind     string          `yaml:"kind"`
+				Location *mqttsim.LatLon `yaml:"location"`
+			} `yaml:"devices"`
+		} `yaml:"mqtt"`
+		Forest struct {
+			TriangulateWindow string `yaml:"triangulate_window"`
+			MaxEventAge       string `yaml:"max_event_age"`
+			Danger            struct {
+				Station string            `yaml:"station"`
+				Points  map[string]string `yaml:"points"`
+			} `yaml:"danger"`
+			Checkpoints struct {
+				CommandTopic string         `yaml:"command_topic"`
+				Texts        map[int]string `yaml:"texts"`
+			} `yaml:"checkpoints"`
+		} `yaml:"forest"`
+		Alerting struct {
+			Rules []struct {
+				Match struct {
+					Kind string `yaml:"kind"`
+				} `yaml:"match"`
+				VoiceMissed *struct {
+					MinLevel int `yaml:"min_level"`
+				} `yaml:"voice_missed"`
+				Thresholds []struct {
+					Above    *float64 `yaml:"above"`
+					Severity string   `yaml:"severity"`
+				} `yaml:"thresholds"`
+			} `yaml:"rules"`
+		} `yaml:"alerting"`
+	}
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	f := cfg.Forest
+	if f.TriangulateWindow == "" || f.MaxEventAge == "" {
+		t.Errorf("forest.triangulate_window %q, max_event_age %q: both should be shown", f.TriangulateWindow, f.MaxEventAge)
+	}
+	if f.Danger.Station == "" || len(f.Danger.Points) != 4 {
+		t.Errorf("forest.danger: station %q, points %v", f.Danger.Station, f.Danger.Points)
+	}
+	if f.Checkpoints.CommandTopic == "" || len(f.Checkpoints.Texts) == 0 {
+		t.Errorf("forest.checkpoints: %+v", f.Checkpoints)
+	}
+	located, checkpoints := 0, 0
+	for _, d := range cfg.MQTT.Devices {
+		if d.Kind == "camera" && d.Location != nil {
+			located++
+		}
+		if d.Kind == "checkpoint" {
+			checkpoints++
+		}
+	}
+	if located < 2 || checkpoints == 0 {
+		t.Errorf("mqtt.devices: %d located cameras (want two, to triangulate), %d checkpoints", located, checkpoints)
+	}
+	voice, danger := false, map[float64]string{}
+	for _, r := range cfg.Alerting.Rules {
+		if r.Match.Kind == "checkpoint_passage" && r.VoiceMissed != nil {
+			voice = true
+		}
+		if r.Match.Kind == "fire_danger" {
+			for _, th := range r.Thresholds {
+				if th.Above != nil {
+					danger[*th.Above] = th.Severity
+				}
+			}
+		}
+	}
+	if !voice {
+		t.Error("no voice-missed rule")
+	}
+	if want := map[float64]string{3: "yellow", 4: "orange", 5: "red"}; !maps.Equal(danger, want) {
+		t.Errorf("fire_danger thresholds %v, want %v", danger, want)
 	}
 }
 
@@ -233,17 +346,193 @@ type demoDeskAlert struct {
 	ID       string `json:"id"`
 	Rule     string `json:"rule"`
 	Device   string `json:"device"`
+	Level    string `json:"level"`
 	Severity string `json:"severity"`
 	Message  string `json:"message"`
 }
 
-func demoDeskDeliveries(t *testing.T, desk string) []struct{ Alert demoDeskAlert } {
+// demoDelivery is a delivery at the duty desk: the notification's type,
+// its data as the desk reads it, and the camera members of its body.
+type demoDelivery struct {
+	Type  string        `json:"type"`
+	Alert demoDeskAlert `json:"alert"`
+	Body  struct {
+		Data struct {
+			EventTime  string   `json:"event_time"`
+			BearingDeg *float64 `json:"bearing_deg"`
+			DistanceM  *float64 `json:"distance_m"`
+			Location   *struct {
+				Lat     float64  `json:"lat"`
+				Lon     float64  `json:"lon"`
+				Method  string   `json:"method"`
+				Cameras []string `json:"cameras"`
+			} `json:"location"`
+		} `json:"data"`
+	} `json:"body"`
+}
+
+func demoDeskDeliveries(t *testing.T, desk string) []demoDelivery {
 	t.Helper()
 	var v struct {
-		Deliveries []struct{ Alert demoDeskAlert }
+		Deliveries []demoDelivery `json:"deliveries"`
 	}
 	demoGetJSON(t, desk+"/deliveries.json", "", &v)
 	return v.Deliveries
+}
+
+// demoPorts are where the forest part of the demo is looked at.
+type demoPorts struct {
+	desk                  string // the duty desk's base URL
+	influx, mqtt, sitesim int
+}
+
+// demoScriptedFire reads the fire of the demo's scenario and checks that
+// configs/demo.yaml declares its cameras where the scenario puts them.
+func demoScriptedFire(t *testing.T, root string) mqttsim.LatLon {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "configs", "scenarios", "demo.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := mqttsim.ParseScript(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Fire == nil || len(sc.Fire.SeenBy) < 2 {
+		t.Fatalf("the demo's scenario has no fire seen by two cameras: %+v", sc)
+	}
+	b, err = os.ReadFile(filepath.Join(root, "configs", "demo.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		MQTT struct {
+			Devices []struct {
+				ID       string          `yaml:"id"`
+				Location *mqttsim.LatLon `yaml:"location"`
+			} `yaml:"devices"`
+		} `yaml:"mqtt"`
+	}
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range sc.Fire.SeenBy {
+		i := slices.IndexFunc(cfg.MQTT.Devices, func(d struct {
+			ID       string          `yaml:"id"`
+			Location *mqttsim.LatLon `yaml:"location"`
+		}) bool {
+			return d.ID == id
+		})
+		if i < 0 || cfg.MQTT.Devices[i].Location == nil || *cfg.MQTT.Devices[i].Location != sc.Cameras[id] {
+			t.Fatalf("configs/demo.yaml does not declare %s at the scenario's %+v", id, sc.Cameras[id])
+		}
+	}
+	return sc.Fire.At
+}
+
+// demoForest checks the forest part of the running demo: the fire danger
+// reaches level 4 (fire-danger orange at the duty desk, level 4 in the
+// fire_danger series of InfluxDB); the level 4 voice command is retained
+// on KK-01's command topic (a fresh mosquitto_sub gets it) and sitesim's
+// KK-01 plays it; CAM-01's smoke then fire is one occurrence (alert.firing,
+// then alert.changed with the same id) with the fire's position in
+// data.location, triangulated with CAM-02 once both have seen it; and the
+// demo's terminal shows all of it in its timeline.
+func demoForest(t *testing.T, demo *demoProc, p demoPorts, mosqSub string, fire mqttsim.LatLon) {
+	t.Helper()
+	var changed demoDelivery
+	demoWait(t, demo, 2*time.Minute, "CAM-01's forest-fire alert changed to fire at the duty desk", func() bool {
+		for _, d := range demoDeskDeliveries(t, p.desk) {
+			if d.Alert.Rule == "forest-fire" && d.Alert.Device == "CAM-01" && d.Type == "alert.changed" && d.Alert.Level == "fire" {
+				changed = d
+				return true
+			}
+		}
+		return false
+	})
+	demoWait(t, demo, time.Minute, "fire-danger level 4 (orange) at the duty desk", func() bool {
+		return slices.ContainsFunc(demoDeskDeliveries(t, p.desk), func(d demoDelivery) bool {
+			return d.Alert.Rule == "fire-danger" && d.Alert.Device == "WS-01" && d.Alert.Level == "level-4" && d.Alert.Severity == "orange"
+		})
+	})
+
+	// One occurrence: the smoke fired it, the fire changed it.
+	var cam []demoDelivery
+	for _, d := range demoDeskDeliveries(t, p.desk) {
+		if d.Alert.Rule == "forest-fire" && d.Alert.Device == "CAM-01" {
+			cam = append(cam, d)
+		}
+	}
+	near := func(lat, lon float64) bool { return math.Abs(lat-fire.Lat) < 0.001 && math.Abs(lon-fire.Lon) < 0.001 } // about 100 m
+	firing := 0
+	for _, d := range cam {
+		if d.Alert.ID != changed.Alert.ID {
+			t.Errorf("CAM-01's forest-fire deliveries are more than one occurrence: %s %s (%s), %s", d.Type, d.Alert.ID, d.Alert.Level, changed.Alert.ID)
+		}
+		if d.Type != "alert.firing" {
+			continue
+		}
+		firing++
+		l := d.Body.Data.Location
+		if d.Alert.Level != "smoke" || l == nil || !near(l.Lat, l.Lon) || d.Body.Data.BearingDeg == nil || d.Body.Data.EventTime == "" {
+			t.Errorf("CAM-01's alert fired with level %q, data %+v; want smoke at the scripted fire %+v", d.Alert.Level, d.Body.Data, fire)
+		}
+	}
+	if firing != 1 {
+		t.Errorf("CAM-01's forest-fire alert fired %d times, want once (smoke), then changed to fire", firing)
+	}
+	l := changed.Body.Data.Location
+	if l == nil || l.Method != "triangulated" || !slices.Equal(l.Cameras, []string{"CAM-01", "CAM-02"}) || !near(l.Lat, l.Lon) {
+		t.Errorf("CAM-01's fire alert data.location %+v, want triangulated from CAM-01 and CAM-02 near %+v", l, fire)
+	}
+	if !strings.Contains(changed.Alert.Message, "北纬") || !strings.Contains(changed.Alert.Message, "交会定位") {
+		t.Errorf("CAM-01's fire alert message gives no position: %s", changed.Alert.Message)
+	}
+
+	// The rating itself, in InfluxDB.
+	demoWait(t, demo, time.Minute, "fire_danger level 4 in InfluxDB", func() bool {
+		var v struct {
+			Results []struct {
+				Series []struct {
+					Values [][]any `json:"values"`
+				} `json:"series"`
+			} `json:"results"`
+		}
+		q := url.Values{"db": {"hazard"}, "q": {`SELECT max("level") FROM fire_danger WHERE station = 'WS-01'`}}
+		demoGetJSON(t, fmt.Sprintf("http://127.0.0.1:%d/query?%s", p.influx, q.Encode()), "", &v)
+		return len(v.Results) == 1 && len(v.Results[0].Series) == 1 && len(v.Results[0].Series[0].Values) == 1 &&
+			v.Results[0].Series[0].Values[0][1] == 4.0
+	})
+
+	// The voice command, retained for a checkpoint that connects later.
+	var cmd struct {
+		Cmd   string `json:"cmd"`
+		Level int    `json:"level"`
+		Text  string `json:"text"`
+	}
+	demoWait(t, demo, time.Minute, "the level 4 voice command retained on KK-01's command topic", func() bool {
+		out, err := exec.Command(mosqSub, "-h", "127.0.0.1", "-p", strconv.Itoa(p.mqtt), "-i", "e2e-demo-fresh-sub", "-q", "1",
+			"-t", "site/qz-petro-01/checkpoint/KK-01/command", "--retained-only", "-C", "1", "-W", "5").Output()
+		return err == nil && json.Unmarshal(out, &cmd) == nil && cmd.Level == 4
+	})
+	if cmd.Cmd != "voice" || !strings.Contains(cmd.Text, "四级") {
+		t.Errorf("retained command %+v", cmd)
+	}
+	var kks []mqttsim.CheckpointState
+	demoGetJSON(t, fmt.Sprintf("http://127.0.0.1:%d/api/mqtt/checkpoints", p.sitesim), "", &kks)
+	i := slices.IndexFunc(kks, func(k mqttsim.CheckpointState) bool { return k.Checkpoint == "KK-01" })
+	if i < 0 || !kks[i].Plays || kks[i].Last == nil || kks[i].Last.Level != 4 {
+		t.Errorf("sitesim's checkpoints report %+v; want KK-01 playing the level 4 command", kks)
+	}
+
+	// The terminal's timeline shows it.
+	demoWait(t, demo, 30*time.Second, "the forest part in the demo's timeline", func() bool {
+		out := demo.out.String()
+		return regexp.MustCompile(`desk +alert\.(firing|changed) +fire-danger WS-01 level-4 orange`).MatchString(out) &&
+			regexp.MustCompile(`KK-01 +plays voice command level 4: 当前森林火险等级为四级`).MatchString(out) &&
+			regexp.MustCompile(`desk +alert\.firing +forest-fire CAM-01 smoke red: .*北纬`).MatchString(out) &&
+			regexp.MustCompile(`desk +alert\.changed +forest-fire CAM-01 fire red: .*北纬 .*交会定位`).MatchString(out)
+	})
 }
 
 type demoAPIAlert struct {
