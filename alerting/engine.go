@@ -735,8 +735,12 @@ func (e *Engine) status(d *devState, s *sample, now time.Time) {
 		case q.hasQuality:
 			// Without a maintenance field, reason maintenance says the
 			// device is in maintenance — unless it is out of service,
-			// which explains it.
-			d.pointMaint = q.reason == gateway.ReasonMaintenance && d.oos == nil
+			// which explains it. A polled device says it only through
+			// its maintenance_point (then the field is there), so its
+			// reason maintenance without the field comes from being out
+			// of service, perhaps from a poll made just before it ended:
+			// that must not start a maintenance of its own.
+			d.pointMaint = q.reason == gateway.ReasonMaintenance && d.oos == nil && !q.polled
 		}
 		d.maint = d.pointMaint || d.oos != nil
 	}

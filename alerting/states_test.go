@@ -460,6 +460,14 @@ func TestOutOfServiceReadingsWithoutMaintenanceField(t *testing.T) {
 		t.Fatal(err)
 	}
 	eq(t, "back at once", s.notes(), []string{"alert.suppressed maintenance blue", "alert.unsuppressed maintenance blue"})
+	// A poll made while it was still out of service is committed just after
+	// it is back: its reason maintenance must not start a maintenance of
+	// its own (seen through the binary: suppressed twice, unsuppressed twice).
+	s.clock.Add(time.Second)
+	s.feed(st("maintenance"), s.gas("GD-102", 60))
+	s.clock.Add(time.Second)
+	s.feed(st(""), s.gas("GD-102", 60))
+	eq(t, "no second maintenance", s.notes(), []string{"alert.suppressed maintenance blue", "alert.unsuppressed maintenance blue", "alert.firing high-high red"})
 }
 
 func TestOutOfServiceDuringPointMaintenance(t *testing.T) {
