@@ -7,7 +7,7 @@
 #                target for FUZZTIME each
 #   make bench   benchmarks
 #   make bench-compare  hazardgw vs Telegraf 1.37.2 vs the bare paho ceiling, same workloads,
-#                one run (scripts/bench-compare.sh; BENCH_N=20000 for a quick one)
+#                one run (scripts/bench-compare.sh; BENCH_N=50000 for a quicker one)
 #   make lint    go vet, gofmt, staticcheck (when it can be installed)
 #   make tidy    go mod tidy; fails if go.mod or go.sum changed
 #   make demo    a whole simulated site: InfluxDB, sitesim (Modbus, MQTT, duty desk) and hazardgw
