@@ -6,6 +6,8 @@
 #                detector against real Mosquitto and InfluxDB, then every fuzz
 #                target for FUZZTIME each
 #   make bench   benchmarks
+#   make bench-compare  hazardgw vs Telegraf 1.37.2 vs the bare paho ceiling, same workloads,
+#                one run (scripts/bench-compare.sh; BENCH_N=50000 for a quicker one)
 #   make lint    go vet, gofmt, staticcheck (when it can be installed)
 #   make tidy    go mod tidy; fails if go.mod or go.sum changed
 #   make demo    a whole simulated site: InfluxDB, sitesim (Modbus, MQTT, duty desk) and hazardgw
@@ -32,7 +34,7 @@ TESTTIMEOUT ?= 15m
 MODENV := eval "$$(scripts/modbus-module.sh)"
 SETUP  := eval "$$(scripts/setup.sh)"
 
-.PHONY: build test bench lint tidy demo clean distclean setup
+.PHONY: build test bench bench-compare lint tidy demo clean distclean setup
 
 build:
 	@$(MODENV)
@@ -55,6 +57,9 @@ test:
 bench:
 	@$(SETUP)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-compare:
+	@scripts/bench-compare.sh
 
 lint:
 	@$(MODENV)
