@@ -21,10 +21,10 @@
       threshold: "阈值 ", noAlerts: "当前没有告警", noRecent: "无", noDevices: "没有设备",
       online: "在线", offline: "离线", good: "正常", bad: "异常", uncertain: "不确定", outOfService: "停用中",
       lastSeen: "更新 ", badToken: "令牌无效，请重新登录", unreachable: "无法连接网关", updated: "已更新 ",
-      soundOn: "🔊 静音", soundSilenced: "🔇 已静音", soundBlocked: "🔈 点击启用声音", soundIdle: "🔊",
-      untilBack: "直到手动恢复", needBy: "请填写值班员姓名", needReason: "请填写原因",
+      soundOn: "报警音 · 静音", soundSilenced: "已静音", soundBlocked: "启用报警音", soundIdle: "报警音",
+      needBy: "请填写值班员姓名", needReason: "请填写原因",
       conflict: "告警仍在报警中，恢复正常后才能复位", notFound: "找不到（可能已结束或网关版本不支持）",
-      total: (n, u) => `共 ${n} 条，未确认 ${u} 条`, min: "分钟", hour: "小时",
+      total: (n, u) => `共 ${n} 条，未确认 ${u} 条`, min: "分钟", hour: "小时", day: "天",
       sev: { red: "红色 I级", orange: "橙色 II级", yellow: "黄色 III级", blue: "蓝色 IV级" },
     },
     en: {
@@ -39,17 +39,17 @@
       noAlerts: "No alerts", noRecent: "none", noDevices: "No devices", online: "online", offline: "offline",
       good: "good", bad: "bad", uncertain: "uncertain", outOfService: "out of service", lastSeen: "updated ",
       badToken: "The token was refused; sign in again", unreachable: "Gateway unreachable", updated: "updated ",
-      soundOn: "🔊 Silence", soundSilenced: "🔇 Silenced", soundBlocked: "🔈 Tap to enable sound", soundIdle: "🔊",
-      untilBack: "until put back", needBy: "Enter the officer's name", needReason: "Enter a reason",
+      soundOn: "Alarm · Silence", soundSilenced: "Silenced", soundBlocked: "Enable sound", soundIdle: "Sound",
+      needBy: "Enter the officer's name", needReason: "Enter a reason",
       conflict: "The alarm is still active; it can be reset once back to normal",
       notFound: "Not found (ended, or not supported by this gateway)",
-      total: (n, u) => `${n} open, ${u} unacknowledged`, min: " min", hour: " h",
+      total: (n, u) => `${n} open, ${u} unacknowledged`, min: " min", hour: " h", day: " d",
       sev: { red: "Red · I", orange: "Orange · II", yellow: "Yellow · III", blue: "Blue · IV" },
     },
   };
   const RANK = { red: 0, orange: 1, yellow: 2, blue: 3 };
   const SHELVE = [15, 30, 60, 120, 240, 480]; // minutes
-  const OOS = [60, 240, 480, 1440, 0]; // minutes; 0 = until put back
+  const OOS = [60, 240, 480, 1440, 10080]; // minutes
   const POLL_MS = 3000, FULL_EVERY = 5, BEEP_MS = 6000;
 
   let token = null, site = null, lang = store.get("lang") || "zh";
@@ -69,27 +69,26 @@
     b.addEventListener("click", onClick);
     return b;
   }
-  const fmts = new Map();
+  // Times read as MM-DD HH:MM:SS in the site's zone, the same in both languages.
+  let fmt = null;
   function fmtTime(iso, date) {
     if (!iso) return "";
     const d = new Date(iso);
     if (isNaN(d)) return "";
-    const key = lang + (date ? "d" : "t");
-    let f = fmts.get(key);
-    if (!f) {
-      const o = { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" };
-      if (date) Object.assign(o, { month: "2-digit", day: "2-digit" });
-      try { f = new Intl.DateTimeFormat(lang === "zh" ? "zh-CN" : "en-GB", Object.assign(o, site && site.timezone ? { timeZone: site.timezone } : {})); }
-      catch { f = new Intl.DateTimeFormat(undefined, o); }
-      fmts.set(key, f);
+    if (!fmt) {
+      const o = { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" };
+      try { fmt = new Intl.DateTimeFormat("en-GB", Object.assign(o, site && site.timezone ? { timeZone: site.timezone } : {})); }
+      catch { fmt = new Intl.DateTimeFormat("en-GB", o); }
     }
-    return f.format(d);
+    const p = {};
+    for (const x of fmt.formatToParts(d)) p[x.type] = x.value;
+    return (date ? `${p.month}-${p.day} ` : "") + `${p.hour}:${p.minute}:${p.second}`;
   }
   function num(v) {
     if (typeof v !== "number") return v === undefined || v === null ? "" : String(v);
     return String(Math.round(v * 100) / 100);
   }
-  function minutes(m) { return m % 60 ? m + t("min") : m / 60 + t("hour"); }
+  function minutes(m) { return m % 1440 === 0 ? m / 1440 + t("day") : m % 60 ? m + t("min") : m / 60 + t("hour"); }
   function goDuration(s) { // "8h0m0s" → ms; 0 when unknown
     let ms = 0;
     for (const [, n, u] of String(s || "").matchAll(/([\d.]+)(h|ms|m|s)/g)) ms += n * { h: 3600e3, m: 60e3, s: 1e3, ms: 1 }[u];
@@ -172,7 +171,7 @@
     try {
       if (!site) {
         site = await api("GET", "/site");
-        fmts.clear();
+        fmt = null;
         if (!store.get("lang") && site.language) lang = site.language === "en" ? "en" : "zh";
         translate();
       }
@@ -196,7 +195,7 @@
     if (again) { again = false; tick = 0; poll(); } else if (token) timer = setTimeout(poll, POLL_MS);
   }
   function refreshNow() { tick = 0; poll(); }
-  let offlineSince = null;
+  let offlineSince = null, connMsg = "";
   function setConn(ok, msg) {
     const c = $("conn"), b = $("banner");
     if (ok) {
@@ -206,10 +205,11 @@
       b.hidden = true;
     } else {
       offlineSince = offlineSince || new Date().toISOString();
+      connMsg = msg || connMsg;
       c.className = "conn bad";
       c.textContent = "✕ " + t("unreachable");
       b.hidden = false;
-      b.textContent = `${t("unreachable")} · ${fmtTime(offlineSince)} · ${msg || ""}`;
+      b.textContent = `${t("unreachable")} · ${fmtTime(offlineSince)} · ${connMsg}`;
     }
   }
 
@@ -252,7 +252,8 @@
     if (f.latched) badge(t("latched"), "b-latched");
     if (f.suppressed) badge(t("suppressed"), "b-suppressed");
     if (f.chattering) badge(t("chattering"), "b-chattering");
-    if (f.resolved && a.max_severity) badge(t("maxSev") + (t("sev")[a.max_severity] || a.max_severity), "b-max sev-" + a.max_severity);
+    const peak = a.peak_severity;
+    if (f.resolved && peak) badge(t("maxSev") + (t("sev")[peak] || peak), "b-max sev-" + peak);
     card.append(badges, el("div", "msg", a.message || `${a.device} ${a.point}`));
     const where = a.site && site && a.site !== site.site ? a.site : siteName();
     const dev = a.label ? `${a.label} (${a.device})` : a.device;
@@ -270,13 +271,16 @@
       const acts = el("div", "actions");
       if (!f.acked) acts.append(button(t("ack"), "primary act-ack", () => openAction("ack", a)));
       if (f.shelved) acts.append(button(t("unshelve"), "act-unshelve", () => openAction("unshelve", a)));
-      else acts.append(button(t("shelve"), "act-shelve", () => openAction("shelve", a)));
+      else if (a.rule !== MAINT) acts.append(button(t("shelve"), "act-shelve", () => openAction("shelve", a)));
       if (f.latched) acts.append(button(t("reset"), "act-reset", () => openAction("reset", a)));
       card.append(acts);
     }
     return card;
   }
-  const devOut = (d) => d.out_of_service === true || !!d.out_of_service_until;
+  // A device is out of service while its maintenance record says so.
+  const MAINT = "gateway:maintenance";
+  const oosRecord = (d) => open.find((a) => a.rule === MAINT && a.device === d.id && a.out_of_service_until);
+  const devOut = (d) => d.out_of_service === true || !!oosRecord(d);
   function devRank(d) { return !d.online ? 0 : d.quality === "bad" ? 1 : d.quality === "uncertain" ? 2 : 3; }
   function deviceCard(d) {
     const q = d.quality || "good";
@@ -285,7 +289,8 @@
     card.append(el("div", "dhead", el("span", "dot", d.online ? "●" : "○"), el("b", "", d.label || d.id),
       el("small", "", ` ${d.id} · ${d.kind || ""}`)));
     const state = [d.online ? t("online") : t("offline"), (t(q) || q) + (d.reason ? ` (${d.reason})` : "")];
-    if (devOut(d)) state.push(t("outOfService") + (d.out_of_service_until ? " → " + fmtTime(d.out_of_service_until, true) : ""));
+    const rec = oosRecord(d);
+    if (devOut(d)) state.push(t("outOfService") + (rec ? ` → ${fmtTime(rec.out_of_service_until, true)} (${rec.out_of_service_by || ""})` : ""));
     card.append(el("div", "dstate", state.join(" · ")));
     const vals = Array.isArray(d.values) ? d.values : Object.entries(d.values || {}).map(([name, v]) => Object.assign({ name }, v));
     const ul = el("ul", "vals");
@@ -319,11 +324,12 @@
     sel.replaceChildren();
     const max = goDuration(site && site.max_shelve) || 8 * 3600e3;
     for (const m of kind === "shelve" ? SHELVE.filter((m) => m * 60e3 <= max) : OOS) {
-      const o = el("option", "", m ? minutes(m) : t("untilBack"));
+      const o = el("option", "", minutes(m));
       o.value = String(m);
       sel.append(o);
     }
     if (kind === "shelve") sel.value = sel.querySelector('option[value="120"]') ? "120" : sel.options[sel.options.length - 1].value;
+    if (kind === "oos") sel.value = "240";
     $("act-ok").textContent = t(kind);
     $("act-ok").disabled = false;
     $("act").showModal();
@@ -343,8 +349,7 @@
       shelve: ["POST", `/alerts/${id}/shelve`, { by, reason: text, for: `${mins}m` }],
       unshelve: ["POST", `/alerts/${id}/unshelve`, { by }],
       reset: ["POST", `/alerts/${id}/reset`, { by }],
-      oos: ["POST", `/devices/${id}/out-of-service`, Object.assign({ by, reason: text },
-        mins ? { until: new Date(Date.now() + mins * 60e3).toISOString() } : {})],
+      oos: ["POST", `/devices/${id}/out-of-service`, { by, reason: text, until: new Date(Date.now() + mins * 60e3).toISOString() }],
       ins: ["DELETE", `/devices/${id}/out-of-service`, { by }],
     };
     $("act-ok").disabled = true;
@@ -363,13 +368,13 @@
   // --- sound: a tone while a red or orange alarm is active and unacknowledged ---
   let audio = null, lastBeep = 0, beeps = 0;
   const silenced = new Set();
-  function ensureAudio() {
+  function wakeAudio() { // without a user gesture first, browsers keep it suspended
     try {
       audio = audio || new AudioContext();
-      if (audio.state === "suspended") audio.resume();
+      if (audio.state === "suspended") audio.resume().then(updateSound, () => {});
     } catch { /* no Web Audio */ }
-    updateSound();
   }
+  function ensureAudio() { wakeAudio(); updateSound(); }
   function alarming() {
     return token ? open.filter((a) => (a.severity === "red" || a.severity === "orange") && a.status !== "resolved" && needsAck(a)) : [];
   }
@@ -377,6 +382,7 @@
     const now = alarming();
     for (const id of silenced) if (!now.some((a) => a.id === id)) silenced.delete(id);
     const loud = now.filter((a) => !silenced.has(a.id));
+    if (loud.length && (!audio || audio.state === "suspended")) wakeAudio();
     const running = audio && audio.state === "running";
     const state = loud.length ? (running ? "sounding" : "blocked") : now.length ? "silenced" : "off";
     document.body.dataset.sound = state;
@@ -418,7 +424,7 @@
     document.documentElement.lang = lang;
     for (const e of document.querySelectorAll("[data-t]")) e.textContent = t(e.dataset.t);
     $("lang").textContent = lang === "zh" ? "EN" : "中文";
-    fmts.clear();
+    if (token) setConn(!offlineSince);
     render(true);
   }
 
