@@ -18,8 +18,7 @@ var files embed.FS
 
 // ContentSecurityPolicy is sent with every file of the console: nothing but
 // the gateway's own scripts, styles and API, no inline code, no framing.
-const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+const ContentSecurityPolicy = "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // AssetPrefix is the path under which the page's script and style sheet
 // are served.

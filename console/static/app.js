@@ -94,13 +94,8 @@
     for (const [, n, u] of String(s || "").matchAll(/([\d.]+)(h|ms|m|s)/g)) ms += n * { h: 3600e3, m: 60e3, s: 1e3, ms: 1 }[u];
     return ms;
   }
-  function words(a) { // state flags: booleans, or words in state/states
-    const w = new Set(String(a.state || "").split(/[^a-z]+/));
-    if (Array.isArray(a.states)) a.states.forEach((s) => w.add(String(s)));
-    return (name) => a[name] === true || w.has(name);
-  }
-  function flags(a) {
-    const has = words(a);
+  function flags(a) { // the management states are flags, and one of them shows in state
+    const has = (name) => a[name] === true || a.state === name;
     return {
       acked: !!a.acknowledged, resolved: a.status === "resolved", latched: has("latched"),
       shelved: has("shelved") || !!a.shelved_until, suppressed: has("suppressed"), chattering: has("chattering"),
@@ -154,6 +149,7 @@
   async function start() {
     token = store.get("token");
     if (!token) { signOut(""); return; }
+    if (!/^[\x20-\x7e]+$/.test(token)) { signOut(t("badToken")); return; } // not sendable in a header
     showSignedIn(true);
     tick = 0;
     await poll();

@@ -95,6 +95,11 @@ func TestConsole(t *testing.T) {
 	}
 	// The tone sounds for the red alarm.
 	c.waitEval(t, 30*time.Second, `document.body.dataset.sound + " " + (Number(document.body.dataset.beeps) > 0)`, "sounding true")
+	// Silence quiets it; pressed again, it sounds again.
+	c.eval(t, `document.getElementById("sound").click(); ""`)
+	c.waitEval(t, 10*time.Second, `document.body.dataset.sound`, "silenced")
+	c.eval(t, `document.getElementById("sound").click(); ""`)
+	c.waitEval(t, 10*time.Second, `document.body.dataset.sound`, "sounding")
 	// Devices with their quality and last values.
 	c.waitEval(t, 30*time.Second, `(document.querySelector('#devices .device[data-id="GD-101"]') || {}).textContent || ""`, "")
 	dev := c.eval(t, `document.querySelector('#devices .device[data-id="GD-101"]').textContent`)
