@@ -31,7 +31,7 @@ func TestConsole(t *testing.T) {
 	}
 
 	s := newAlertSite(t, siteOpts{devices: 2, interval: 300 * time.Millisecond, offDelay: time.Second})
-	s.start()
+	gw := s.start()
 	s.set(1, 60) // GD-101: second level, red
 	s.set(2, 30) // GD-102: first level, yellow
 	var red, yellow map[string]any
@@ -169,6 +169,11 @@ func TestConsole(t *testing.T) {
 	c.eval(t, `document.getElementById("act-ok").click(); ""`)
 	c.waitEval(t, 30*time.Second, `!!document.querySelector('#devices .device[data-id="GD-102"] .act-oos')`, "true")
 
+	// The gateway goes away: the page says so, and keeps what it showed.
+	gw.stop(30 * time.Second)
+	c.waitEval(t, 30*time.Second, `!document.getElementById("banner").hidden && document.getElementById("banner").textContent.startsWith("无法连接网关")
+		&& document.querySelectorAll("#alerts .alert").length === 2 && document.getElementById("signin").hidden`, "true")
+	c.screenshot(t, filepath.Join(shots, "console-desktop-offline.png"))
 	t.Logf("screenshots in %s", shots)
 }
 
