@@ -52,6 +52,9 @@ type SiteInfo struct {
 	Name     string `json:"name"`
 	Timezone string `json:"timezone"` // IANA name
 	Language string `json:"language"` // zh or en
+	// MaxShelve is the longest an alert may be shelved for, as a Go
+	// duration ("8h0m0s"); empty when unknown.
+	MaxShelve string `json:"max_shelve,omitempty"`
 }
 
 // Handler returns the HTTP handler.

@@ -134,8 +134,8 @@ func TestSite(t *testing.T) {
 		site *SiteInfo
 		want string
 	}{
-		{&SiteInfo{ID: "qz-petro-01", Name: "某石化储罐区", Timezone: "Asia/Shanghai", Language: "zh"},
-			`{"site":"qz-petro-01","name":"某石化储罐区","timezone":"Asia/Shanghai","language":"zh"}`},
+		{&SiteInfo{ID: "qz-petro-01", Name: "某石化储罐区", Timezone: "Asia/Shanghai", Language: "zh", MaxShelve: "8h0m0s"},
+			`{"site":"qz-petro-01","name":"某石化储罐区","timezone":"Asia/Shanghai","language":"zh","max_shelve":"8h0m0s"}`},
 		{nil, `{"site":"","name":"","timezone":"","language":""}`},
 	} {
 		srv := httptest.NewServer((&Server{Token: "s3cret", Site: tc.site}).Handler())

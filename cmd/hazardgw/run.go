@@ -225,7 +225,7 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 		Checks:  []httpapi.Check{{Name: "spool", Func: sp.Writable}},
 		Metrics: reg,
 		Routes:  map[string]http.Handler{},
-		Site:    siteInfo(cfg.Site),
+		Site:    siteInfo(cfg.Site, cfg.Alerting),
 	}
 	maps.Copy(api.Routes, alerts.Routes())
 	maps.Copy(api.Routes, console.Routes()) // the duty console at GET /, open like /healthz: it holds no data
@@ -349,10 +349,14 @@ func (a asyncSource) Run(ctx context.Context, _ gateway.Acceptor) error {
 
 // siteInfo is what /api/v1/site tells the console about the site, with
 // the defaults of empty fields filled in.
-func siteInfo(c gateway.SiteConfig) *httpapi.SiteInfo {
+func siteInfo(c gateway.SiteConfig, a alerting.Config) *httpapi.SiteInfo {
 	lang := c.Language
 	if lang == "" {
 		lang = gateway.DefaultLanguage
 	}
-	return &httpapi.SiteInfo{ID: c.ID, Name: c.Name, Timezone: c.Location().String(), Language: lang}
+	maxShelve := a.MaxShelve
+	if maxShelve <= 0 {
+		maxShelve = alerting.DefaultMaxShelve
+	}
+	return &httpapi.SiteInfo{ID: c.ID, Name: c.Name, Timezone: c.Location().String(), Language: lang, MaxShelve: maxShelve.String()}
 }

@@ -23,7 +23,7 @@
       lastSeen: "更新 ", badToken: "令牌无效，请重新登录", unreachable: "无法连接网关", updated: "已更新 ",
       soundOn: "报警音 · 静音", soundSilenced: "已静音", soundBlocked: "启用报警音", soundIdle: "报警音",
       needBy: "请填写值班员姓名", needReason: "请填写原因",
-      conflict: "告警仍在报警中，恢复正常后才能复位", notFound: "找不到（可能已结束或网关版本不支持）",
+      conflict: "告警仍在报警中，恢复正常后才能复位", ended: "该告警已结束", notFound: "找不到（可能已结束或网关版本不支持）",
       total: (n, u) => `共 ${n} 条，未确认 ${u} 条`, min: "分钟", hour: "小时", day: "天",
       sev: { red: "红色 I级", orange: "橙色 II级", yellow: "黄色 III级", blue: "蓝色 IV级" },
     },
@@ -41,7 +41,7 @@
       badToken: "The token was refused; sign in again", unreachable: "Gateway unreachable", updated: "updated ",
       soundOn: "Alarm · Silence", soundSilenced: "Silenced", soundBlocked: "Enable sound", soundIdle: "Sound",
       needBy: "Enter the officer's name", needReason: "Enter a reason",
-      conflict: "The alarm is still active; it can be reset once back to normal",
+      conflict: "The alarm is still active; it can be reset once back to normal", ended: "This alert has ended",
       notFound: "Not found (ended, or not supported by this gateway)",
       total: (n, u) => `${n} open, ${u} unacknowledged`, min: " min", hour: " h", day: " d",
       sev: { red: "Red · I", orange: "Orange · II", yellow: "Yellow · III", blue: "Blue · IV" },
@@ -104,6 +104,7 @@
   const needsAck = (a) => { const f = flags(a); return !f.acked && !f.shelved && !f.suppressed; };
   function explain(status, msg, kind) {
     if (status === 409 && kind === "reset") return t("conflict") + (msg ? ` (${msg})` : "");
+    if (status === 409) return t("ended") + (msg ? ` (${msg})` : "");
     if (status === 404) return t("notFound") + (msg ? ` (${msg})` : "");
     return `${status ? "HTTP " + status + ": " : ""}${msg || t("unreachable")}`;
   }
@@ -205,7 +206,7 @@
       c.className = "conn bad";
       c.textContent = "✕ " + t("unreachable");
       b.hidden = false;
-      b.textContent = `${t("unreachable")} · ${fmtTime(offlineSince)} · ${connMsg}`;
+      b.textContent = `${t("unreachable")} · ${fmtTime(offlineSince)}` + (connMsg && connMsg !== t("unreachable") ? ` · ${connMsg}` : "");
     }
   }
 
@@ -255,7 +256,7 @@
     const dev = a.label ? `${a.label} (${a.device})` : a.device;
     let value = `${a.point} ${num(a.value)}${a.unit ? " " + a.unit : ""}`;
     if (a.threshold !== undefined && a.threshold !== null) value += ` / ${t("threshold")}${num(a.threshold)}${a.unit ? " " + a.unit : ""}`;
-    card.append(el("div", "meta", [where, dev, value].join(" · ")));
+    card.append(el("div", "meta", (a.rule === MAINT ? [where, dev] : [where, dev, value]).join(" · ")));
     const times = [t("started") + fmtTime(a.started_at, true)];
     if (a.resolved_at) times.push(t("resolvedAt") + fmtTime(a.resolved_at, true));
     card.append(el("div", "meta", times.join(" · ")));
@@ -313,8 +314,8 @@
     $("by").value = store.get("by") || "";
     $("text").value = "";
     $("act-error").textContent = "";
-    $("f-text").hidden = !(kind === "ack" || kind === "shelve" || kind === "oos");
-    $("text-label").textContent = kind === "ack" ? t("comment") : t("reason");
+    $("f-text").hidden = !(kind === "ack" || kind === "reset" || kind === "shelve" || kind === "oos");
+    $("text-label").textContent = kind === "ack" || kind === "reset" ? t("comment") : t("reason");
     $("f-for").hidden = !(kind === "shelve" || kind === "oos");
     const sel = $("for");
     sel.replaceChildren();
@@ -344,7 +345,7 @@
       ack: ["POST", `/alerts/${id}/ack`, { by, comment: text }],
       shelve: ["POST", `/alerts/${id}/shelve`, { by, reason: text, for: `${mins}m` }],
       unshelve: ["POST", `/alerts/${id}/unshelve`, { by }],
-      reset: ["POST", `/alerts/${id}/reset`, { by }],
+      reset: ["POST", `/alerts/${id}/reset`, { by, comment: text }],
       oos: ["POST", `/devices/${id}/out-of-service`, { by, reason: text, until: new Date(Date.now() + mins * 60e3).toISOString() }],
       ins: ["DELETE", `/devices/${id}/out-of-service`, { by }],
     };

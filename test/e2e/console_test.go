@@ -30,7 +30,7 @@ func TestConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s := newAlertSite(t, siteOpts{devices: 2, interval: 300 * time.Millisecond, offDelay: time.Second})
+	s := newAlertSite(t, siteOpts{devices: 2, interval: 300 * time.Millisecond, offDelay: time.Second, latch: true})
 	gw := s.start()
 	s.set(1, 60) // GD-101: second level, red
 	s.set(2, 30) // GD-102: first level, yellow
@@ -146,12 +146,22 @@ func TestConsole(t *testing.T) {
 	// --- shelve the yellow alert for an hour ---
 	c.eval(t, `document.querySelector("#alerts .alert.sev-yellow .act-shelve").click(); ""`)
 	c.waitEval(t, 10*time.Second, `document.getElementById("act").open + " " + document.getElementById("by").value`, "true 李值班")
-	c.eval(t, `document.getElementById("for").value = "60"; document.getElementById("text").value = "探头标定中";
+	// The choices stop at alerting.max_shelve (8h by default); longer
+	// (an option the page does not offer) is refused, readably.
+	if got := c.eval(t, `[...document.getElementById("for").options].map(o => o.textContent).join(",")`); got != "15分钟,30分钟,1小时,2小时,4小时,8小时" {
+		t.Errorf("shelving choices %q", got)
+	}
+	c.eval(t, `const o = document.createElement("option"); o.value = "600"; document.getElementById("for").append(o);
+		document.getElementById("for").value = "600"; document.getElementById("text").value = "探头标定中";
 		document.getElementById("act-ok").click(); ""`)
+	c.waitEval(t, 30*time.Second, `document.getElementById("act-error").textContent`, "HTTP 400: for 10h0m0s is longer than alerting.max_shelve (8h0m0s)")
+	c.eval(t, `document.getElementById("for").value = "60"; document.getElementById("act-ok").click(); ""`)
 	c.waitEval(t, 30*time.Second, `document.getElementById("act").open ? document.getElementById("act-error").textContent : document.title`,
 		"(0) 值班台 · 测试站")
-	if a := s.rawAlert(yellow["id"].(string)); !shelvedInAPI(a) {
-		t.Errorf("after shelving on the console the API says %v", a)
+	if a := s.rawAlert(yellow["id"].(string)); a["state"] != "shelved" || a["shelved_by"] != "李值班" || a["shelve_reason"] != "探头标定中" {
+		t.Errorf("after shelving on the console the API says state %v by %v reason %v", a["state"], a["shelved_by"], a["shelve_reason"])
+	} else if until, err := time.Parse(time.RFC3339Nano, a["shelved_until"].(string)); err != nil || until.Before(time.Now().Add(50*time.Minute)) || until.After(time.Now().Add(61*time.Minute)) {
+		t.Errorf("shelved until %v, want an hour from now", a["shelved_until"])
 	}
 	c.waitEval(t, 30*time.Second, `document.querySelector("#alerts .alert.sev-yellow .badges").textContent.includes("搁置至")`, "true")
 
@@ -162,28 +172,52 @@ func TestConsole(t *testing.T) {
 		document.getElementById("act-ok").click(); ""`)
 	c.waitEval(t, 30*time.Second, `document.getElementById("act").open ? document.getElementById("act-error").textContent : "closed"`, "closed")
 	c.waitEval(t, 30*time.Second, `!!document.querySelector('#devices .device[data-id="GD-102"] .act-ins')`, "true")
+	if rec := s.maintenance("GD-102"); rec == nil || rec["out_of_service_by"] != "李值班" || rec["out_of_service_reason"] != "更换探头" {
+		t.Errorf("after taking GD-102 out of service on the console the API's maintenance record is %v", rec)
+	}
+	if got := c.eval(t, `document.querySelector('#devices .device[data-id="GD-102"] .dstate').textContent`); !strings.Contains(got, "停用中 → ") {
+		t.Errorf("GD-102 out of service: %s", got)
+	}
 	c.viewport(t, 1280, 1000, false)
 	c.screenshot(t, filepath.Join(shots, "console-desktop-zh-after.png"))
 	c.eval(t, `document.querySelector('#devices .device[data-id="GD-102"] .act-ins').click(); ""`)
 	c.waitEval(t, 10*time.Second, `document.getElementById("act").open`, "true")
 	c.eval(t, `document.getElementById("act-ok").click(); ""`)
 	c.waitEval(t, 30*time.Second, `!!document.querySelector('#devices .device[data-id="GD-102"] .act-oos')`, "true")
+	if rec := s.maintenance("GD-102"); rec != nil {
+		t.Errorf("GD-102 back in service, but the API still has %v", rec)
+	}
+
+	// --- the red alarm returns to normal and stays, latched, until reset ---
+	s.set(1, 0)
+	redCard := `document.querySelector('#alerts .alert[data-id="` + red["id"].(string) + `"]')`
+	c.waitEval(t, 30*time.Second, `!!`+redCard+`.querySelector(".act-reset") && `+redCard+`.textContent.includes("锁存")`, "true")
+	c.eval(t, redCard+`.querySelector(".act-reset").click(); ""`)
+	c.waitEval(t, 10*time.Second, `document.getElementById("act").open + " " + document.getElementById("by").value`, "true 李值班")
+	c.eval(t, `document.getElementById("text").value = "现场已处置"; document.getElementById("act-ok").click(); ""`)
+	ended := `document.querySelector('#recent .alert[data-id="` + red["id"].(string) + `"]')`
+	c.waitEval(t, 30*time.Second, `!!`+ended+` && `+ended+`.textContent.includes("最高 红色 I级") && !`+redCard, "true")
+	if a := s.rawAlert(red["id"].(string)); a["state"] != "normal" || a["reset_by"] != "李值班" || a["peak_severity"] != "red" {
+		t.Errorf("after the reset on the console the API says state %v reset_by %v peak %v", a["state"], a["reset_by"], a["peak_severity"])
+	}
 
 	// The gateway goes away: the page says so, and keeps what it showed.
 	gw.stop(30 * time.Second)
 	c.waitEval(t, 30*time.Second, `!document.getElementById("banner").hidden && document.getElementById("banner").textContent.startsWith("无法连接网关")
-		&& document.querySelectorAll("#alerts .alert").length === 2 && document.getElementById("signin").hidden`, "true")
+		&& document.querySelectorAll("#alerts .alert, #recent .alert").length > 0 && document.getElementById("signin").hidden`, "true")
 	c.screenshot(t, filepath.Join(shots, "console-desktop-offline.png"))
 	t.Logf("screenshots in %s", shots)
 }
 
-// shelvedInAPI reports whether an alert as the API lists it is shelved.
-func shelvedInAPI(a map[string]any) bool {
-	if a["shelved"] == true || a["shelved_until"] != nil {
-		return true
+// maintenance returns the open maintenance record of a device taken out
+// of service, or nil.
+func (s *alertSite) maintenance(device string) map[string]any {
+	for _, a := range s.rawAlerts("active") {
+		if a["rule"] == "gateway:maintenance" && a["device"] == device && a["out_of_service_until"] != nil {
+			return a
+		}
 	}
-	state, _ := a["state"].(string)
-	return strings.Contains(state, "shelved") && !strings.Contains(state, "unshelved")
+	return nil
 }
 
 func shanghai(t *testing.T) *time.Location {
