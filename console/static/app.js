@@ -239,11 +239,11 @@
   function alertCard(a, isOpen) {
     const f = flags(a);
     const card = el("article", `alert sev-${RANK[a.severity] !== undefined ? a.severity : "none"}` +
-      (f.acked ? " acked" : "") + (f.resolved ? " resolved" : "") + (isOpen ? "" : " ended"));
+      (f.acked ? " acked" : "") + (f.resolved ? " resolved" : "") + (isOpen ? "" : " ended") + (isOpen && needsAck(a) ? " needs-ack" : ""));
     card.dataset.id = a.id;
     const badges = el("div", "badges", el("span", "sev", t("sev")[a.severity] || a.severity || "?"));
     const badge = (text, cls) => badges.append(el("span", "badge " + cls, text));
-    if (isOpen) badge(f.acked ? t("acked") : t("unacked"), f.acked ? "b-acked" : "b-unacked");
+    if (isOpen) badge(f.acked ? t("acked") : t("unacked"), f.acked ? "b-acked" : needsAck(a) ? "b-unacked" : "b-unacked-quiet");
     badge(f.resolved ? t("resolved") : t("firing"), f.resolved ? "b-normal" : "b-firing");
     if (f.shelved) badge(a.shelved_until ? t("shelvedUntil") + fmtTime(a.shelved_until, true) : t("shelved"), "b-shelved");
     if (f.latched) badge(t("latched"), "b-latched");
