@@ -177,6 +177,7 @@
         full ? api("GET", "/alerts?state=all&limit=60") : null,
         full ? api("GET", "/devices") : null,
       ]);
+      if (!token) return; // signed out meanwhile
       open = Array.isArray(act) ? act : [];
       const openIDs = new Set(open.map((a) => a.id));
       if (all) recent = all.filter((a) => !openIDs.has(a.id)).slice(0, 20);
