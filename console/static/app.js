@@ -321,7 +321,9 @@
     const sel = $("for");
     sel.replaceChildren();
     const max = goDuration(site && site.max_shelve) || 8 * 3600e3;
-    for (const m of kind === "shelve" ? SHELVE.filter((m) => m * 60e3 <= max) : OOS) {
+    const choices = kind === "shelve" ? SHELVE.filter((m) => m * 60e3 <= max) : OOS;
+    if (!choices.length) choices.push(Math.max(1, Math.floor(max / 60e3))); // a max_shelve under 15 minutes
+    for (const m of choices) {
       const o = el("option", "", minutes(m));
       o.value = String(m);
       sel.append(o);
