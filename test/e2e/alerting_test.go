@@ -56,7 +56,6 @@ type siteOpts struct {
 	// deskNotify is added to the duty-desk receiver (indented YAML lines,
 	// e.g. group_by); moreNotify adds receivers after it.
 	deskNotify, moreNotify string
-	latch                  bool // combustible-gas latches: its alerts stay until reset
 }
 
 func newAlertSite(t testing.TB, o siteOpts) *alertSite {
@@ -138,12 +137,11 @@ modbus:
       deadband: 2
       off_delay: %s
       on_delay: %s
-      latch: %v
     - name: device-offline
       match: {device: "*"}
       stale: {after: 3}
       severity: orange
-`, o.offDelay, o.onDelay, o.latch)
+`, o.offDelay, o.onDelay)
 	if o.quality {
 		b.WriteString(`    - name: detector-fault
       match: {kind: gas_detector, point: fault}
