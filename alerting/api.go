@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -25,7 +26,8 @@ const maxAckText = 1024
 // http.ServeMux. They are under /api/, so httpapi puts the bearer-token
 // check in front of them.
 //
-//	GET    /api/v1/alerts?state=active|all       JSON list, newest first (default active)
+//	GET    /api/v1/alerts?state=active|all       JSON list, newest first (default active);
+//	                                              &limit=N: only the N newest
 //	POST   /api/v1/alerts/{id}/ack                {"by":"...","comment":"..."}; idempotent
 //	POST   /api/v1/alerts/{id}/shelve             {"by":"...","reason":"...","for":"2h"}
 //	POST   /api/v1/alerts/{id}/unshelve           {"by":"..."}
@@ -116,10 +118,22 @@ func (e *Engine) handleList(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "state must be active or all"})
 		return
 	}
+	limit := -1 // every one
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "limit must be a positive number"})
+			return
+		}
+		limit = n
+	}
 	list, err := e.Alerts(all)
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
 		return
+	}
+	if limit >= 0 && len(list) > limit {
+		list = list[:limit] // the newest
 	}
 	writeJSON(w, http.StatusOK, list)
 }

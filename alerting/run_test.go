@@ -321,6 +321,52 @@ func TestAPI(t *testing.T) {
 	}
 }
 
+// TestAPILimit: ?limit=N lists only the N newest, so that a console can ask
+// for the recent past without fetching the whole retention period.
+func TestAPILimit(t *testing.T) {
+	s := newSyncEngine(t, "", quietRules, 0)
+	s.poll("GD-101", 57)
+	s.poll("GD-102", 30)
+	mux := http.NewServeMux()
+	for p, h := range s.e.Routes() {
+		mux.Handle(p, h)
+	}
+	for _, tc := range []struct {
+		query   string
+		code    int
+		devices string
+	}{
+		{"?state=all&limit=1", 200, "GD-102"},
+		{"?limit=2", 200, "GD-102,GD-101"},
+		{"?state=all&limit=50", 200, "GD-102,GD-101"},
+		{"?state=all", 200, "GD-102,GD-101"},
+		{"?limit=0", 400, ""},
+		{"?limit=-3", 400, ""},
+		{"?limit=x", 400, ""},
+	} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/alerts"+tc.query, nil))
+		if rec.Code != tc.code {
+			t.Errorf("%s: %d %s, want %d", tc.query, rec.Code, rec.Body, tc.code)
+			continue
+		}
+		if tc.code != 200 {
+			continue
+		}
+		var list []Alert
+		if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, a := range list {
+			got = append(got, a.Device)
+		}
+		if strings.Join(got, ",") != tc.devices {
+			t.Errorf("%s: %v, want %s", tc.query, got, tc.devices)
+		}
+	}
+}
+
 func TestCollector(t *testing.T) {
 	s := newSyncEngine(t, "", quietRules, 0)
 	s.poll("GD-101", 30)

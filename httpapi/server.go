@@ -1,6 +1,7 @@
-// Package httpapi serves the gateway's HTTP endpoints (SPEC §7): /healthz,
-// /readyz, and the bearer-token protected /api/v1/*. Handlers read state
-// through small interfaces owned here, so the package imports no adapter.
+// Package httpapi serves the gateway's HTTP endpoints: /healthz, /readyz,
+// /metrics, and the bearer-token protected /api/v1/* (devices, site, and the
+// routes other packages add, such as alerts). Handlers read state through
+// small interfaces owned here, so the package imports no adapter.
 //
 // A Server is configured before Handler is called and is read-only after;
 // the providers it calls must be safe for concurrent use.
@@ -40,6 +41,20 @@ type Server struct {
 	// Extra routes (method + path patterns, as for http.ServeMux) added by
 	// other parts of the gateway; those under /api/ get the token check.
 	Routes map[string]http.Handler
+	// Site is served at GET /api/v1/site; nil serves an empty object.
+	Site *SiteInfo
+}
+
+// SiteInfo describes the site to API clients such as the duty console,
+// which shows the site's name and its local time and speaks its language.
+type SiteInfo struct {
+	ID       string `json:"site"`
+	Name     string `json:"name"`
+	Timezone string `json:"timezone"` // IANA name
+	Language string `json:"language"` // zh or en
+	// MaxShelve is the longest an alert may be shelved for, as a Go
+	// duration ("8h0m0s"); empty when unknown.
+	MaxShelve string `json:"max_shelve,omitempty"`
 }
 
 // Handler returns the HTTP handler.
@@ -53,6 +68,13 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}))
 	}
 	mux.Handle("GET /api/v1/devices", s.auth(http.HandlerFunc(s.devices)))
+	mux.Handle("GET /api/v1/site", s.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := SiteInfo{}
+		if s.Site != nil {
+			info = *s.Site
+		}
+		writeJSON(w, http.StatusOK, info)
+	})))
 	for pattern, h := range s.Routes {
 		if strings.Contains(pattern, "/api/") {
 			h = s.auth(h)

@@ -126,3 +126,37 @@ func TestWrongMethod(t *testing.T) {
 		}
 	}
 }
+
+// TestSite: /api/v1/site tells an API client the site's name, time zone
+// and language, behind the token like the rest of /api/v1.
+func TestSite(t *testing.T) {
+	for _, tc := range []struct {
+		site *SiteInfo
+		want string
+	}{
+		{&SiteInfo{ID: "qz-petro-01", Name: "某石化储罐区", Timezone: "Asia/Shanghai", Language: "zh", MaxShelve: "8h0m0s"},
+			`{"site":"qz-petro-01","name":"某石化储罐区","timezone":"Asia/Shanghai","language":"zh","max_shelve":"8h0m0s"}`},
+		{nil, `{"site":"","name":"","timezone":"","language":""}`},
+	} {
+		srv := httptest.NewServer((&Server{Token: "s3cret", Site: tc.site}).Handler())
+		for _, tok := range []string{"", "s3cret"} {
+			req, _ := http.NewRequest("GET", srv.URL+"/api/v1/site", nil)
+			if tok != "" {
+				req.Header.Set("Authorization", "Bearer "+tok)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			switch {
+			case tok == "" && resp.StatusCode != 401:
+				t.Errorf("without token: %d %s", resp.StatusCode, b)
+			case tok != "" && (resp.StatusCode != 200 || strings.TrimSpace(string(b)) != tc.want):
+				t.Errorf("site %+v: %d %s, want %s", tc.site, resp.StatusCode, b, tc.want)
+			}
+		}
+		srv.Close()
+	}
+}

@@ -255,6 +255,7 @@ cat <<EOF
 
   hazardgw demo is running ($(($(date +%s) - started))s into the site's timeline). Ctrl-C stops it.
 
+  Duty console (the gateway's own page):         $api/#token=$HAZARDGW_API_TOKEN
   Duty desk (officer page, Acknowledge button):  http://127.0.0.1:$DEMO_DESK_PORT/
     its deliveries as JSON:                       curl -s http://127.0.0.1:$DEMO_DESK_PORT/deliveries.json
   Gateway API (token $HAZARDGW_API_TOKEN):

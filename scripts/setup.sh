@@ -51,7 +51,7 @@ command -v mosquitto_sub >/dev/null || missing+=(mosquitto-clients) # a fresh su
 command -v socat >/dev/null || missing+=(socat)
 command -v mbpoll >/dev/null || missing+=(mbpoll)
 command -v systemd-analyze >/dev/null || missing+=(systemd) # `systemd-analyze verify` of deploy/hazardgw.service
-command -v chromium >/dev/null || missing+=(chromium) # headless, for the demo's acceptance test (test/e2e/demo_test.go)
+command -v chromium >/dev/null || missing+=(chromium) # headless, for the browser tests of the demo and the duty console (test/e2e)
 command -v "$(go env CC)" >/dev/null || missing+=(gcc libc6-dev)
 
 if [ ${#missing[@]} -gt 0 ]; then

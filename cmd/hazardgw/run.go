@@ -22,6 +22,7 @@ import (
 	"github.com/hazardgw/hazardgw/adapters/mqtt"
 	"github.com/hazardgw/hazardgw/adapters/receivers"
 	"github.com/hazardgw/hazardgw/alerting"
+	"github.com/hazardgw/hazardgw/console"
 	"github.com/hazardgw/hazardgw/forest"
 	"github.com/hazardgw/hazardgw/gateway"
 	"github.com/hazardgw/hazardgw/gateway/spool"
@@ -224,8 +225,10 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 		Checks:  []httpapi.Check{{Name: "spool", Func: sp.Writable}},
 		Metrics: reg,
 		Routes:  map[string]http.Handler{},
+		Site:    siteInfo(cfg.Site, cfg.Alerting),
 	}
 	maps.Copy(api.Routes, alerts.Routes())
+	maps.Copy(api.Routes, console.Routes()) // the duty console at GET /, open like /healthz: it holds no data
 	if len(cfg.Modbus.Links) > 0 {
 		mb, err := modbus.New(cfg.Modbus, cfg.Site.ID, logger.With("component", "modbus"))
 		if err != nil {
@@ -342,4 +345,18 @@ type asyncSource struct {
 
 func (a asyncSource) Run(ctx context.Context, _ gateway.Acceptor) error {
 	return a.Source.Run(ctx, a.pipe.Async())
+}
+
+// siteInfo is what /api/v1/site tells the console about the site, with
+// the defaults of empty fields filled in.
+func siteInfo(c gateway.SiteConfig, a alerting.Config) *httpapi.SiteInfo {
+	lang := c.Language
+	if lang == "" {
+		lang = gateway.DefaultLanguage
+	}
+	maxShelve := a.MaxShelve
+	if maxShelve <= 0 {
+		maxShelve = alerting.DefaultMaxShelve
+	}
+	return &httpapi.SiteInfo{ID: c.ID, Name: c.Name, Timezone: c.Location().String(), Language: lang, MaxShelve: maxShelve.String()}
 }

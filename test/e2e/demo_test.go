@@ -597,7 +597,8 @@ type cdpMessage struct {
 	} `json:"error"`
 }
 
-func startChromium(t *testing.T, bin, url string) *cdpClient {
+// startChromium starts a headless Chromium on url, with extra flags if any.
+func startChromium(t *testing.T, bin, url string, flags ...string) *cdpClient {
 	t.Helper()
 	cmdR, cmdW, err := os.Pipe() // we write commands, the browser reads fd 3
 	if err != nil {
@@ -609,7 +610,8 @@ func startChromium(t *testing.T, bin, url string) *cdpClient {
 	}
 	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-dev-shm-usage", "--user-data-dir="+t.TempDir(), "--remote-debugging-pipe", url)
+		"--disable-dev-shm-usage", "--user-data-dir="+t.TempDir(), "--remote-debugging-pipe")
+	cmd.Args = append(append(cmd.Args, flags...), url)
 	cmd.ExtraFiles = []*os.File{cmdR, outW}
 	log := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
