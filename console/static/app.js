@@ -231,6 +231,13 @@
     setTitle();
     updateSound();
   }
+  // Messages start with the site's name in brackets (for a phone that
+  // shows many sites); the console names its one site in the header.
+  function withoutSite(msg) {
+    const p = "【" + siteName() + "】";
+    return msg && msg.startsWith(p) ? msg.slice(p.length) : msg;
+  }
+
   function siteName() { return (site && (site.name || site.site)) || "hazardgw"; }
   function setTitle() {
     const n = open.filter(needsAck).length;
@@ -252,7 +259,7 @@
     if (f.chattering) badge(t("chattering"), "b-chattering");
     const peak = a.peak_severity;
     if (f.resolved && peak) badge(t("maxSev") + (t("sev")[peak] || peak), "b-max sev-" + peak);
-    card.append(badges, el("div", "msg", a.message || `${a.device} ${a.point}`));
+    card.append(badges, el("div", "msg", withoutSite(a.message) || `${a.device} ${a.point}`));
     const where = a.site && site && a.site !== site.site ? a.site : siteName();
     const dev = a.label ? `${a.label} (${a.device})` : a.device;
     let value = `${a.point} ${num(a.value)}${a.unit ? " " + a.unit : ""}`;

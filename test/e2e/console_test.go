@@ -85,9 +85,13 @@ func TestConsole(t *testing.T) {
 	c.waitEval(t, 30*time.Second, `[...document.querySelectorAll("#alerts .alert")].map(e => e.dataset.id).join(",")`,
 		red["id"].(string)+","+yellow["id"].(string))
 	card := c.eval(t, `document.querySelector("#alerts .alert").textContent`)
+	// The header names the site; the card leaves out the message's 【site】.
+	if !strings.Contains(red["message"].(string), "【测试站】") || strings.Contains(card, "【测试站】") {
+		t.Errorf("message %q, card %s: want the site named once, in the header", red["message"], card)
+	}
 	started, _ := time.Parse(time.RFC3339Nano, red["started_at"].(string))
 	for _, want := range []string{"红色 I级", "未确认", "报警中", "1号储罐区可燃气体探测器 (GD-101)", "测试站", "ch4 60 %LEL", "阈值 50 %LEL",
-		"开始 ", started.In(shanghai(t)).Format("15:04:05"), red["message"].(string), "确认", "搁置"} {
+		"开始 ", started.In(shanghai(t)).Format("15:04:05"), strings.TrimPrefix(red["message"].(string), "【测试站】"), "确认", "搁置"} {
 		if !strings.Contains(card, want) {
 			t.Errorf("red alert card lacks %q: %s", want, card)
 		}
