@@ -90,6 +90,11 @@ type Options struct {
 	// still be news; an older one alarms saying it is late
 	// (forest.max_event_age); default DefaultMaxEventAge.
 	MaxEventAge time.Duration
+	// StoreReserve is how much disk the alert store keeps allocated beyond
+	// its data, so that alarms are still committed and sent when something
+	// else has filled the disk; default DefaultStoreReserve, negative for
+	// none.
+	StoreReserve int64
 }
 
 // Stats are counters since start.
@@ -276,6 +281,9 @@ func New(cfg Config, opts Options) (*Engine, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.StoreReserve == 0 {
+		opts.StoreReserve = DefaultStoreReserve
+	}
 	rules, err := compileRules(withBuiltinRules(cfg.Rules, opts))
 	if err != nil {
 		return nil, fmt.Errorf("create alert engine: %w", err)
@@ -361,6 +369,12 @@ func (e *Engine) Open() error {
 	st, err := openStore(e.opts.Path)
 	if err != nil {
 		return err
+	}
+	if e.opts.StoreReserve > 0 {
+		if err := st.keepReserve(e.opts.StoreReserve, e.log); err != nil {
+			st.close()
+			return err
+		}
 	}
 	recs, err := st.load()
 	if err != nil {

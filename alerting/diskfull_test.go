@@ -1,0 +1,225 @@
+package alerting
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hazardgw/hazardgw/gateway"
+	"github.com/hazardgw/hazardgw/gateway/spool"
+)
+
+// tmpfsDir mounts a tmpfs of size bytes on a new directory.
+func tmpfsDir(t *testing.T, size string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
+		t.Fatalf("mount a %s tmpfs (the test needs root): %v", size, err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	return dir
+}
+
+// fillToLastByte writes path until the file system refuses even one more
+// byte, as a runaway log file would.
+func fillToLastByte(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 64<<10)
+	for _, size := range []int{64 << 10, 4096, 1} {
+		for {
+			if _, err := f.Write(chunk[:size]); err != nil {
+				if !errors.Is(err, syscall.ENOSPC) {
+					t.Fatal(err)
+				}
+				break
+			}
+		}
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(filepath.Dir(path), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Bavail != 0 {
+		t.Fatalf("%d blocks still free after filling", st.Bavail)
+	}
+}
+
+// diskSite is an engine wired to a real pipeline and spool in one data
+// directory, like the gateway's.
+type diskSite struct {
+	e            *Engine
+	pipe         *gateway.Pipeline
+	sp           *spool.Spool
+	stopE, stopP context.CancelFunc
+	edone, pdone chan error
+}
+
+func startDiskSite(t *testing.T, dir string, n Notifier) *diskSite {
+	t.Helper()
+	sp, err := spool.Open(filepath.Join(dir, "spool.db"), spool.Options{MaxBytes: 1 << 30, SegmentBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A value swinging over the red limit and back is notified every time.
+	e, err := New(Config{Rules: quietRules, Notify: []NotifyConfig{{Name: "desk"}}, Chatter: Chatter{Count: 100000}}, Options{
+		Site: "s", Path: filepath.Join(dir, "alerts.db"), Devices: testDevices, Notifiers: map[string]Notifier{"desk": n},
+		RetryDelay: 10 * time.Millisecond, Tick: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Open(); err != nil {
+		t.Fatal(err)
+	}
+	s := &diskSite{e: e, sp: sp, edone: make(chan error, 1), pdone: make(chan error, 1)}
+	s.pipe = gateway.NewPipeline(sp, gateway.PipelineOptions{}, nil, e)
+	var ectx, pctx context.Context
+	ectx, s.stopE = context.WithCancel(context.Background())
+	pctx, s.stopP = context.WithCancel(context.Background())
+	go func() { s.edone <- e.Run(ectx, s.pipe) }()
+	go func() { s.pdone <- s.pipe.Run(pctx) }()
+	return s
+}
+
+// stop stops the pipeline, then the engine, as the gateway does.
+func (s *diskSite) stop(t *testing.T) {
+	t.Helper()
+	s.stopP()
+	<-s.pdone
+	s.stopE()
+	if err := <-s.edone; err != nil {
+		t.Error(err)
+	}
+	if err := s.sp.Close(); err != nil {
+		t.Log(err) // its cursor on the full disk
+	}
+}
+
+// TestStoreReserveOnFullDisk: with data_dir filled to the last byte by
+// another file, a gas reading over the red limit is committed (from the
+// alert store's reserve) and delivered exactly once, and so are a hundred
+// more transitions, while the `alert` points the spool cannot take wait in
+// the alert store without holding anything up. After the space is freed
+// and the gateway restarted, nothing is sent again, the alert carries on
+// where it was, and the waiting points reach the spool.
+func TestStoreReserveOnFullDisk(t *testing.T) {
+	dir := tmpfsDir(t, "16m")
+	rec := &recorder{}
+	s := startDiskSite(t, dir, rec)
+	s.e.Observe([]gateway.Point{gasPt("GD-101", 10)})
+	waitFor(t, 10*time.Second, func() bool { return s.e.Stats().Samples == 1 }, "a normal reading evaluated")
+
+	filler := filepath.Join(dir, "app.log")
+	fillToLastByte(t, filler)
+	if err := s.pipe.Accept(context.Background(), []gateway.Point{gasPt("GD-102", 1)}); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("the spool on the full disk: %v, want ENOSPC", err)
+	}
+	s.e.Observe([]gateway.Point{gasPt("GD-101", 60)})
+	waitFor(t, 10*time.Second, func() bool { return len(rec.types()) == 1 }, "the red alarm at the desk")
+	eq(t, "on the full disk", rec.types(), []string{TypeFiring})
+
+	// How far the reserve carries: a value swinging over the red limit and
+	// back, each swing two transitions (resolved, firing again).
+	const swings = 50
+	for i := range swings {
+		s.e.Observe([]gateway.Point{gasPt("GD-101", 0)})
+		v := 60.0
+		if i == swings-1 {
+			v = 55 // the last one stays red
+		}
+		s.e.Observe([]gateway.Point{gasPt("GD-101", v)})
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("at the desk: %d; stats %+v", len(rec.types()), s.e.Stats())
+		}
+	}()
+	// (the 51 alarms in a row also raise gateway:alarm-flood: counted apart)
+	waitFor(t, 30*time.Second, func() bool { return rec.count("combustible-gas") == 1+2*swings }, "every transition at the desk")
+	st := s.e.Stats()
+	if st.CommitErrors != 0 {
+		t.Errorf("%d alert store commits failed on the full disk", st.CommitErrors)
+	}
+	rec.mu.Lock()
+	for id, n := range rec.seen {
+		if n != 1 {
+			t.Errorf("%s sent %d times", id, n)
+		}
+	}
+	rec.mu.Unlock()
+	s.e.mu.Lock()
+	left := s.e.st.reserveLeft()
+	_, _, waiting, err := s.e.st.depth()
+	s.e.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waiting != int(st.Transitions) {
+		t.Errorf("%d alert points wait in the alert store, want one per transition: %d", waiting, st.Transitions)
+	}
+	before, err := s.e.Alerts(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d transitions committed on a full disk; %d bytes of the %d reserve left", 1+2*swings, left, DefaultStoreReserve)
+	s.stop(t)
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	rec2 := &recorder{}
+	s2 := startDiskSite(t, dir, rec2)
+	defer s2.stop(t)
+	after, err := s2.e.Alerts(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Fatalf("%d alerts after restart, %d before", len(after), len(before))
+	}
+	firing := 0
+	for i := range after {
+		a, b := after[i], before[i]
+		if a.ID != b.ID || a.State != b.State || a.Status != b.Status || a.Value != b.Value || a.Severity != b.Severity {
+			t.Errorf("after restart %+v\nbefore %+v", a, b)
+		}
+		if a.Rule == "combustible-gas" && a.Status == StatusFiring {
+			firing++
+			if a.Value != 55 || a.Severity != SeverityRed {
+				t.Errorf("the firing alert after restart: %+v, want red at 55", a)
+			}
+		}
+	}
+	if firing != 1 {
+		t.Errorf("%d gas alerts firing after restart, want 1", firing)
+	}
+	s2.e.Observe([]gateway.Point{gasPt("GD-101", 56)}) // still active: nothing to send
+	s2.e.Observe([]gateway.Point{gasPt("GD-101", 0)})
+	waitFor(t, 10*time.Second, func() bool { return rec2.count("combustible-gas") == 1 }, "the resolution at the desk")
+	eq(t, "after restart", rec2.types(), []string{TypeResolved})
+	rec.mu.Lock()
+	for _, m := range rec2.got {
+		if rec.seen[m.ID] > 0 {
+			t.Errorf("%s sent again after restart", m.ID)
+		}
+	}
+	rec.mu.Unlock()
+	waitFor(t, 10*time.Second, func() bool {
+		s2.e.mu.Lock()
+		defer s2.e.mu.Unlock()
+		_, _, n, err := s2.e.st.depth()
+		return err == nil && n == 0
+	}, "the alert points that waited handed to the pipeline")
+	if got := s2.pipe.Stats().Accepted; got < int64(waiting)+1 {
+		t.Errorf("the pipeline accepted %d points after restart, want the %d alert points that waited and the resolution's", got, waiting+1)
+	}
+}
