@@ -63,7 +63,7 @@ type diskSite struct {
 	edone, pdone chan error
 }
 
-func startDiskSite(t *testing.T, dir string, n Notifier) *diskSite {
+func startDiskSite(t *testing.T, dir string, n Notifier, reserve int64) *diskSite {
 	t.Helper()
 	sp, err := spool.Open(filepath.Join(dir, "spool.db"), spool.Options{MaxBytes: 1 << 30, SegmentBytes: 64 << 10})
 	if err != nil {
@@ -71,7 +71,7 @@ func startDiskSite(t *testing.T, dir string, n Notifier) *diskSite {
 	}
 	// A value swinging over the red limit and back is notified every time.
 	e, err := New(Config{Rules: quietRules, Notify: []NotifyConfig{{Name: "desk"}}, Chatter: Chatter{Count: 100000}}, Options{
-		Site: "s", Path: filepath.Join(dir, "alerts.db"), Devices: testDevices, Notifiers: map[string]Notifier{"desk": n},
+		Site: "s", Path: filepath.Join(dir, "alerts.db"), Devices: testDevices, Notifiers: map[string]Notifier{"desk": n}, StoreReserve: reserve,
 		RetryDelay: 10 * time.Millisecond, Tick: 20 * time.Millisecond,
 	})
 	if err != nil {
@@ -114,7 +114,7 @@ func (s *diskSite) stop(t *testing.T) {
 func TestStoreReserveOnFullDisk(t *testing.T) {
 	dir := tmpfsDir(t, "16m")
 	rec := &recorder{}
-	s := startDiskSite(t, dir, rec)
+	s := startDiskSite(t, dir, rec, 0)
 	s.e.Observe([]gateway.Point{gasPt("GD-101", 10)})
 	waitFor(t, 10*time.Second, func() bool { return s.e.Stats().Samples == 1 }, "a normal reading evaluated")
 
@@ -177,7 +177,7 @@ func TestStoreReserveOnFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec2 := &recorder{}
-	s2 := startDiskSite(t, dir, rec2)
+	s2 := startDiskSite(t, dir, rec2, 0)
 	defer s2.stop(t)
 	after, err := s2.e.Alerts(true)
 	if err != nil {
@@ -221,5 +221,76 @@ func TestStoreReserveOnFullDisk(t *testing.T) {
 	}, "the alert points that waited handed to the pipeline")
 	if got := s2.pipe.Stats().Accepted; got < int64(waiting)+1 {
 		t.Errorf("the pipeline accepted %d points after restart, want the %d alert points that waited and the resolution's", got, waiting+1)
+	}
+}
+
+// TestRedAlarmSentUncommitted: when the alert store refuses the commit (no
+// reserve here, the disk full to the last byte), a red alarm goes to the
+// desk anyway, straight from memory, while its record waits; the commit
+// succeeds once space is back and leaves the alarm out of the outbox, so
+// the desk has it once, and after a restart the alert carries on.
+func TestRedAlarmSentUncommitted(t *testing.T) {
+	dir := tmpfsDir(t, "16m")
+	rec := &recorder{}
+	s := startDiskSite(t, dir, rec, -1)
+	s.e.Observe([]gateway.Point{gasPt("GD-101", 10)})
+	waitFor(t, 10*time.Second, func() bool { return s.e.Stats().Samples == 1 }, "a normal reading evaluated")
+	filler := filepath.Join(dir, "app.log")
+	fillToLastByte(t, filler)
+
+	s.e.Observe([]gateway.Point{gasPt("GD-101", 60)})
+	waitFor(t, 10*time.Second, func() bool { return len(rec.types()) == 1 }, "the red alarm at the desk")
+	eq(t, "uncommitted", rec.types(), []string{TypeFiring})
+	if s.e.Stats().CommitErrors == 0 {
+		t.Fatal("the alert store committed on the full disk: nothing tested")
+	}
+	committed := func() bool {
+		s.e.mu.Lock()
+		defer s.e.mu.Unlock()
+		return s.e.cs.empty()
+	}
+	if committed() {
+		t.Fatal("the transition is not pending")
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, committed, "the transition committed once space is back")
+	s.e.Observe([]gateway.Point{gasPt("GD-101", 0)})
+	waitFor(t, 10*time.Second, func() bool { return len(rec.types()) == 2 }, "the resolution at the desk")
+	eq(t, "after space is back", rec.types(), []string{TypeFiring, TypeResolved})
+	before, err := s.e.Alerts(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.stop(t)
+	rec.mu.Lock()
+	for id, n := range rec.seen {
+		if n != 1 {
+			t.Errorf("%s sent %d times", id, n)
+		}
+	}
+	rec.mu.Unlock()
+
+	rec2 := &recorder{}
+	s2 := startDiskSite(t, dir, rec2, -1)
+	defer s2.stop(t)
+	after, err := s2.e.Alerts(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != 1 || len(before) != 1 || after[0].ID != before[0].ID || after[0].State != StateClearedUnacked || after[0].Status != before[0].Status {
+		t.Fatalf("after restart %+v\nbefore %+v", after, before)
+	}
+	// The cleared alert is activated again: its next notification, not a
+	// redelivery, is what the desk gets.
+	s2.e.Observe([]gateway.Point{gasPt("GD-101", 60)})
+	waitFor(t, 10*time.Second, func() bool { return len(rec2.types()) == 1 }, "the new firing at the desk")
+	eq(t, "after restart", rec2.types(), []string{TypeFiring})
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.seen[rec2.got[0].ID] > 0 {
+		t.Errorf("%s sent again after restart", rec2.got[0].ID)
 	}
 }

@@ -177,6 +177,11 @@ type Engine struct {
 	oosSnap atomic.Pointer[map[string]bool]
 	// floodTrack is the track of AlarmFloodRule, once judged.
 	floodTrack *track
+	// Red alarms sent uncommitted while the store refuses commits
+	// (urgent.go): the queue to the sender, nil when not running, and what
+	// became of each pending one.
+	urgent chan urgentMsg
+	early  map[string]urgentState
 }
 
 type receiver struct {
@@ -306,6 +311,7 @@ func New(cfg Config, opts Options) (*Engine, error) {
 		chatter:   map[*alertRec]*track{},
 		oosDevs:   map[string]*devState{},
 		maxShelv:  cfg.MaxShelve,
+		early:     map[string]urgentState{},
 	}
 	if e.maxShelv <= 0 {
 		e.maxShelv = DefaultMaxShelve
@@ -452,6 +458,10 @@ func (e *Engine) Run(ctx context.Context, acc gateway.Acceptor) error {
 	for _, r := range e.receivers {
 		wg.Go(func() { e.deliverLoop(ctx, r) })
 	}
+	e.mu.Lock()
+	e.urgent = make(chan urgentMsg, urgentQueue)
+	e.mu.Unlock()
+	wg.Go(func() { e.urgentLoop(ctx) })
 	if acc != nil {
 		wg.Go(func() { e.writeLoop(ctx, acc) })
 	}
@@ -1143,12 +1153,15 @@ func (e *Engine) commitLocked() {
 	if e.cs.empty() || e.st == nil {
 		return
 	}
+	e.dropSentLocked()
 	if err := e.st.commit(&e.cs); err != nil {
 		if e.commitErr.Add(1) == 1 || e.commitErr.Load()%100 == 0 {
 			e.log.Error("commit alert transitions; retrying", "err", err, "failures", e.commitErr.Load())
 		}
+		e.sendUncommittedLocked(e.opts.Now())
 		return
 	}
+	clear(e.early)
 	e.notifications.Add(int64(len(e.cs.msgs)))
 	woke := map[string]bool{}
 	for _, q := range e.cs.msgs {
