@@ -294,3 +294,24 @@ func TestRedAlarmSentUncommitted(t *testing.T) {
 		t.Errorf("%s sent again after restart", rec2.got[0].ID)
 	}
 }
+
+// TestSchedUnremoved: a notification delivered but not removed from the
+// outbox (the store refused the delete) is sent again — the receiver
+// dedups on its webhook-id — after one base backoff, not at once and not
+// as a failure: the receiver is not taken to be down, and the others go on.
+func TestSchedUnremoved(t *testing.T) {
+	s := newSched(4, time.Second, budget{})
+	for _, o := range []string{"A", "B", "C", "D"} {
+		s.start([]string{o})
+		s.unremoved([]string{o}, t0)
+	}
+	if s.down() || s.slots(t0) != 4 || len(s.inflight) != 0 {
+		t.Fatalf("down %v slots %d inflight %d: deliveries are not failures", s.down(), s.slots(t0), len(s.inflight))
+	}
+	if !s.skip("A", t0) || !s.skip("A", t0.Add(999*time.Millisecond)) || s.skip("A", t0.Add(time.Second)) {
+		t.Fatal("an unremoved notification is sent again after one base backoff")
+	}
+	if s.skip("E", t0) {
+		t.Fatal("another occurrence waits")
+	}
+}
