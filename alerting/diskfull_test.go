@@ -3,11 +3,16 @@ package alerting
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/hazardgw/hazardgw/gateway"
 	"github.com/hazardgw/hazardgw/gateway/spool"
@@ -120,6 +125,12 @@ func TestStoreReserveOnFullDisk(t *testing.T) {
 
 	filler := filepath.Join(dir, "app.log")
 	fillToLastByte(t, filler)
+	s.e.mu.Lock()
+	held := s.e.st.reserveLeft()
+	s.e.mu.Unlock()
+	if held < DefaultStoreReserve {
+		t.Fatalf("%d bytes reserved when the disk filled, want at least %d", held, DefaultStoreReserve)
+	}
 	if err := s.pipe.Accept(context.Background(), []gateway.Point{gasPt("GD-102", 1)}); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("the spool on the full disk: %v, want ENOSPC", err)
 	}
@@ -170,7 +181,7 @@ func TestStoreReserveOnFullDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d transitions committed on a full disk; %d bytes of the %d reserve left", 1+2*swings, left, DefaultStoreReserve)
+	t.Logf("%d transitions committed on a full disk; %d bytes of reserve left (%d kept)", 1+2*swings, left, DefaultStoreReserve)
 	s.stop(t)
 
 	if err := os.Remove(filler); err != nil {
@@ -314,4 +325,77 @@ func TestSchedUnremoved(t *testing.T) {
 	if s.skip("E", t0) {
 		t.Fatal("another occurrence waits")
 	}
+}
+
+// TestStoreReserveShort: a disk too small for the reserve does not stop
+// the alert store: it says so once (ERROR), the gauge says 0, alarms are
+// committed and sent as usual, and the reserve is taken once there is
+// room.
+func TestStoreReserveShort(t *testing.T) {
+	dir := tmpfsDir(t, "8m")
+	ballast := filepath.Join(dir, "ballast")
+	if err := os.WriteFile(ballast, make([]byte, 6<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs logBuffer
+	rec := &recorder{}
+	e, err := New(Config{Rules: quietRules, Notify: []NotifyConfig{{Name: "desk"}}}, Options{
+		Site: "s", Path: filepath.Join(dir, "alerts.db"), Devices: testDevices, Notifiers: map[string]Notifier{"desk": rec},
+		RetryDelay: 10 * time.Millisecond, Tick: 20 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Open(); err != nil {
+		t.Fatalf("open with no room for the reserve: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx, nil) }()
+	defer func() { cancel(); <-done }()
+	left := func() int64 {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.st.reserveLeft()
+	}
+	if n := left(); n >= DefaultStoreReserve {
+		t.Fatalf("%d bytes reserved on a disk without room for them", n)
+	}
+	if n := testutil.CollectAndCount(e.Collector(), "hazardgw_alert_store_reserve_bytes"); n != 1 {
+		t.Errorf("hazardgw_alert_store_reserve_bytes: %d series", n)
+	}
+	e.Observe([]gateway.Point{gasPt("GD-101", 60)})
+	e.Observe([]gateway.Point{gasPt("GD-101", 0)})
+	waitFor(t, 10*time.Second, func() bool { return rec.count("combustible-gas") == 2 }, "the alarm and its resolution at the desk")
+	if n := strings.Count(logs.String(), "alert store reserve cannot be topped up"); n != 1 {
+		t.Errorf("%d log lines about the reserve, want 1:\n%s", n, logs.String())
+	}
+
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	e.Observe([]gateway.Point{gasPt("GD-101", 60)})
+	waitFor(t, 10*time.Second, func() bool { return left() >= DefaultStoreReserve }, "the reserve taken once there is room")
+	if !strings.Contains(logs.String(), "alert store reserve restored") {
+		t.Errorf("the recovery is not logged:\n%s", logs.String())
+	}
+}
+
+// logBuffer collects log lines written from several goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -576,6 +576,7 @@ func (e *Engine) tick() {
 	e.prune(now)
 	e.commitLocked()
 	e.sendGroups(now)
+	e.st.topUp() // a reserve that could not be had is taken once there is room
 }
 
 // Heartbeat is the data of an alert.heartbeat: the gateway is alive, and

@@ -20,8 +20,9 @@ import (
 // that anyone may take: bbolt writes its new pages into them, and a write
 // within allocated blocks needs no free space. A red transition commits
 // a few pages (its alert, its notifications, its `alert` point), most of
-// them reused from the pages the previous commits freed, so 4 MiB carries
-// a full disk through thousands of transitions (see
+// them reused from the pages the previous commits freed: 4 MiB carries a
+// full disk through about a thousand new alarms, each with its record and
+// its `alert` point waiting for the spool — some 4 KiB each (measured with
 // TestStoreReserveOnFullDisk).
 const DefaultStoreReserve = 4 << 20
 
@@ -56,20 +57,20 @@ func newReserve(path string, size int64, log *slog.Logger) (*reserve, error) {
 	return &reserve{f: f, size: size, log: log}, nil
 }
 
-// ensure keeps size bytes allocated past used, the end of the store's
-// data. It tops the reserve up once less than half of it is left, so that
-// steady commits cost nothing but this comparison. A failure is logged
-// once, as is the recovery.
+// ensure keeps at least size bytes allocated past used, the end of the
+// store's data. Once less is left it allocates half as much again on top,
+// so that steady commits cost nothing but this comparison. A failure is
+// logged once, as is the recovery.
 func (r *reserve) ensure(used int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.off || r.f == nil || (!r.short && used+r.size/2 <= r.held) {
+	if r.off || r.f == nil || (!r.short && used+r.size <= r.held) {
 		return
 	}
 	if r.short && time.Now().Before(r.retry) {
 		return // a full disk is not asked again on every commit
 	}
-	want := (used + r.size + reserveStep - 1) / reserveStep * reserveStep
+	want := (used + r.size + r.size/2 + reserveStep - 1) / reserveStep * reserveStep
 	err := allocate(r.f, want)
 	switch {
 	case err == nil:
