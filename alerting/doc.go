@@ -130,7 +130,8 @@
 // which receivers dedup. The outbox does not go through the points spool:
 // an InfluxDB backlog never delays an alarm.
 //
-// A full disk does not stop alarms either. The store keeps
+// A full disk does not stop alarms either. The pipeline still shows the
+// engine the polled readings it could not store, and the store keeps
 // Options.StoreReserve (default 4 MiB) of disk allocated beyond its data
 // and tops it up after it grows (reserve.go), so commits go on when
 // something else has taken the last byte; its `alert` points wait in it
