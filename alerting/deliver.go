@@ -167,7 +167,9 @@ func (e *Engine) settle(ctx context.Context, rc *receiver, st *store, sc *sched,
 		}
 		e.receiverAccepts(rc)
 		if err := st.delivered(rc.name, r.hs); err != nil {
-			// They will be sent again; the receiver dedups on their ids.
+			// They will be sent again, after a pause; the receiver dedups
+			// on their ids.
+			sc.unremoved(occs, e.opts.Now())
 			log.Error("remove delivered notification", "err", err)
 		}
 	case actDeadLetter:

@@ -130,6 +130,18 @@
 // which receivers dedup. The outbox does not go through the points spool:
 // an InfluxDB backlog never delays an alarm.
 //
+// A full disk does not stop alarms either. The pipeline still shows the
+// engine the polled readings it could not store, and the store keeps
+// Options.StoreReserve (default 4 MiB) of disk allocated beyond its data
+// and tops it up after it grows (reserve.go), so commits go on when
+// something else has taken the last byte; its `alert` points wait in it
+// until the pipeline takes them. Should a commit fail all the same, the
+// transition stays pending and is retried every round, and — the one
+// exception to commit-before-send — its red firing or change goes to the
+// receivers at once from memory, with the webhook-id it keeps; once
+// committed, what was delivered so is left out of the outbox
+// (urgent.go says what this trades away).
+//
 // # Delivery
 //
 // Each receiver's outbox is delivered by its own goroutine per occurrence

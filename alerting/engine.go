@@ -90,6 +90,11 @@ type Options struct {
 	// still be news; an older one alarms saying it is late
 	// (forest.max_event_age); default DefaultMaxEventAge.
 	MaxEventAge time.Duration
+	// StoreReserve is how much disk the alert store keeps allocated beyond
+	// its data, so that alarms are still committed and sent when something
+	// else has filled the disk; default DefaultStoreReserve, negative for
+	// none.
+	StoreReserve int64
 }
 
 // Stats are counters since start.
@@ -172,6 +177,11 @@ type Engine struct {
 	oosSnap atomic.Pointer[map[string]bool]
 	// floodTrack is the track of AlarmFloodRule, once judged.
 	floodTrack *track
+	// Red alarms sent uncommitted while the store refuses commits
+	// (urgent.go): the queue to the sender, nil when not running, and what
+	// became of each pending one.
+	urgent chan urgentMsg
+	early  map[string]urgentState
 }
 
 type receiver struct {
@@ -276,6 +286,9 @@ func New(cfg Config, opts Options) (*Engine, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.StoreReserve == 0 {
+		opts.StoreReserve = DefaultStoreReserve
+	}
 	rules, err := compileRules(withBuiltinRules(cfg.Rules, opts))
 	if err != nil {
 		return nil, fmt.Errorf("create alert engine: %w", err)
@@ -298,6 +311,7 @@ func New(cfg Config, opts Options) (*Engine, error) {
 		chatter:   map[*alertRec]*track{},
 		oosDevs:   map[string]*devState{},
 		maxShelv:  cfg.MaxShelve,
+		early:     map[string]urgentState{},
 	}
 	if e.maxShelv <= 0 {
 		e.maxShelv = DefaultMaxShelve
@@ -361,6 +375,12 @@ func (e *Engine) Open() error {
 	st, err := openStore(e.opts.Path)
 	if err != nil {
 		return err
+	}
+	if e.opts.StoreReserve > 0 {
+		if err := st.keepReserve(e.opts.StoreReserve, e.log); err != nil {
+			st.close()
+			return err
+		}
 	}
 	recs, err := st.load()
 	if err != nil {
@@ -438,6 +458,10 @@ func (e *Engine) Run(ctx context.Context, acc gateway.Acceptor) error {
 	for _, r := range e.receivers {
 		wg.Go(func() { e.deliverLoop(ctx, r) })
 	}
+	e.mu.Lock()
+	e.urgent = make(chan urgentMsg, urgentQueue)
+	e.mu.Unlock()
+	wg.Go(func() { e.urgentLoop(ctx) })
 	if acc != nil {
 		wg.Go(func() { e.writeLoop(ctx, acc) })
 	}
@@ -552,6 +576,7 @@ func (e *Engine) tick() {
 	e.prune(now)
 	e.commitLocked()
 	e.sendGroups(now)
+	e.st.topUp() // a reserve that could not be had is taken once there is room
 }
 
 // Heartbeat is the data of an alert.heartbeat: the gateway is alive, and
@@ -1129,12 +1154,15 @@ func (e *Engine) commitLocked() {
 	if e.cs.empty() || e.st == nil {
 		return
 	}
+	e.dropSentLocked()
 	if err := e.st.commit(&e.cs); err != nil {
 		if e.commitErr.Add(1) == 1 || e.commitErr.Load()%100 == 0 {
 			e.log.Error("commit alert transitions; retrying", "err", err, "failures", e.commitErr.Load())
 		}
+		e.sendUncommittedLocked(e.opts.Now())
 		return
 	}
+	clear(e.early)
 	e.notifications.Add(int64(len(e.cs.msgs)))
 	woke := map[string]bool{}
 	for _, q := range e.cs.msgs {

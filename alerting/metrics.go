@@ -27,12 +27,13 @@ var (
 	descAlarmRate   = prometheus.NewDesc("hazardgw_alarm_rate_10m", "Alarms (new occurrences) fired in the last 10 minutes, sliding; above 10 raises gateway:alarm-flood.", nil, nil)
 	descDeadKept    = prometheus.NewDesc("hazardgw_alert_dead_letters", "Dead-lettered notifications kept in the alert store.", []string{"receiver"}, nil)
 	descGrouped     = prometheus.NewDesc("hazardgw_alert_group_members", "Notifications held in a group window (notify group_by), not yet in the outbox.", []string{"receiver"}, nil)
+	descReserve     = prometheus.NewDesc("hazardgw_alert_store_reserve_bytes", "Disk space the alert store keeps allocated beyond its data, for alarms on a full disk (0: used up or not available).", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSamples, descTransitions, descNotes, descDelivered, descDeadLetter,
-		descNotifyErr, descWaits, descCommitErr, descOpen, descActive, descOutbox, descDeadKept, descAlarmRate, descGrouped} {
+		descNotifyErr, descWaits, descCommitErr, descOpen, descActive, descOutbox, descDeadKept, descAlarmRate, descGrouped, descReserve} {
 		ch <- d
 	}
 }
@@ -63,6 +64,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	if st == nil {
 		return
 	}
+	ch <- prometheus.MustNewConstMetric(descReserve, prometheus.GaugeValue, float64(max(st.reserveLeft(), 0)))
 	outbox, dead, _, err := st.depth()
 	if err != nil {
 		return // the store is closing

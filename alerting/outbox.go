@@ -262,6 +262,7 @@ func (s *store) delivered(receiver string, hs []head) error {
 		}
 		return nil
 	})
+	s.topUp()
 	if err != nil {
 		return fmt.Errorf("remove delivered notification: %w", err)
 	}

@@ -99,6 +99,21 @@ func (s *sched) done(occs []string) {
 	}
 }
 
+// unremoved records that occs were delivered but could not be removed
+// from the outbox (the store refuses writes): the receiver is fine, but
+// the next send of each (the same notification again, which the receiver
+// dedups on its webhook-id) waits one base backoff, so that a store that
+// keeps refusing does not make the loop resend it as fast as it can.
+func (s *sched) unremoved(occs []string, now time.Time) {
+	s.delivered(occs)
+	for _, o := range occs {
+		if len(s.backoff) >= maxBackoffs {
+			s.forgetSoonest()
+		}
+		s.backoff[o] = occBackoff{retryAt: now.Add(s.base)}
+	}
+}
+
 // retry records a failed send of occs at now: each backs off,
 // exponentially from base to max; and the receiver may now count as down.
 func (s *sched) retry(occs []string, now time.Time) {

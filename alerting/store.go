@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -111,7 +112,35 @@ func (c *changeSet) reset() {
 }
 
 type store struct {
-	db *bolt.DB
+	db  *bolt.DB
+	res *reserve // nil: no reserve kept
+}
+
+// keepReserve makes the store keep size bytes of disk allocated beyond
+// its data (see DefaultStoreReserve) and allocates them now.
+func (s *store) keepReserve(size int64, log *slog.Logger) error {
+	r, err := newReserve(s.db.Path(), size, log)
+	if err != nil {
+		return err
+	}
+	s.res = r
+	s.topUp()
+	return nil
+}
+
+// topUp tops the reserve up after a transaction.
+func (s *store) topUp() {
+	if s.res != nil {
+		s.res.ensure(used(s.db))
+	}
+}
+
+// reserveLeft is how many bytes of the reserve are left, -1 without one.
+func (s *store) reserveLeft() int64 {
+	if s.res == nil {
+		return -1
+	}
+	return s.res.left(used(s.db))
 }
 
 func openStore(path string) (*store, error) {
@@ -134,7 +163,12 @@ func openStore(path string) (*store, error) {
 	return &store{db: db}, nil
 }
 
-func (s *store) close() error { return s.db.Close() }
+func (s *store) close() error {
+	if s.res != nil {
+		s.res.close()
+	}
+	return s.db.Close()
+}
 
 // load returns every stored alert.
 func (s *store) load() ([]*alertRec, error) {
@@ -210,6 +244,7 @@ func (s *store) commit(c *changeSet) error {
 		}
 		return nil
 	})
+	s.topUp() // also after a failure: space may be back
 	if err != nil {
 		return fmt.Errorf("commit alert transitions: %w", err)
 	}
@@ -247,6 +282,7 @@ func (s *store) pointsWritten(through uint64) error {
 		}
 		return nil
 	})
+	s.topUp()
 	if err != nil {
 		return fmt.Errorf("remove written alert points: %w", err)
 	}

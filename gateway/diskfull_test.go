@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -60,7 +61,8 @@ func fullDisk(t *testing.T) (dir string, fill, free func()) {
 
 // TestPipelineDiskFull: on a full disk the polled (async) points are lost
 // and counted, a synchronous Accept fails and counts nothing lost (its
-// caller keeps the points), the failure is logged once rather than per
+// caller keeps the points), the lost polls are still observed (so that
+// they still raise alarms), the failure is logged once rather than per
 // commit, Unstored still reaches the observers, and once space is back
 // commits succeed and the recovery is logged with the number of failures
 // not logged.
@@ -115,12 +117,18 @@ func TestPipelineDiskFull(t *testing.T) {
 	if err := p.Accept(ctx, []Point{pt("D2", 2)}); err == nil { // in order after Unstored
 		t.Fatal("Accept succeeded on a full disk")
 	}
+	// The lost polls still reach the observers (alerting), in order, and
+	// the synchronous Accepts' points do not: their callers offer them again.
 	rec.mu.Lock()
-	seen := len(rec.got)
-	last := rec.got[len(rec.got)-1]
+	seen := slices.Clone(rec.got)
 	rec.mu.Unlock()
-	if seen != 1 || last.Measurement != MeasurementGateway {
-		t.Fatalf("observers saw %d points, the last %+v; want the unstored report only", seen, last)
+	if len(seen) != polls*per+1 || seen[len(seen)-1].Measurement != MeasurementGateway {
+		t.Fatalf("observers saw %d points, the last %+v; want the %d lost polled points and the unstored report", len(seen), seen[len(seen)-1], polls*per)
+	}
+	for i, p := range seen[:polls*per] {
+		if p.Tags[0].Value != "D1" || p.Fields[0].F != float64(i) {
+			t.Fatalf("observed point %d: %+v, want D1 %d", i, p, i)
+		}
 	}
 
 	free()

@@ -16,7 +16,9 @@ import (
 var ErrPipelineClosed = errors.New("pipeline closed")
 
 // An Observer sees every batch of points right after it is committed, in
-// commit order, from the pipeline's single committer goroutine. It must not
+// commit order, from the pipeline's single committer goroutine. Points
+// offered asynchronously (polls) are observed even when their commit
+// failed, since nobody offers them again. It must not
 // block: hand work off to its own bounded queue if it is slow. It must not
 // modify the points.
 type Observer interface {
@@ -339,9 +341,13 @@ func (p *Pipeline) commit(batch []*acceptReq, lines [][]byte) {
 			}
 		}
 	}
+	// Polled points whose commit failed are lost to storage, not to the
+	// alarms: nobody offers them again, and a gas reading over its limit
+	// on a full disk must still raise its alarm. A synchronous caller's
+	// points are not observed: it offers them again.
 	for _, o := range p.observers {
 		for _, r := range batch {
-			if err == nil || r.unstored {
+			if err == nil || r.unstored || r.async {
 				o.Observe(r.points)
 			}
 		}
