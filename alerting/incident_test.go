@@ -51,24 +51,8 @@ func newCameraEngine(t testing.TB, path, lang string) *syncEngine {
 
 func newCameraEngineRules(t testing.TB, path, lang string, rules []RuleConfig) *syncEngine {
 	t.Helper()
-	if path == "" {
-		path = filepath.Join(t.TempDir(), "alerts.db")
-	}
-	clock := testenv.NewClock(t0)
-	e, err := New(Config{Rules: rules, Notify: []NotifyConfig{{Name: "desk"}}}, Options{
-		Site: "bs-forest-01", Path: path, Devices: cameraDevices, Now: clock.Now, Language: lang,
-		Notifiers: map[string]Notifier{"desk": NotifierFunc(nil)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.acc = gateway.AcceptFunc(nil)
-	if err := e.Open(); err != nil {
-		t.Fatal(err)
-	}
-	s := &syncEngine{t: t, e: e, clock: clock, path: path}
-	t.Cleanup(func() { s.close() })
-	return s
+	return openSync(t, path, testenv.NewClock(t0), Config{Rules: rules},
+		Options{Site: "bs-forest-01", Devices: cameraDevices, Language: lang}, 0)
 }
 
 // ev is a camera event as the MQTT source stores it.
