@@ -27,18 +27,9 @@ const (
 	DefaultMaxRetryAfter = 5 * time.Minute
 )
 
-// Options tune a Notifier. Zero values mean defaults.
-type Options struct {
-	// MinBackoff and MaxBackoff bound the exponential delay between
-	// attempts when the receiver gives no Retry-After.
-	MinBackoff, MaxBackoff time.Duration
-	// MaxRetryAfter caps a receiver's Retry-After: an alarm must not wait
-	// a day because a proxy said so.
-	MaxRetryAfter time.Duration
-	// Transport replaces the HTTP transport (e.g. for a private CA).
-	Transport http.RoundTripper
-	Now       func() time.Time
-}
+// Options tune a Notifier: backoff bounds, the cap on a Retry-After, the
+// HTTP transport and the clock. Zero values mean the defaults above.
+type Options = retryhttp.Options
 
 // Notifier delivers alert notifications to one duty-desk webhook, signed
 // per Standard Webhooks (SPEC §6). It is safe for concurrent use; the alert
@@ -68,9 +59,7 @@ func New(cfg alerting.NotifyConfig, opts Options, logger *slog.Logger) (*Notifie
 	if err != nil {
 		return nil, fmt.Errorf("create notifier %q: %w", cfg.Name, err)
 	}
-	opts = Options(retryhttp.Options(opts).WithDefaults(retryhttp.Options{
-		MinBackoff: DefaultMinBackoff, MaxBackoff: DefaultMaxBackoff, MaxRetryAfter: DefaultMaxRetryAfter,
-	}))
+	opts = opts.WithDefaults(Options{MinBackoff: DefaultMinBackoff, MaxBackoff: DefaultMaxBackoff, MaxRetryAfter: DefaultMaxRetryAfter})
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -80,7 +69,7 @@ func New(cfg alerting.NotifyConfig, opts Options, logger *slog.Logger) (*Notifie
 	}
 	n := &Notifier{name: cfg.Name, url: cfg.URL, key: key, opts: opts, log: logger}
 	n.client = retryhttp.New(retryhttp.Config{
-		Options: retryhttp.Options(opts), Timeout: timeout, Logger: logger, LogPrefix: "webhook client: ",
+		Options: opts, Timeout: timeout, Logger: logger, LogPrefix: "webhook client: ",
 		CheckRetry: n.checkRetry, Backoff: n.backoff, PrepareRetry: n.resign,
 	})
 	return n, nil

@@ -32,19 +32,10 @@ const (
 	maxAnswer            = 64 << 10
 )
 
-// Options tune a Notifier. Zero values mean defaults.
-type Options struct {
-	// MinBackoff and MaxBackoff bound the exponential delay between
-	// attempts when the receiver gives no Retry-After.
-	MinBackoff, MaxBackoff time.Duration
-	// MaxRetryAfter caps a receiver's Retry-After (or Feishu's
-	// x-ogw-ratelimit-reset).
-	MaxRetryAfter time.Duration
-	// Transport replaces the HTTP transport (e.g. for a private CA).
-	Transport http.RoundTripper
-	// Now is the clock of signatures; nil: time.Now.
-	Now func() time.Time
-}
+// Options tune a Notifier: backoff bounds, the cap on a Retry-After (or
+// Feishu's x-ogw-ratelimit-reset), the HTTP transport and the clock of
+// signatures. Zero values mean the defaults above.
+type Options = retryhttp.Options
 
 // RefusedError is a receiver's answer that it did not take a message: an
 // HTTP status, or a vendor's error code in a 200 answer. Temporary ones
@@ -120,9 +111,7 @@ var (
 )
 
 func newNotifier(cfg alerting.NotifyConfig, v vendor, opts Options, logger *slog.Logger) *Notifier {
-	opts = Options(retryhttp.Options(opts).WithDefaults(retryhttp.Options{
-		MinBackoff: DefaultMinBackoff, MaxBackoff: DefaultMaxBackoff, MaxRetryAfter: DefaultMaxRetryAfter,
-	}))
+	opts = opts.WithDefaults(Options{MinBackoff: DefaultMinBackoff, MaxBackoff: DefaultMaxBackoff, MaxRetryAfter: DefaultMaxRetryAfter})
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -136,7 +125,7 @@ func newNotifier(cfg alerting.NotifyConfig, v vendor, opts Options, logger *slog
 	}
 	n := &Notifier{name: cfg.Name, typ: cfg.NotifyType(), v: v, scrub: strings.NewReplacer(pairs...), opts: opts, log: logger}
 	n.client = retryhttp.New(retryhttp.Config{
-		Options: retryhttp.Options(opts), Timeout: timeout, Logger: logger, LogPrefix: "receiver client: ",
+		Options: opts, Timeout: timeout, Logger: logger, LogPrefix: "receiver client: ",
 		Scrub: n.scrub.Replace, CheckRetry: n.checkRetry, Backoff: n.backoff, PrepareRetry: n.resign,
 	})
 	return n
