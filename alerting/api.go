@@ -86,12 +86,9 @@ func (e *Engine) Ack(id, by, comment string) (Alert, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.st == nil {
-		return Alert{}, errStoreClosed
-	}
-	a := e.alerts[id]
-	if a == nil {
-		return Alert{}, ErrUnknownAlert
+	a, err := e.lookupAlert(id)
+	if err != nil {
+		return Alert{}, err
 	}
 	now := e.opts.Now()
 	next, changed := acknowledge(a.Alert, by, comment, now)

@@ -73,14 +73,7 @@ func (h *harness) open() {
 	h.t.Cleanup(h.close)
 }
 
-func (h *harness) close() {
-	h.e.mu.Lock()
-	defer h.e.mu.Unlock()
-	if h.e.st != nil {
-		h.e.st.close()
-		h.e.st = nil
-	}
-}
+func (h *harness) close() { closeStore(h.e) }
 
 // restart closes the store and opens it again with a new engine.
 func (h *harness) restart() {
@@ -103,25 +96,7 @@ func (h *harness) at(d time.Duration) {
 
 func (h *harness) outbox(receiver string) []outMsg {
 	h.t.Helper()
-	var out []outMsg
-	err := h.e.st.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketOutbox).Bucket([]byte(receiver))
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(_, v []byte) error {
-			var m outMsg
-			if err := json.Unmarshal(v, &m); err != nil {
-				return err
-			}
-			out = append(out, m)
-			return nil
-		})
-	})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return out
+	return outboxOf(h.t, h.e, receiver)
 }
 
 // put commits notifications straight into a receiver's outbox.

@@ -3,6 +3,9 @@ package alerting
 import (
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -50,14 +53,21 @@ var quietRules = slices.DeleteFunc(slices.Clone(testRules), func(r RuleConfig) b
 
 func newSyncEngine(t testing.TB, path string, rules []RuleConfig, repeat time.Duration) *syncEngine {
 	t.Helper()
+	return openSync(t, path, testenv.NewClock(t0), Config{Rules: rules}, Options{Site: "qz-petro-01", Devices: testDevices}, repeat)
+}
+
+// openSync opens a syncEngine on cfg and opts with one receiver, "desk",
+// that takes everything (repeat: its reminder interval), its store at path
+// (empty: a new temporary file) and clock as its time.
+func openSync(t testing.TB, path string, clock *testenv.Clock, cfg Config, opts Options, repeat time.Duration) *syncEngine {
+	t.Helper()
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "alerts.db")
 	}
-	clock := testenv.NewClock(t0)
-	e, err := New(Config{Rules: rules, Notify: []NotifyConfig{{Name: "desk", RepeatInterval: repeat}}}, Options{
-		Site: "qz-petro-01", Path: path, Devices: testDevices, Now: clock.Now,
-		Notifiers: map[string]Notifier{"desk": NotifierFunc(nil)},
-	})
+	cfg.Notify = []NotifyConfig{{Name: "desk", RepeatInterval: repeat}}
+	opts.Path, opts.Now = path, clock.Now
+	opts.Notifiers = map[string]Notifier{"desk": NotifierFunc(nil)}
+	e, err := New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,12 +80,16 @@ func newSyncEngine(t testing.TB, path string, rules []RuleConfig, repeat time.Du
 	return s
 }
 
-func (s *syncEngine) close() {
-	s.e.mu.Lock()
-	defer s.e.mu.Unlock()
-	if s.e.st != nil {
-		s.e.st.close()
-		s.e.st = nil
+func (s *syncEngine) close() { closeStore(s.e) }
+
+// closeStore closes e's store as Close would, for an engine whose
+// goroutines never ran.
+func closeStore(e *Engine) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.st != nil {
+		e.st.close()
+		e.st = nil
 	}
 }
 
@@ -90,6 +104,31 @@ func (s *syncEngine) feed(points ...gateway.Point) {
 }
 
 func (s *syncEngine) tick() { s.e.tick() }
+
+// serveAPI serves the engine's Routes until the test ends and returns a
+// caller: the status and body of one request.
+func (s *syncEngine) serveAPI() func(method, path, body string) (int, string) {
+	mux := http.NewServeMux()
+	for p, h := range s.e.Routes() {
+		mux.Handle(p, h)
+	}
+	srv := httptest.NewServer(mux)
+	s.t.Cleanup(srv.Close)
+	return func(method, path, body string) (int, string) {
+		s.t.Helper()
+		req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+}
 
 // notes lists the outbox of receiver "desk" as "type level severity".
 func (s *syncEngine) notes() []string {
@@ -107,14 +146,18 @@ func (s *syncEngine) notes() []string {
 	return out
 }
 
-func (s *syncEngine) outbox() []outMsg {
+func (s *syncEngine) outbox() []outMsg { return outboxOf(s.t, s.e, "desk") }
+
+// outboxOf reads what e's store holds for receiver, oldest first.
+func outboxOf(t testing.TB, e *Engine, receiver string) []outMsg {
+	t.Helper()
 	var out []outMsg
-	err := s.e.st.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketOutbox).Bucket([]byte("desk"))
+	err := e.st.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketOutbox).Bucket([]byte(receiver))
 		if b == nil {
 			return nil
 		}
-		return b.ForEach(func(k, v []byte) error {
+		return b.ForEach(func(_, v []byte) error {
 			var m outMsg
 			if err := json.Unmarshal(v, &m); err != nil {
 				return err
@@ -124,7 +167,7 @@ func (s *syncEngine) outbox() []outMsg {
 		})
 	})
 	if err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return out
 }

@@ -51,24 +51,8 @@ func newCameraEngine(t testing.TB, path, lang string) *syncEngine {
 
 func newCameraEngineRules(t testing.TB, path, lang string, rules []RuleConfig) *syncEngine {
 	t.Helper()
-	if path == "" {
-		path = filepath.Join(t.TempDir(), "alerts.db")
-	}
-	clock := testenv.NewClock(t0)
-	e, err := New(Config{Rules: rules, Notify: []NotifyConfig{{Name: "desk"}}}, Options{
-		Site: "bs-forest-01", Path: path, Devices: cameraDevices, Now: clock.Now, Language: lang,
-		Notifiers: map[string]Notifier{"desk": NotifierFunc(nil)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.acc = gateway.AcceptFunc(nil)
-	if err := e.Open(); err != nil {
-		t.Fatal(err)
-	}
-	s := &syncEngine{t: t, e: e, clock: clock, path: path}
-	t.Cleanup(func() { s.close() })
-	return s
+	return openSync(t, path, testenv.NewClock(t0), Config{Rules: rules},
+		Options{Site: "bs-forest-01", Devices: cameraDevices, Language: lang}, 0)
 }
 
 // ev is a camera event as the MQTT source stores it.
@@ -105,19 +89,6 @@ func (s *syncEngine) event(e ev) {
 	s.feed(p)
 }
 
-// sent decodes the desk's outbox.
-func (s *syncEngine) sent() []payload {
-	var out []payload
-	for _, m := range s.outbox() {
-		var p payload
-		if err := json.Unmarshal(m.Body, &p); err != nil {
-			s.t.Fatal(err)
-		}
-		out = append(out, p)
-	}
-	return out
-}
-
 func ptr(v float64) *float64 { return &v }
 
 func TestIncidentSmokeThenFire(t *testing.T) {
@@ -132,7 +103,7 @@ func TestIncidentSmokeThenFire(t *testing.T) {
 	s.event(ev{cam: "CAM-A", typ: "smoke", conf: 0.5}) // below min_confidence
 	eq(t, "one incident whose level rises", s.notes(),
 		[]string{"alert.firing hotspot red", "alert.changed smoke red", "alert.changed fire red"})
-	ps := s.sent()
+	ps := s.payloads()
 	if ps[0].Data.ID != ps[1].Data.ID || ps[1].Data.ID != ps[2].Data.ID {
 		t.Errorf("ids %s %s %s: want one occurrence", ps[0].Data.ID, ps[1].Data.ID, ps[2].Data.ID)
 	}
@@ -153,7 +124,7 @@ func TestIncidentSmokeThenFire(t *testing.T) {
 	// 30 min without a matching event: it ends, saying so and no more.
 	s.clock.Add(30 * time.Minute)
 	s.tick()
-	ps = s.sent()
+	ps = s.payloads()
 	if len(ps) != 6 || ps[4].Type != TypeResolved || ps[5].Type != TypeResolved {
 		t.Fatalf("after 30 min: %v", s.notes())
 	}
@@ -174,7 +145,7 @@ func TestIncidentSmokeThenFire(t *testing.T) {
 
 	// A new event after that is a new incident.
 	s.event(ev{cam: "CAM-A", typ: "smoke", conf: 0.8})
-	ps = s.sent()
+	ps = s.payloads()
 	if last := ps[len(ps)-1]; last.Type != TypeFiring || last.Data.ID == ps[0].Data.ID {
 		t.Errorf("new incident: %s %s", last.Type, last.Data.ID)
 	}
@@ -185,7 +156,7 @@ func TestIncidentEndedEnglish(t *testing.T) {
 	s.event(ev{cam: "CAM-X", typ: "fire", conf: 0.8})
 	s.clock.Add(30 * time.Minute)
 	s.tick()
-	ps := s.sent()
+	ps := s.payloads()
 	if len(ps) != 2 || ps[1].Data.Message != "CAM-X fire: no new detection for 30 min; alert closed automatically, confirm on site" {
 		t.Errorf("%v: %+v", s.notes(), ps)
 	}
@@ -197,7 +168,7 @@ func TestIncidentLateEvent(t *testing.T) {
 	seen := t0.Add(2 * time.Second)
 	s.event(ev{cam: "CAM-A", typ: "smoke", conf: 0.8, at: seen})                                // 3 h old: late
 	s.event(ev{cam: "CAM-X", typ: "smoke", conf: 0.8, at: s.clock.Now().Add(-9 * time.Minute)}) // within 10m: news
-	ps := s.sent()
+	ps := s.payloads()
 	if len(ps) != 2 {
 		t.Fatalf("%v", s.notes())
 	}
@@ -222,7 +193,7 @@ func TestIncidentLateEvent(t *testing.T) {
 	// so the command post sees it.
 	s.clock.Add(29 * time.Minute)
 	s.tick()
-	if n := len(s.sent()); n != 2 {
+	if n := len(s.payloads()); n != 2 {
 		t.Errorf("resolved before auto_resolve from arrival: %v", s.notes())
 	}
 }
@@ -295,7 +266,7 @@ func TestIncidentLocation(t *testing.T) {
 		s.clock.Add(2 * time.Minute)
 		// Tower B gives no distance: its bearing meets A's.
 		s.event(ev{cam: "CAM-B", typ: "smoke", conf: 0.8, bearing: ptr(geo.Bearing(towerB, fire))})
-		ps := s.sent()
+		ps := s.payloads()
 		if len(ps) != 2 {
 			t.Fatalf("%v", s.notes())
 		}
@@ -313,7 +284,7 @@ func TestIncidentLocation(t *testing.T) {
 		// Tower A again, with a distance too: triangulated wins over range.
 		s.clock.Add(time.Minute)
 		s.event(ev{cam: "CAM-A", typ: "fire", conf: 0.9, bearing: ptr(geo.Bearing(towerA, fire)), distance: ptr(3000)})
-		ps = s.sent()
+		ps = s.payloads()
 		if len(ps) != 3 || ps[2].Type != TypeChanged {
 			t.Fatalf("%v", s.notes())
 		}
@@ -325,12 +296,12 @@ func TestIncidentLocation(t *testing.T) {
 		s.clock.Add(5*time.Minute + time.Second)
 		s.event(ev{cam: "CAM-B", typ: "smoke", conf: 0.8, bearing: ptr(geo.Bearing(towerB, fire))})
 		s.event(ev{cam: "CAM-X", typ: "smoke", conf: 0.8, bearing: ptr(10), distance: ptr(500)}) // no location declared
-		for _, p := range s.sent() {
+		for _, p := range s.payloads() {
 			if p.Data.Location != nil {
 				t.Errorf("%s located: %+v", p.Data.Device, p.Data.Location)
 			}
 		}
-		if m := s.sent()[2].Data.Message; m != "CAM-X 检测到烟雾，置信度 0.80，方位 10°，约 500 m" {
+		if m := s.payloads()[2].Data.Message; m != "CAM-X 检测到烟雾，置信度 0.80，方位 10°，约 500 m" {
 			t.Errorf("unlocated message %q", m)
 		}
 	})
@@ -339,7 +310,7 @@ func TestIncidentLocation(t *testing.T) {
 		far := geo.Destination(towerA, 90, 8000) // due east: towers A and C, 500 m apart north–south, see it 3.6° apart
 		s.event(ev{cam: "CAM-A", typ: "smoke", conf: 0.8, bearing: ptr(geo.Bearing(towerA, far))})
 		s.event(ev{cam: "CAM-C", typ: "smoke", conf: 0.8, bearing: ptr(geo.Bearing(towerC, far)), distance: ptr(geo.Distance(towerC, far))})
-		ps := s.sent()
+		ps := s.payloads()
 		if len(ps) != 2 {
 			t.Fatalf("%v", s.notes())
 		}
@@ -348,7 +319,7 @@ func TestIncidentLocation(t *testing.T) {
 	t.Run("English", func(t *testing.T) {
 		s := newCameraEngine(t, "", LangEN)
 		s.event(ev{cam: "CAM-A", typ: "smoke", conf: 0.8, bearing: ptr(90), distance: ptr(1000)})
-		if m := s.sent()[0].Data.Message; m != "东山瞭望塔 detected smoke, confidence 0.80, bearing 90°, about 1.0 km, at 25.0000°N 118.0099°E (from bearing and distance)" {
+		if m := s.payloads()[0].Data.Message; m != "东山瞭望塔 detected smoke, confidence 0.80, bearing 90°, about 1.0 km, at 25.0000°N 118.0099°E (from bearing and distance)" {
 			t.Errorf("message %q", m)
 		}
 	})
@@ -367,7 +338,7 @@ func TestIncidentAcrossRules(t *testing.T) {
 	s.clock.Add(time.Minute)
 	s.event(ev{cam: "CAM-A", typ: "hotspot", conf: 0.95})
 	eq(t, "hotspot then smoke", s.notes(), []string{"alert.firing hotspot yellow", "alert.changed smoke red"})
-	ps := s.sent()
+	ps := s.payloads()
 	if ps[0].Data.ID != ps[1].Data.ID || ps[1].Data.Rule != "forest-fire" || ps[1].Data.Key != "forest-fire/CAM-A/confidence" {
 		t.Errorf("escalated: %+v", ps[1].Data)
 	}
@@ -388,7 +359,7 @@ func TestIncidentAcrossRules(t *testing.T) {
 	s2.clock.Add(31 * time.Minute)
 	s2.tick()
 	eq(t, "ended", s2.notes()[n+1:], []string{"alert.resolved fire red"})
-	if ps := s2.sent(); ps[len(ps)-1].Data.ID != ps[0].Data.ID {
+	if ps := s2.payloads(); ps[len(ps)-1].Data.ID != ps[0].Data.ID {
 		t.Error("not one occurrence from hotspot to the end")
 	}
 }

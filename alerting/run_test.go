@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -260,23 +258,7 @@ func TestObserveWaitsWhenFullAndNeverDrops(t *testing.T) {
 
 func TestAPI(t *testing.T) {
 	s := newSyncEngine(t, "", quietRules, 0)
-	mux := http.NewServeMux()
-	for p, h := range s.e.Routes() {
-		mux.Handle(p, h)
-	}
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	do := func(method, path, body string) (int, string) {
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var b bytes.Buffer
-		b.ReadFrom(resp.Body)
-		return resp.StatusCode, b.String()
-	}
+	do := s.serveAPI()
 	code, body := do("GET", "/api/v1/alerts", "")
 	if code != 200 || strings.TrimSpace(body) != "[]" {
 		t.Fatalf("empty list: %d %s", code, body)
@@ -327,10 +309,7 @@ func TestAPILimit(t *testing.T) {
 	s := newSyncEngine(t, "", quietRules, 0)
 	s.poll("GD-101", 57)
 	s.poll("GD-102", 30)
-	mux := http.NewServeMux()
-	for p, h := range s.e.Routes() {
-		mux.Handle(p, h)
-	}
+	do := s.serveAPI()
 	for _, tc := range []struct {
 		query   string
 		code    int
@@ -344,17 +323,16 @@ func TestAPILimit(t *testing.T) {
 		{"?limit=-3", 400, ""},
 		{"?limit=x", 400, ""},
 	} {
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/alerts"+tc.query, nil))
-		if rec.Code != tc.code {
-			t.Errorf("%s: %d %s, want %d", tc.query, rec.Code, rec.Body, tc.code)
+		code, body := do("GET", "/api/v1/alerts"+tc.query, "")
+		if code != tc.code {
+			t.Errorf("%s: %d %s, want %d", tc.query, code, body, tc.code)
 			continue
 		}
 		if tc.code != 200 {
 			continue
 		}
 		var list []Alert
-		if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil {
+		if err := json.Unmarshal([]byte(body), &list); err != nil {
 			t.Fatal(err)
 		}
 		var got []string

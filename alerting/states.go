@@ -321,9 +321,7 @@ func (e *Engine) Shelve(id, by, reason string, d time.Duration) (Alert, error) {
 	at, until := now, now.Add(d)
 	a.ShelvedAt, a.ShelvedUntil, a.ShelvedBy, a.ShelveReason = &at, &until, by, reason
 	e.shelved[a.ID] = a
-	e.act = &action{by: by, comment: reason}
-	e.emit(e.byName[a.Rule], a, TypeShelved, now, e.levelIndex(a), nil)
-	e.act = nil
+	e.actAs(by, reason, func() { e.emit(e.byName[a.Rule], a, TypeShelved, now, e.levelIndex(a), nil) })
 	return e.commitAction(a, "shelve")
 }
 
@@ -336,12 +334,9 @@ func (e *Engine) Unshelve(id, by string) (Alert, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.st == nil {
-		return Alert{}, errStoreClosed
-	}
-	a := e.alerts[id]
-	if a == nil {
-		return Alert{}, ErrUnknownAlert
+	a, err := e.lookupAlert(id)
+	if err != nil {
+		return Alert{}, err
 	}
 	if a.ShelvedUntil == nil {
 		return e.display(a), nil
@@ -361,9 +356,7 @@ func (e *Engine) unshelve(a *alertRec, by, comment string, now time.Time) {
 		a.AckedSeverity = ""
 	}
 	a.ChangedAt = now
-	e.act = &action{by: by, comment: comment}
-	e.emit(e.byName[a.Rule], a, TypeUnshelved, now, e.levelIndex(a), nil)
-	e.act = nil
+	e.actAs(by, comment, func() { e.emit(e.byName[a.Rule], a, TypeUnshelved, now, e.levelIndex(a), nil) })
 }
 
 // Reset ends a latched alert whose condition has returned to normal, on
@@ -393,34 +386,55 @@ func (e *Engine) Reset(id, by, comment string) (Alert, error) {
 		a.Acknowledged, a.AcknowledgedAt, a.AcknowledgedBy, a.Comment = true, &at, by, comment
 	}
 	a.State = StateNormal
-	e.act = &action{by: by, comment: comment}
-	e.emit(e.byName[a.Rule], a, TypeResolved, now, -1, nil)
-	e.act = nil
+	e.actAs(by, comment, func() { e.emit(e.byName[a.Rule], a, TypeResolved, now, -1, nil) })
 	return e.commitAction(a, "reset")
 }
 
-// openAlert returns open occurrence id (not a maintenance record).
-func (e *Engine) openAlert(id string) (*alertRec, error) {
+// lookupAlert returns occurrence id, open or ended.
+func (e *Engine) lookupAlert(id string) (*alertRec, error) {
 	if e.st == nil {
 		return nil, errStoreClosed
 	}
 	a := e.alerts[id]
-	switch {
-	case a == nil:
+	if a == nil {
 		return nil, ErrUnknownAlert
-	case !a.State.Open() || a.Rule == MaintenanceRule:
+	}
+	return a, nil
+}
+
+// openAlert returns open occurrence id (not a maintenance record).
+func (e *Engine) openAlert(id string) (*alertRec, error) {
+	a, err := e.lookupAlert(id)
+	if err != nil {
+		return nil, err
+	}
+	if !a.State.Open() || a.Rule == MaintenanceRule {
 		return nil, ErrAlertEnded
 	}
 	return a, nil
 }
 
-// commitAction commits an action; it is answered only once it is on disk.
+// actAs runs f as an action of by: what f emits or records (notification,
+// `alert` point, log line) says who did it and why.
+func (e *Engine) actAs(by, comment string, f func()) {
+	e.act = &action{by: by, comment: comment}
+	defer func() { e.act = nil }()
+	f()
+}
+
+// commitAction commits an action on a; it is answered only once it is on disk.
 func (e *Engine) commitAction(a *alertRec, what string) (Alert, error) {
+	return e.display(a), e.commitActionErr(what)
+}
+
+// commitActionErr commits an action: an error when the store refused it
+// (the engine retries; the caller must not report success).
+func (e *Engine) commitActionErr(what string) error {
 	e.commitLocked()
 	if len(e.cs.alerts) > 0 {
-		return e.display(a), errors.New("commit " + what + ": store refused it; retrying")
+		return errors.New("commit " + what + ": store refused it; retrying")
 	}
-	return e.display(a), nil
+	return nil
 }
 
 // checkActor trims by and checks both texts.
@@ -477,23 +491,18 @@ func (e *Engine) SetOutOfService(device, by, reason string, until time.Time) (De
 	d.oos = &outOfService{until: until, by: by, reason: reason}
 	e.oosDevs[d.id] = d
 	e.snapOOS()
-	e.act = &action{by: by, comment: reason}
-	defer func() { e.act = nil }()
-	if !d.maint {
-		d.maint = true
-		e.suppress(d, now)
-	} else if a := d.maintAlert; a != nil {
-		// Already in maintenance: the record says until when, no second
-		// alert.suppressed.
-		a.OutOfServiceUntil, a.OutOfServiceBy, a.OutOfServiceReason = &until, by, reason
-		e.record(a, TypeSuppressed, now)
-	}
-	e.act = nil
-	e.commitLocked()
-	if len(e.cs.alerts) > 0 {
-		return serviceOf(d), errors.New("commit out of service: store refused it; retrying")
-	}
-	return serviceOf(d), nil
+	e.actAs(by, reason, func() {
+		if !d.maint {
+			d.maint = true
+			e.suppress(d, now)
+		} else if a := d.maintAlert; a != nil {
+			// Already in maintenance: the record says until when, no second
+			// alert.suppressed.
+			a.OutOfServiceUntil, a.OutOfServiceBy, a.OutOfServiceReason = &until, by, reason
+			e.record(a, TypeSuppressed, now)
+		}
+	})
+	return serviceOf(d), e.commitActionErr("out of service")
 }
 
 // BackInService ends a device's out-of-service period early, on behalf of
@@ -513,11 +522,7 @@ func (e *Engine) BackInService(device, by string) (DeviceService, error) {
 		return serviceOf(d), nil
 	}
 	e.backInService(d, by, "", e.opts.Now())
-	e.commitLocked()
-	if len(e.cs.alerts) > 0 {
-		return serviceOf(d), errors.New("commit back in service: store refused it; retrying")
-	}
-	return serviceOf(d), nil
+	return serviceOf(d), e.commitActionErr("back in service")
 }
 
 // backInService ends d's out-of-service period; unless its
@@ -527,17 +532,15 @@ func (e *Engine) backInService(d *devState, by, comment string, now time.Time) {
 	d.oos = nil
 	delete(e.oosDevs, d.id)
 	e.snapOOS()
-	e.act = &action{by: by, comment: comment}
-	defer func() { e.act = nil }()
-	if !d.pointMaint {
-		d.maint = false
-		e.unsuppress(d, now)
-		return
-	}
-	if a := d.maintAlert; a != nil {
-		a.OutOfServiceUntil, a.OutOfServiceBy, a.OutOfServiceReason = nil, "", ""
-		e.record(a, TypeUnsuppressed, now)
-	}
+	e.actAs(by, comment, func() {
+		if !d.pointMaint {
+			d.maint = false
+			e.unsuppress(d, now)
+		} else if a := d.maintAlert; a != nil {
+			a.OutOfServiceUntil, a.OutOfServiceBy, a.OutOfServiceReason = nil, "", ""
+			e.record(a, TypeUnsuppressed, now)
+		}
+	})
 }
 
 // OutOfService reports whether device is out of service. Sources call it

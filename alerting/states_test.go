@@ -4,10 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -21,25 +17,7 @@ import (
 // is one receiver "desk" with repeat).
 func newCfgEngine(t testing.TB, path string, cfg Config, repeat time.Duration) *syncEngine {
 	t.Helper()
-	if path == "" {
-		path = filepath.Join(t.TempDir(), "alerts.db")
-	}
-	clock := testenv.NewClock(t0)
-	cfg.Notify = []NotifyConfig{{Name: "desk", RepeatInterval: repeat}}
-	e, err := New(cfg, Options{
-		Site: "qz-petro-01", Path: path, Devices: testDevices, Now: clock.Now,
-		Notifiers: map[string]Notifier{"desk": NotifierFunc(nil)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.acc = gateway.AcceptFunc(nil)
-	if err := e.Open(); err != nil {
-		t.Fatal(err)
-	}
-	s := &syncEngine{t: t, e: e, clock: clock, path: path}
-	t.Cleanup(func() { s.close() })
-	return s
+	return openSync(t, path, testenv.NewClock(t0), cfg, Options{Site: "qz-petro-01", Devices: testDevices}, repeat)
 }
 
 // reopen closes the engine and opens its store again at the clock's time
@@ -49,20 +27,7 @@ func (s *syncEngine) reopen(cfg Config, after time.Duration) *syncEngine {
 	s.t.Helper()
 	now := s.clock.Now().Add(after)
 	s.close()
-	clock := testenv.NewClock(now)
-	cfg.Notify = []NotifyConfig{{Name: "desk"}}
-	e, err := New(cfg, Options{Site: "qz-petro-01", Path: s.path, Devices: testDevices, Now: clock.Now,
-		Notifiers: map[string]Notifier{"desk": NotifierFunc(nil)}})
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	e.acc = gateway.AcceptFunc(nil)
-	if err := e.Open(); err != nil {
-		s.t.Fatal(err)
-	}
-	s2 := &syncEngine{t: s.t, e: e, clock: clock, path: s.path}
-	s.t.Cleanup(func() { s2.close() })
-	return s2
+	return openSync(s.t, s.path, testenv.NewClock(now), cfg, Options{Site: "qz-petro-01", Devices: testDevices}, 0)
 }
 
 // payloads lists the desk's notifications.
@@ -744,22 +709,7 @@ func TestStatesShownInAPIAndNotifications(t *testing.T) {
 
 func TestStatesAPI(t *testing.T) {
 	s := newCfgEngine(t, "", Config{Rules: latchRules(), MaxShelve: 2 * time.Hour}, 0)
-	mux := http.NewServeMux()
-	for p, h := range s.e.Routes() {
-		mux.Handle(p, h)
-	}
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	do := func(method, path, body string) (int, string) {
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	do := s.serveAPI()
 	s.poll("GD-101", 57)
 	s.poll("GD-102", 30)
 	id := s.payloads()[0].Data.ID

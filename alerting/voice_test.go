@@ -28,23 +28,7 @@ var dangerRules = []RuleConfig{
 
 func newForestEngine(t *testing.T, path string, clock *testenv.Clock) *syncEngine {
 	t.Helper()
-	if path == "" {
-		path = filepath.Join(t.TempDir(), "alerts.db")
-	}
-	e, err := New(Config{Rules: dangerRules, Notify: []NotifyConfig{{Name: "desk"}}}, Options{
-		Site: "bs-forest-01", Path: path, Devices: dangerDevices, Now: clock.Now,
-		Notifiers: map[string]Notifier{"desk": NotifierFunc(nil)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.acc = gateway.AcceptFunc(nil)
-	if err := e.Open(); err != nil {
-		t.Fatal(err)
-	}
-	s := &syncEngine{t: t, e: e, clock: clock, path: path}
-	t.Cleanup(func() { s.close() })
-	return s
+	return openSync(t, path, clock, Config{Rules: dangerRules}, Options{Site: "bs-forest-01", Devices: dangerDevices}, 0)
 }
 
 func danger(s *syncEngine, level int) gateway.Point {

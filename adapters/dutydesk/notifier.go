@@ -6,19 +6,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-cleanhttp"
 	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/hazardgw/hazardgw/alerting"
 	"github.com/hazardgw/hazardgw/gateway"
+	"github.com/hazardgw/hazardgw/internal/retryhttp"
 )
 
 // Defaults for a zero NotifyConfig.Timeout and zero Options.
@@ -29,18 +27,9 @@ const (
 	DefaultMaxRetryAfter = 5 * time.Minute
 )
 
-// Options tune a Notifier. Zero values mean defaults.
-type Options struct {
-	// MinBackoff and MaxBackoff bound the exponential delay between
-	// attempts when the receiver gives no Retry-After.
-	MinBackoff, MaxBackoff time.Duration
-	// MaxRetryAfter caps a receiver's Retry-After: an alarm must not wait
-	// a day because a proxy said so.
-	MaxRetryAfter time.Duration
-	// Transport replaces the HTTP transport (e.g. for a private CA).
-	Transport http.RoundTripper
-	Now       func() time.Time
-}
+// Options tune a Notifier: backoff bounds, the cap on a Retry-After, the
+// HTTP transport and the clock. Zero values mean the defaults above.
+type Options = retryhttp.Options
 
 // Notifier delivers alert notifications to one duty-desk webhook, signed
 // per Standard Webhooks (SPEC §6). It is safe for concurrent use; the alert
@@ -53,8 +42,7 @@ type Notifier struct {
 	log    *slog.Logger
 	client *retryablehttp.Client
 
-	failing  atomic.Bool
-	attempts atomic.Int64
+	failures retryhttp.Failures
 }
 
 var _ alerting.Notifier = (*Notifier)(nil)
@@ -71,18 +59,7 @@ func New(cfg alerting.NotifyConfig, opts Options, logger *slog.Logger) (*Notifie
 	if err != nil {
 		return nil, fmt.Errorf("create notifier %q: %w", cfg.Name, err)
 	}
-	if opts.MinBackoff <= 0 {
-		opts.MinBackoff = DefaultMinBackoff
-	}
-	if opts.MaxBackoff <= 0 {
-		opts.MaxBackoff = DefaultMaxBackoff
-	}
-	if opts.MaxRetryAfter <= 0 {
-		opts.MaxRetryAfter = DefaultMaxRetryAfter
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts = opts.WithDefaults(Options{MinBackoff: DefaultMinBackoff, MaxBackoff: DefaultMaxBackoff, MaxRetryAfter: DefaultMaxRetryAfter})
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -90,25 +67,11 @@ func New(cfg alerting.NotifyConfig, opts Options, logger *slog.Logger) (*Notifie
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	hc := cleanhttp.DefaultPooledClient()
-	hc.Timeout = timeout
-	if opts.Transport != nil {
-		hc.Transport = opts.Transport
-	}
 	n := &Notifier{name: cfg.Name, url: cfg.URL, key: key, opts: opts, log: logger}
-	n.client = &retryablehttp.Client{
-		HTTPClient:   hc,
-		Logger:       quietLogger{logger},
-		RetryWaitMin: opts.MinBackoff,
-		RetryWaitMax: opts.MaxBackoff,
-		// Retry until delivered or ctx ends: the outbox keeps the
-		// notification across restarts, and alarms must arrive.
-		RetryMax:     math.MaxInt32,
-		CheckRetry:   n.checkRetry,
-		Backoff:      n.backoff,
-		ErrorHandler: retryablehttp.PassthroughErrorHandler,
-		PrepareRetry: n.resign,
-	}
+	n.client = retryhttp.New(retryhttp.Config{
+		Options: opts, Timeout: timeout, Logger: logger, LogPrefix: "webhook client: ",
+		CheckRetry: n.checkRetry, Backoff: n.backoff, PrepareRetry: n.resign,
+	})
 	return n, nil
 }
 
@@ -143,13 +106,13 @@ func (n *Notifier) Notify(ctx context.Context, m alerting.Message) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("deliver notification %s: %w", m.ID, ctx.Err())
 		}
-		return fmt.Errorf("deliver notification %s: %s", m.ID, reason(nil, err))
+		return fmt.Errorf("deliver notification %s: %s", m.ID, retryhttp.Reason(nil, err))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		if n.failing.CompareAndSwap(true, false) {
-			n.log.Info("duty desk accepts notifications again", "receiver", n.name, "attempts", n.attempts.Swap(0))
+		if attempts, ended := n.failures.Clear(); ended {
+			n.log.Info("duty desk accepts notifications again", "receiver", n.name, "attempts", attempts)
 		}
 		return nil
 	}
@@ -210,12 +173,9 @@ func (n *Notifier) checkRetry(ctx context.Context, resp *http.Response, err erro
 			c.answered++
 		}
 	}
-	if retry {
-		n.attempts.Add(1)
-		if n.failing.CompareAndSwap(false, true) {
-			n.log.Warn("duty desk not accepting notifications; retrying until it does",
-				"receiver", n.name, "reason", reason(resp, err))
-		}
+	if retry && n.failures.Add() {
+		n.log.Warn("duty desk not accepting notifications; retrying until it does",
+			"receiver", n.name, "reason", retryhttp.Reason(resp, err))
 	}
 	return retry, nil
 }
@@ -223,10 +183,7 @@ func (n *Notifier) checkRetry(ctx context.Context, resp *http.Response, err erro
 // Retryable classifies one attempt: true for a network error, 429 or any
 // 5xx; false for 2xx and for answers that retrying cannot fix.
 func Retryable(resp *http.Response, err error) bool {
-	if err != nil {
-		return true
-	}
-	return resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
+	return retryhttp.Retryable(resp, err)
 }
 
 // backoff is retryablehttp's Backoff: Retry-After when the receiver sent
@@ -247,83 +204,5 @@ func (n *Notifier) backoff(lo, hi time.Duration, attempt int, resp *http.Respons
 // capped at hi, of which the upper half is scaled by jitter ∈ [0,1) so
 // that gateways recovering together do not stampede the desk.
 func Backoff(lo, hi, maxRetryAfter time.Duration, attempt int, resp *http.Response, now time.Time, jitter float64) time.Duration {
-	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500) {
-		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
-			return clampDur(d, 0, maxRetryAfter)
-		}
-	}
-	d := hi
-	if attempt < 40 {
-		if e := lo << uint(attempt); e > 0 && e < hi {
-			d = e
-		}
-	}
-	return d/2 + time.Duration(float64(d/2)*jitter)
-}
-
-func parseRetryAfter(h string, now time.Time) (time.Duration, bool) {
-	if h == "" {
-		return 0, false
-	}
-	if s, err := strconv.ParseInt(h, 10, 64); err == nil {
-		if s < 0 {
-			return 0, false
-		}
-		if s > math.MaxInt64/int64(time.Second) {
-			return math.MaxInt64, true
-		}
-		return time.Duration(s) * time.Second, true
-	}
-	t, err := http.ParseTime(h)
-	if err != nil {
-		return 0, false
-	}
-	return t.Sub(now), true
-}
-
-func clampDur(d, lo, hi time.Duration) time.Duration {
-	return min(max(d, lo), hi)
-}
-
-// reason describes a failed attempt without the URL (which may carry
-// credentials in its query).
-func reason(resp *http.Response, err error) string {
-	if err == nil {
-		return "HTTP " + strconv.Itoa(resp.StatusCode)
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return err.Error()
-}
-
-// quietLogger adapts slog to retryablehttp's LeveledLogger: everything at
-// Debug (the Notifier logs failures itself, once per change), and without
-// the URL that retryablehttp would print on every attempt.
-type quietLogger struct{ l *slog.Logger }
-
-func (q quietLogger) Error(msg string, kv ...any) { q.log(msg, kv) }
-func (q quietLogger) Warn(msg string, kv ...any)  { q.log(msg, kv) }
-func (q quietLogger) Info(msg string, kv ...any)  { q.log(msg, kv) }
-func (q quietLogger) Debug(msg string, kv ...any) { q.log(msg, kv) }
-
-func (q quietLogger) log(msg string, kv []any) {
-	if !q.l.Enabled(context.Background(), slog.LevelDebug) {
-		return
-	}
-	out := make([]any, 0, len(kv))
-	for i := 0; i+1 < len(kv); i += 2 {
-		switch kv[i] {
-		case "url", "request":
-			continue
-		case "error":
-			if err, ok := kv[i+1].(error); ok {
-				out = append(out, "error", reason(nil, err))
-				continue
-			}
-		}
-		out = append(out, kv[i], kv[i+1])
-	}
-	q.l.Debug("webhook client: "+msg, out...)
+	return retryhttp.Backoff(lo, hi, maxRetryAfter, attempt, resp, now, jitter)
 }

@@ -7,20 +7,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-cleanhttp"
 	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/hazardgw/hazardgw/alerting"
 	"github.com/hazardgw/hazardgw/gateway"
+	"github.com/hazardgw/hazardgw/internal/retryhttp"
 )
 
 // Defaults for a zero NotifyConfig.Timeout and zero Options. The vendors
@@ -34,19 +32,10 @@ const (
 	maxAnswer            = 64 << 10
 )
 
-// Options tune a Notifier. Zero values mean defaults.
-type Options struct {
-	// MinBackoff and MaxBackoff bound the exponential delay between
-	// attempts when the receiver gives no Retry-After.
-	MinBackoff, MaxBackoff time.Duration
-	// MaxRetryAfter caps a receiver's Retry-After (or Feishu's
-	// x-ogw-ratelimit-reset).
-	MaxRetryAfter time.Duration
-	// Transport replaces the HTTP transport (e.g. for a private CA).
-	Transport http.RoundTripper
-	// Now is the clock of signatures; nil: time.Now.
-	Now func() time.Time
-}
+// Options tune a Notifier: backoff bounds, the cap on a Retry-After (or
+// Feishu's x-ogw-ratelimit-reset), the HTTP transport and the clock of
+// signatures. Zero values mean the defaults above.
+type Options = retryhttp.Options
 
 // RefusedError is a receiver's answer that it did not take a message: an
 // HTTP status, or a vendor's error code in a 200 answer. Temporary ones
@@ -109,8 +98,7 @@ type Notifier struct {
 	opts    Options
 	log     *slog.Logger
 	client  *retryablehttp.Client
-	failing atomic.Bool
-	retries atomic.Int64
+	retries retryhttp.Failures
 }
 
 // Chat is a Notifier for a group chat robot (DingTalk, WeCom, Feishu): it
@@ -123,18 +111,7 @@ var (
 )
 
 func newNotifier(cfg alerting.NotifyConfig, v vendor, opts Options, logger *slog.Logger) *Notifier {
-	if opts.MinBackoff <= 0 {
-		opts.MinBackoff = DefaultMinBackoff
-	}
-	if opts.MaxBackoff <= 0 {
-		opts.MaxBackoff = DefaultMaxBackoff
-	}
-	if opts.MaxRetryAfter <= 0 {
-		opts.MaxRetryAfter = DefaultMaxRetryAfter
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts = opts.WithDefaults(Options{MinBackoff: DefaultMinBackoff, MaxBackoff: DefaultMaxBackoff, MaxRetryAfter: DefaultMaxRetryAfter})
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -142,29 +119,15 @@ func newNotifier(cfg alerting.NotifyConfig, v vendor, opts Options, logger *slog
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	hc := cleanhttp.DefaultPooledClient()
-	hc.Timeout = timeout
-	if opts.Transport != nil {
-		hc.Transport = opts.Transport
-	}
 	var pairs []string
 	for _, s := range Secrets(cfg) {
 		pairs = append(pairs, s, "***")
 	}
 	n := &Notifier{name: cfg.Name, typ: cfg.NotifyType(), v: v, scrub: strings.NewReplacer(pairs...), opts: opts, log: logger}
-	n.client = &retryablehttp.Client{
-		HTTPClient:   hc,
-		Logger:       quietLogger{logger, n.scrub},
-		RetryWaitMin: opts.MinBackoff,
-		RetryWaitMax: opts.MaxBackoff,
-		// Retry until delivered or ctx ends: the outbox keeps the
-		// notification across restarts, and alarms must arrive.
-		RetryMax:     math.MaxInt32,
-		CheckRetry:   n.checkRetry,
-		Backoff:      n.backoff,
-		ErrorHandler: retryablehttp.PassthroughErrorHandler,
-		PrepareRetry: n.resign,
-	}
+	n.client = retryhttp.New(retryhttp.Config{
+		Options: opts, Timeout: timeout, Logger: logger, LogPrefix: "receiver client: ",
+		Scrub: n.scrub.Replace, CheckRetry: n.checkRetry, Backoff: n.backoff, PrepareRetry: n.resign,
+	})
 	return n
 }
 
@@ -208,7 +171,7 @@ func (n *Notifier) send(ctx context.Context, ms []alerting.Message) error {
 	req, err := retryablehttp.NewRequestWithContext(ctx, c.cur.method, c.cur.url,
 		retryablehttp.ReaderFunc(func() (io.Reader, error) { return bytes.NewReader(c.cur.body), nil }))
 	if err != nil {
-		return fmt.Errorf("build request for notification %s: %s: %w", id, n.scrub.Replace(reason(nil, err)), gateway.ErrPermanent)
+		return fmt.Errorf("build request for notification %s: %s: %w", id, n.scrub.Replace(retryhttp.Reason(nil, err)), gateway.ErrPermanent)
 	}
 	setAttempt(req.Request, c.cur)
 	req.SetResponseHandler(n.answer)
@@ -218,8 +181,8 @@ func (n *Notifier) send(ctx context.Context, ms []alerting.Message) error {
 		resp.Body.Close()
 	}
 	if err == nil {
-		if n.failing.CompareAndSwap(true, false) {
-			n.log.Info("receiver accepts messages again", "receiver", n.name, "type", n.typ, "retries", n.retries.Swap(0))
+		if retries, ended := n.retries.Clear(); ended {
+			n.log.Info("receiver accepts messages again", "receiver", n.name, "type", n.typ, "retries", retries)
 		}
 		return nil
 	}
@@ -230,7 +193,7 @@ func (n *Notifier) send(ctx context.Context, ms []alerting.Message) error {
 	if errors.As(err, &re) {
 		return fmt.Errorf("deliver notification %s: %s: %w", id, n.scrub.Replace(re.Error()), gateway.ErrPermanent)
 	}
-	return fmt.Errorf("deliver notification %s: %s", id, n.scrub.Replace(reason(nil, err)))
+	return fmt.Errorf("deliver notification %s: %s", id, n.scrub.Replace(retryhttp.Reason(nil, err)))
 }
 
 // setAttempt puts an attempt's URL, headers and body length on r.
@@ -290,12 +253,9 @@ func (n *Notifier) checkRetry(ctx context.Context, resp *http.Response, err erro
 		return false, ctx.Err()
 	}
 	retry := Retryable(resp, err)
-	if retry {
-		n.retries.Add(1)
-		if n.failing.CompareAndSwap(false, true) {
-			n.log.Warn("receiver not accepting messages; retrying until it does",
-				"receiver", n.name, "type", n.typ, "reason", n.scrub.Replace(reason(resp, err)))
-		}
+	if retry && n.retries.Add() {
+		n.log.Warn("receiver not accepting messages; retrying until it does",
+			"receiver", n.name, "type", n.typ, "reason", n.scrub.Replace(retryhttp.Reason(resp, err)))
 	}
 	return retry, nil
 }
@@ -304,14 +264,10 @@ func (n *Notifier) checkRetry(ctx context.Context, resp *http.Response, err erro
 // vendor's temporary refusal (rate limit) is retried; a 2xx without error,
 // and every final refusal, is not.
 func Retryable(resp *http.Response, err error) bool {
-	var re *RefusedError
-	switch {
-	case errors.As(err, &re):
+	if re := (*RefusedError)(nil); errors.As(err, &re) {
 		return re.Temporary
-	case err != nil:
-		return true
 	}
-	return resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
+	return retryhttp.Retryable(resp, err)
 }
 
 func (n *Notifier) backoff(lo, hi time.Duration, attempt int, resp *http.Response) time.Duration {
@@ -323,84 +279,5 @@ func (n *Notifier) backoff(lo, hi time.Duration, attempt int, resp *http.Respons
 // x-ogw-ratelimit-reset (seconds), capped at maxRetryAfter; otherwise
 // lo·2^attempt capped at hi, the upper half scaled by jitter ∈ [0,1).
 func Backoff(lo, hi, maxRetryAfter time.Duration, attempt int, resp *http.Response, now time.Time, jitter float64) time.Duration {
-	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500) {
-		if d, ok := retryAfter(resp.Header, now); ok {
-			return min(max(d, 0), maxRetryAfter)
-		}
-	}
-	d := hi
-	if attempt < 40 {
-		if e := lo << uint(attempt); e > 0 && e < hi {
-			d = e
-		}
-	}
-	return d/2 + time.Duration(float64(d/2)*jitter)
-}
-
-func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
-	for _, k := range []string{"Retry-After", "X-Ogw-Ratelimit-Reset"} {
-		v := h.Get(k)
-		if v == "" {
-			continue
-		}
-		if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
-			if s > int64(math.MaxInt64/time.Second) {
-				return math.MaxInt64, true
-			}
-			return time.Duration(s) * time.Second, true
-		}
-		if t, err := http.ParseTime(v); err == nil && k == "Retry-After" {
-			return t.Sub(now), true
-		}
-	}
-	return 0, false
-}
-
-// reason describes a failed attempt without the URL (whose query holds the
-// robot's token).
-func reason(resp *http.Response, err error) string {
-	if err == nil {
-		if resp == nil {
-			return "no answer"
-		}
-		return "HTTP " + strconv.Itoa(resp.StatusCode)
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return err.Error()
-}
-
-// quietLogger adapts slog to retryablehttp's LeveledLogger: everything at
-// Debug, without the URL (the Notifier logs failures itself, once per
-// change).
-type quietLogger struct {
-	l     *slog.Logger
-	scrub *strings.Replacer
-}
-
-func (q quietLogger) Error(msg string, kv ...any) { q.log(msg, kv) }
-func (q quietLogger) Warn(msg string, kv ...any)  { q.log(msg, kv) }
-func (q quietLogger) Info(msg string, kv ...any)  { q.log(msg, kv) }
-func (q quietLogger) Debug(msg string, kv ...any) { q.log(msg, kv) }
-
-func (q quietLogger) log(msg string, kv []any) {
-	if !q.l.Enabled(context.Background(), slog.LevelDebug) {
-		return
-	}
-	out := make([]any, 0, len(kv))
-	for i := 0; i+1 < len(kv); i += 2 {
-		switch kv[i] {
-		case "url", "request":
-			continue
-		case "error":
-			if err, ok := kv[i+1].(error); ok {
-				out = append(out, "error", q.scrub.Replace(reason(nil, err)))
-				continue
-			}
-		}
-		out = append(out, kv[i], kv[i+1])
-	}
-	q.l.Debug("receiver client: "+msg, out...)
+	return retryhttp.Backoff(lo, hi, maxRetryAfter, attempt, resp, now, jitter, "Retry-After", "X-Ogw-Ratelimit-Reset")
 }

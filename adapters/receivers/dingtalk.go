@@ -90,6 +90,14 @@ func (d *dingTalk) prepare(ms []alerting.Message) (signer, error) {
 // retried; any other errcode (310000: signature, keyword or IP check
 // failed; 300001: bad token…) is final.
 func (d *dingTalk) verdict(status int, body []byte) error {
+	return errcodeVerdict(status, body, dingTalkTemporary)
+}
+
+// errcodeVerdict reads the answer of a robot that reports in
+// {"errcode": n, "errmsg": "…"} (DingTalk, WeCom): HTTP 200 with errcode 0
+// is delivery; an errcode in temporary is a refusal to retry; any other
+// errcode, another status or another body is a final refusal.
+func errcodeVerdict(status int, body []byte, temporary map[int]bool) error {
 	var a struct {
 		Code *int   `json:"errcode"`
 		Msg  string `json:"errmsg"`
@@ -100,7 +108,7 @@ func (d *dingTalk) verdict(status int, body []byte) error {
 	if *a.Code == 0 {
 		return nil
 	}
-	return &RefusedError{Status: status, Code: *a.Code, Msg: clip(a.Msg, 200), Temporary: dingTalkTemporary[*a.Code]}
+	return &RefusedError{Status: status, Code: *a.Code, Msg: clip(a.Msg, 200), Temporary: temporary[*a.Code]}
 }
 
 func jsonHeader() http.Header {

@@ -1,7 +1,6 @@
 package receivers
 
 import (
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -66,15 +65,5 @@ func (w *weCom) prepare(ms []alerting.Message) (signer, error) {
 // retried; any other (93000 invalid webhook key, 40058 bad content…) is
 // final.
 func (w *weCom) verdict(status int, body []byte) error {
-	var a struct {
-		Code *int   `json:"errcode"`
-		Msg  string `json:"errmsg"`
-	}
-	if status != http.StatusOK || json.Unmarshal(body, &a) != nil || a.Code == nil {
-		return &RefusedError{Status: status, Msg: "unexpected answer"}
-	}
-	if *a.Code == 0 {
-		return nil
-	}
-	return &RefusedError{Status: status, Code: *a.Code, Msg: clip(a.Msg, 200), Temporary: weComTemporary[*a.Code]}
+	return errcodeVerdict(status, body, weComTemporary)
 }

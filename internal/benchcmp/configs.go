@@ -31,22 +31,7 @@ const (
 // never fill and every write would wait for flush_interval.
 func telegrafMQTTConfig(brokerURL, clientID, influxURL, bucket string, inflight int) string {
 	batch := min(batchSize, max(1, inflight/2))
-	return fmt.Sprintf(`[agent]
-  interval = "10s"
-  round_interval = false
-  metric_batch_size = %d
-  metric_buffer_limit = 1000000
-  collection_jitter = "0s"
-  flush_interval = %q
-  flush_jitter = "0s"
-  omit_hostname = true
-
-[[outputs.influxdb_v2]]
-  urls = [%q]
-  token = ""
-  organization = ""
-  bucket = %q
-
+	return telegrafHead(10*time.Second, false, batch, influxURL, bucket) + fmt.Sprintf(`
 [[inputs.mqtt_consumer]]
   servers = [%q]
   topics = [%q]
@@ -89,16 +74,16 @@ func telegrafMQTTConfig(brokerURL, clientID, influxURL, bucket string, inflight 
       path = "image_url"
       type = "string"
       optional = true
-`, batch, flushInterval.String(), influxURL, bucket, brokerURL, cameraTopicFilter, clientID, inflight, cameraTopicFilter)
+`, brokerURL, cameraTopicFilter, clientID, inflight, cameraTopicFilter)
 }
 
-// telegrafModbusConfig polls the units with one request each (20 contiguous
-// holding registers) into measurement "bench".
-func telegrafModbusConfig(addr string, interval time.Duration, influxURL, bucket string) string {
-	var c strings.Builder
-	fmt.Fprintf(&c, `[agent]
+// telegrafHead is the agent and InfluxDB output of both Telegraf configs:
+// batches of batch metrics, flushed every flushInterval, a buffer large
+// enough that a run never drops one.
+func telegrafHead(interval time.Duration, round bool, batch int, influxURL, bucket string) string {
+	return fmt.Sprintf(`[agent]
   interval = %q
-  round_interval = true
+  round_interval = %t
   metric_batch_size = %d
   metric_buffer_limit = 1000000
   collection_jitter = "0s"
@@ -111,13 +96,21 @@ func telegrafModbusConfig(addr string, interval time.Duration, influxURL, bucket
   token = ""
   organization = ""
   bucket = %q
+`, interval.String(), round, batch, flushInterval.String(), influxURL, bucket)
+}
 
+// telegrafModbusConfig polls the units with one request each (20 contiguous
+// holding registers) into measurement "bench".
+func telegrafModbusConfig(addr string, interval time.Duration, influxURL, bucket string) string {
+	var c strings.Builder
+	c.WriteString(telegrafHead(interval, true, batchSize, influxURL, bucket))
+	fmt.Fprintf(&c, `
 [[inputs.modbus]]
   name = "bench"
   controller = "tcp://%s"
   timeout = "1s"
   configuration_type = "request"
-`, interval.String(), batchSize, flushInterval.String(), influxURL, bucket, addr)
+`, addr)
 	for u := 1; u <= modbusUnits; u++ {
 		fmt.Fprintf(&c, `
   [[inputs.modbus.request]]

@@ -61,8 +61,7 @@ type siteOpts struct {
 func newAlertSite(t testing.TB, o siteOpts) *alertSite {
 	t.Helper()
 	dir := t.TempDir()
-	s := &alertSite{t: t, influx: testenv.InfluxDB(t)}
-	s.influx.CreateDB("hazard")
+	s := &alertSite{t: t, influx: newInflux(t, "hazard")}
 	s.sim = modbussim.New(modbussim.Options{})
 	t.Cleanup(func() { s.sim.Close() })
 	addr, err := s.sim.ListenTCP("127.0.0.1:0")
@@ -72,14 +71,7 @@ func newAlertSite(t testing.TB, o siteOpts) *alertSite {
 	for u := 1; u <= o.devices; u++ {
 		s.set(u, 0)
 	}
-	s.desk, err = dutydesk.New(dutydesk.Options{Secret: deskSecret, LogFile: filepath.Join(dir, "deliveries.jsonl")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.desk.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.desk.Close() })
+	s.desk = newDeskWith(t, dutydesk.Options{Secret: deskSecret, LogFile: filepath.Join(dir, "deliveries.jsonl")})
 	port := testenv.FreePort(t)
 	s.api = fmt.Sprintf("http://127.0.0.1:%d", port)
 
@@ -258,6 +250,26 @@ func (s *alertSite) findAlert(device, rule string) (apiAlert, bool) {
 	return apiAlert{}, false
 }
 
+// gasLevel is the status and level of dev's combustible-gas alert, as
+// the API shows it ("firing high-high").
+func (s *alertSite) gasLevel(dev string) string {
+	a, _ := s.findAlert(dev, "combustible-gas")
+	return a.Status + " " + a.Level
+}
+
+// raiseTwoEscalateOne drives GD-101 to high and GD-102 to high-high, then
+// GD-101 on to high-high, each step committed before the next.
+func (s *alertSite) raiseTwoEscalateOne() {
+	s.t.Helper()
+	s.set(1, 30)
+	s.set(2, 55)
+	testenv.Eventually(s.t, 20*time.Second, func() bool {
+		return s.gasLevel("GD-101") == "firing high" && s.gasLevel("GD-102") == "firing high-high"
+	}, "both alerts committed")
+	s.set(1, 55)
+	testenv.Eventually(s.t, 20*time.Second, func() bool { return s.gasLevel("GD-101") == "firing high-high" }, "GD-101 escalated")
+}
+
 // TestAlertGasRampDeadbandAckAndReminders drives GD-101 from 0 to 60 %LEL
 // and back to 0 while GD-102 wobbles ±1 around the first-level set point,
 // then acknowledges GD-102's alert through the API.
@@ -420,17 +432,7 @@ func TestAlertDeliveryAcrossDeskOutageAndKill9(t *testing.T) {
 	s.desk.SetFault(dutydesk.Fault{FailFirst: 5, Status: http.StatusServiceUnavailable})
 	outageEnds := time.Now().Add(refuse)
 
-	level := func(dev string) string {
-		a, _ := s.findAlert(dev, "combustible-gas")
-		return a.Status + " " + a.Level
-	}
-	s.set(1, 30)
-	s.set(2, 55)
-	testenv.Eventually(t, 20*time.Second, func() bool {
-		return level("GD-101") == "firing high" && level("GD-102") == "firing high-high"
-	}, "both alerts committed")
-	s.set(1, 55)
-	testenv.Eventually(t, 20*time.Second, func() bool { return level("GD-101") == "firing high-high" }, "GD-101 escalated")
+	s.raiseTwoEscalateOne()
 	gw.kill9()
 	if n := len(s.desk.Deliveries()); n != 0 {
 		t.Fatalf("the desk was refusing, yet it has %d deliveries", n)
@@ -438,7 +440,7 @@ func TestAlertDeliveryAcrossDeskOutageAndKill9(t *testing.T) {
 
 	s.start() // still breached: the restart must not fire them again
 	s.set(2, 0)
-	testenv.Eventually(t, 20*time.Second, func() bool { return level("GD-102") == "resolved high-high" }, "GD-102 resolved")
+	testenv.Eventually(t, 20*time.Second, func() bool { return s.gasLevel("GD-102") == "resolved high-high" }, "GD-102 resolved")
 	if time.Now().After(outageEnds) {
 		t.Fatalf("the scenario took longer than the desk's %v outage", refuse)
 	}
@@ -514,19 +516,11 @@ func BenchmarkAlarmLatency(b *testing.B) {
 // raises none.
 func TestAlertCameraFireViaMQTT(t *testing.T) {
 	dir := t.TempDir()
-	influx := testenv.InfluxDB(t)
-	influx.CreateDB("hazard")
+	influx := newInflux(t, "hazard")
 	broker := testenv.Mosquitto(t)
-	desk, err := dutydesk.New(dutydesk.Options{Secret: deskSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := desk.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { desk.Close() })
+	desk := newDesk(t)
 	config := filepath.Join(dir, "hazardgw.yaml")
-	err = os.WriteFile(config, fmt.Appendf(nil, `site: {id: forest-01, name: 林区, language: zh}
+	err := os.WriteFile(config, fmt.Appendf(nil, `site: {id: forest-01, name: 林区, language: zh}
 gateway:
   http: {listen: "127.0.0.1:%d", token: test-token}
   data_dir: %s
@@ -553,11 +547,7 @@ alerting:
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	pub, err := mqttsim.NewPublisher(ctx, mqttsim.PublisherOptions{URL: broker.URL(), Site: "forest-01", ClientID: "e2e-cameras"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close(5 * time.Second)
+	pub := newPublisher(t, ctx, broker, "forest-01", "e2e-cameras")
 	for _, ev := range []mqttsim.CameraEvent{
 		{EventID: "CAM-03-000001", CameraID: "CAM-03", TS: time.Now(), Type: mqttsim.Smoke, Confidence: 0.5},
 		{EventID: "CAM-07-000001", CameraID: "CAM-07", TS: time.Now(), Type: mqttsim.Fire, Confidence: 0.9, BearingDeg: mqttsim.Ptr(132.5)},

@@ -35,8 +35,7 @@ func BenchmarkModbusGateway(b *testing.B) {
 		links = 4 // one device per link: polls not in step
 	}
 	for b.Loop() {
-		influx := testenv.InfluxDB(b)
-		influx.CreateDB("hazard")
+		influx := newInflux(b, "hazard")
 		sim := modbussim.New(modbussim.Options{})
 		b.Cleanup(func() { sim.Close() })
 		addr, err := sim.ListenTCP("127.0.0.1:0")

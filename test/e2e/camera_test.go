@@ -79,22 +79,14 @@ func cameraData(t *testing.T, d dutydesk.Delivery) cameraAlert {
 // old alarms as late with its own time.
 func TestCameraIncidentViaMQTT(t *testing.T) {
 	dir := t.TempDir()
-	influx := testenv.InfluxDB(t)
-	influx.CreateDB("forest")
+	influx := newInflux(t, "forest")
 	broker := testenv.Mosquitto(t)
-	desk, err := dutydesk.New(dutydesk.Options{Secret: deskSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := desk.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { desk.Close() })
+	desk := newDesk(t)
 
 	towerA, towerB := latLon{25.07, 118.21}, latLon{25.03, 118.15}
 	fire := destination(towerA, 200, 4200) // south-south-west of tower A, 4.2 km
 	config := filepath.Join(dir, "hazardgw.yaml")
-	err = os.WriteFile(config, fmt.Appendf(nil, `site: {id: bs-forest-01, name: 北山林场, language: zh}
+	err := os.WriteFile(config, fmt.Appendf(nil, `site: {id: bs-forest-01, name: 北山林场, language: zh}
 gateway:
   http: {listen: "127.0.0.1:%d", token: test-token}
   data_dir: %s
@@ -131,11 +123,7 @@ alerting:
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	pub, err := mqttsim.NewPublisher(ctx, mqttsim.PublisherOptions{URL: broker.URL(), Site: "bs-forest-01", ClientID: "e2e-lookouts"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close(5 * time.Second)
+	pub := newPublisher(t, ctx, broker, "bs-forest-01", "e2e-lookouts")
 	send := func(ev mqttsim.CameraEvent) {
 		t.Helper()
 		if err := pub.PublishCamera(ctx, ev); err != nil {

@@ -19,8 +19,7 @@ import (
 // accepted point — arrives, exactly once.
 func TestKill9LosesNothingAndDuplicatesNothing(t *testing.T) {
 	const devices = 3
-	influx := testenv.InfluxDB(t)
-	influx.CreateDB("hazard")
+	influx := newInflux(t, "hazard")
 	influx.Stop() // points can only pile up in the spool
 
 	sim := modbussim.New(modbussim.Options{})

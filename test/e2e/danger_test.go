@@ -48,17 +48,9 @@ func TestFireDangerThroughGateway(t *testing.T) {
 		t.Fatal("mosquitto_sub not found: scripts/setup.sh installs mosquitto-clients")
 	}
 	dir := t.TempDir()
-	influx := testenv.InfluxDB(t)
-	influx.CreateDB("hazard")
+	influx := newInflux(t, "hazard")
 	broker := testenv.Mosquitto(t)
-	desk, err := dutydesk.New(dutydesk.Options{Secret: deskSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := desk.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { desk.Close() })
+	desk := newDesk(t)
 	port := testenv.FreePort(t)
 	config := filepath.Join(dir, "hazardgw.yaml")
 	err = os.WriteFile(config, fmt.Appendf(nil, `site: {id: forest-01, name: 北山林场, language: zh, timezone: Asia/Shanghai}
@@ -117,11 +109,7 @@ alerting:
 	g := startGateway(t, config, "DUTY_DESK_SECRET="+deskSecret)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	pub, err := mqttsim.NewPublisher(ctx, mqttsim.PublisherOptions{URL: broker.URL(), Site: "forest-01", ClientID: "e2e-ws"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close(5 * time.Second)
+	pub := newPublisher(t, ctx, broker, "forest-01", "e2e-ws")
 	base := dangerDay(t)
 	reading := func(at time.Time, body string) {
 		t.Helper()

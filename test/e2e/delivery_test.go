@@ -51,19 +51,6 @@ func events(gs []groupDelivery) (map[string][]string, map[string]int) {
 	return byDev, seen
 }
 
-func newDesk(t testing.TB) *dutydesk.Server {
-	t.Helper()
-	d, err := dutydesk.New(dutydesk.Options{Secret: deskSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
-}
-
 // TestAlertGroupOfTwelveDetectors: twelve gas detectors of one area
 // (tags: {area: tank-farm-A}) cross the red limit together; a receiver
 // with group_by: [area] gets at most two alert.group notifications, which

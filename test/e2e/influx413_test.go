@@ -17,8 +17,7 @@ import (
 func TestInflux413NothingDeadLettered(t *testing.T) {
 	const events = 2000
 	broker := testenv.Mosquitto(t)
-	influx := testenv.InfluxDB(t, testenv.WithMaxBodySize(8<<10))
-	influx.CreateDB("hazard")
+	influx := newInflux(t, "hazard", testenv.WithMaxBodySize(8<<10))
 	cfg := writeMQTTConfig(t, t.TempDir(), influx.URL(), broker.URL()) // batch_size 5000
 	influx.Stop()
 	gw := startGateway(t, cfg)

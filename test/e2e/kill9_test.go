@@ -23,8 +23,7 @@ import (
 func TestMQTTKill9TwelveTimesExactlyOnce(t *testing.T) {
 	const events, rate, kills = 30_000, 1500, 12
 	broker := testenv.Mosquitto(t)
-	influx := testenv.InfluxDB(t)
-	influx.CreateDB("hazard")
+	influx := newInflux(t, "hazard")
 	cfg := writeMQTTConfig(t, t.TempDir(), influx.URL(), broker.URL())
 
 	gw := startGateway(t, cfg)

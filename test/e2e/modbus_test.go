@@ -158,8 +158,7 @@ func TestModbusToInfluxExactValuesAcrossOutage(t *testing.T) {
 		runFor, outageAt, outageFor = 12*time.Second, 3*time.Second, 5*time.Second
 	}
 
-	influx := testenv.InfluxDB(t)
-	influx.CreateDB("hazard")
+	influx := newInflux(t, "hazard")
 	dir := t.TempDir()
 	var logs []*servedLog
 	var sims []*modbussim.Server

@@ -94,8 +94,7 @@ func publishStream(ctx context.Context, url string, base time.Time, cameras, pas
 func TestMQTTKill9MidStream(t *testing.T) {
 	const cameras, passages = 50_000, 10_000
 	broker := testenv.Mosquitto(t)
-	influx := testenv.InfluxDB(t)
-	influx.CreateDB("hazard")
+	influx := newInflux(t, "hazard")
 	cfg := writeMQTTConfig(t, t.TempDir(), influx.URL(), broker.URL())
 
 	gw := startGateway(t, cfg)

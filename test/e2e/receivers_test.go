@@ -139,17 +139,7 @@ func TestDingTalkAcrossRateLimitAndKill9(t *testing.T) {
 	env := []string{"DUTY_DESK_SECRET=" + deskSecret, "ROBOT_TOKEN=" + robotToken, "ROBOT_SECRET=" + robotSecret}
 
 	gw := startGateway(t, s.config, env...)
-	level := func(dev string) string {
-		a, _ := s.findAlert(dev, "combustible-gas")
-		return a.Status + " " + a.Level
-	}
-	s.set(1, 30)
-	s.set(2, 55)
-	testenv.Eventually(t, 20*time.Second, func() bool {
-		return level("GD-101") == "firing high" && level("GD-102") == "firing high-high"
-	}, "both alerts committed")
-	s.set(1, 55)
-	testenv.Eventually(t, 20*time.Second, func() bool { return level("GD-101") == "firing high-high" }, "GD-101 escalated")
+	s.raiseTwoEscalateOne()
 	testenv.Eventually(t, 20*time.Second, func() bool { n, _, _ := robot.state(); return n >= 2 }, "the robot refused attempts")
 	gw.kill9()
 	if _, _, msgs := robot.state(); len(msgs) != 0 {
@@ -158,7 +148,7 @@ func TestDingTalkAcrossRateLimitAndKill9(t *testing.T) {
 
 	gw = startGateway(t, s.config, env...)
 	s.set(2, 0)
-	testenv.Eventually(t, 20*time.Second, func() bool { return level("GD-102") == "resolved high-high" }, "GD-102 resolved")
+	testenv.Eventually(t, 20*time.Second, func() bool { return s.gasLevel("GD-102") == "resolved high-high" }, "GD-102 resolved")
 	// A graceful restart while they still wait.
 	refused, _, _ := robot.state()
 	testenv.Eventually(t, 20*time.Second, func() bool { n, _, _ := robot.state(); return n > refused }, "retrying after the restart")

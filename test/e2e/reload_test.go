@@ -23,8 +23,7 @@ import (
 // polled and GD-102 no longer is, and the gateway runs throughout.
 func TestReloadOnSIGHUP(t *testing.T) {
 	dir := t.TempDir()
-	influx := testenv.InfluxDB(t)
-	influx.CreateDB("hazard")
+	influx := newInflux(t, "hazard")
 	broker := testenv.Mosquitto(t)
 	sim := modbussim.New(modbussim.Options{})
 	t.Cleanup(func() { sim.Close() })
@@ -37,14 +36,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	desk, err := dutydesk.New(dutydesk.Options{Secret: deskSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := desk.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { desk.Close() })
+	desk := newDesk(t)
 	port := testenv.FreePort(t)
 	config := func(units ...int) string {
 		var b strings.Builder
@@ -106,11 +98,7 @@ modbus:
 	// Camera events flow while the configuration is reloaded.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	pub, err := mqttsim.NewPublisher(ctx, mqttsim.PublisherOptions{URL: broker.URL(), Site: "forest-01", ClientID: "e2e-reload-cams"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close(10 * time.Second)
+	pub := newPublisher(t, ctx, broker, "forest-01", "e2e-reload-cams")
 	const events = 400
 	published := make(chan error, 1)
 	base := time.Now().Add(-time.Minute).Truncate(time.Second)

@@ -32,22 +32,11 @@ type forestSite struct {
 func newForestSite(t *testing.T, maxDevices int) *forestSite {
 	t.Helper()
 	dir := t.TempDir()
-	influx := testenv.InfluxDB(t)
-	influx.CreateDB("hazard")
-	f := &forestSite{t: t, broker: testenv.Mosquitto(t), influx: influx}
-	var err error
-	f.desk, err = dutydesk.New(dutydesk.Options{Secret: deskSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.desk.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.desk.Close() })
+	f := &forestSite{t: t, influx: newInflux(t, "hazard"), broker: testenv.Mosquitto(t), desk: newDesk(t)}
 	port := testenv.FreePort(t)
 	f.api = fmt.Sprintf("http://127.0.0.1:%d", port)
 	f.config = filepath.Join(dir, "hazardgw.yaml")
-	err = os.WriteFile(f.config, fmt.Appendf(nil, `site: {id: forest-01, name: 林区, language: zh}
+	err := os.WriteFile(f.config, fmt.Appendf(nil, `site: {id: forest-01, name: 林区, language: zh}
 gateway:
   http: {listen: "127.0.0.1:%d", token: test-token}
   data_dir: %s
@@ -73,7 +62,7 @@ alerting:
       severity: orange
   notify:
     - {name: duty-desk, url: %q, secret: "${DUTY_DESK_SECRET}", timeout: 2s}
-`, port, filepath.Join(dir, "data"), influx.URL(), f.broker.URL(), maxDevices, f.desk.URL()), 0o644)
+`, port, filepath.Join(dir, "data"), f.influx.URL(), f.broker.URL(), maxDevices, f.desk.URL()), 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,10 +100,7 @@ func TestBrokerDownDeclaredCameraOffline(t *testing.T) {
 	startGateway(t, f.config, "DUTY_DESK_SECRET="+deskSecret)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	pub, err := mqttsim.NewPublisher(ctx, mqttsim.PublisherOptions{URL: f.broker.URL(), Site: "forest-01", ClientID: "e2e-cam"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub := newPublisher(t, ctx, f.broker, "forest-01", "e2e-cam")
 	if err := pub.PublishCamera(ctx, mqttsim.CameraEvent{EventID: "CAM-01-1", CameraID: "CAM-01", TS: time.Now(), Type: mqttsim.Smoke, Confidence: 0.1}); err != nil {
 		t.Fatal(err)
 	}
@@ -158,11 +144,7 @@ func TestDeviceFloodThenRealFire(t *testing.T) {
 	g := startGateway(t, f.config, "DUTY_DESK_SECRET="+deskSecret)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	pub, err := mqttsim.NewPublisher(ctx, mqttsim.PublisherOptions{URL: f.broker.URL(), Site: "forest-01", ClientID: "e2e-flood"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close(5 * time.Second)
+	pub := newPublisher(t, ctx, f.broker, "forest-01", "e2e-flood")
 	for i := range 10050 {
 		id := fmt.Sprintf("BOGUS-%05d", i)
 		if err := pub.PublishCamera(ctx, mqttsim.CameraEvent{EventID: id + "-1", CameraID: id, TS: time.Now(), Type: mqttsim.Smoke, Confidence: 0.05}); err != nil {
@@ -243,14 +225,7 @@ func getAPI(t *testing.T, url, token string) (int, []byte) {
 // naming it, as well as the gas alarm.
 func TestDeskRejectsGoesToOtherReceiver(t *testing.T) {
 	s := newAlertSite(t, siteOpts{devices: 1, interval: 300 * time.Millisecond})
-	rotated, err := dutydesk.New(dutydesk.Options{Secret: deskSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rotated.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rotated.Close() })
+	rotated := newDesk(t)
 	cfg, err := os.ReadFile(s.config)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,26 @@
+// Package retryhttp is the retrying HTTP client that the notification
+// adapters (the duty-desk webhook and the chat and HTTP receivers) share: a
+// go-retryablehttp client on a pooled cleanhttp transport that retries
+// until a message is delivered or its context ends, backs off
+// exponentially with jitter unless the receiver says how long to wait
+// (Retry-After, capped), and logs retryablehttp's per-attempt chatter only
+// at Debug and without the URL, whose query may hold a credential.
+//
+// What each adapter decides for itself stays with it: how a request is
+// signed and re-signed (PrepareRetry), which answers are retried
+// (CheckRetry, usually built on Retryable), and how a final refusal is
+// reported. Backoff, Retryable and Reason are pure functions; Failures
+// keeps an outage's logging to one line when it starts and one when it
+// ends.
+//
+// # Concurrency
+//
+// A client from New and a Failures are safe for concurrent use; New does
+// no I/O.
+//
+//	opts = opts.WithDefaults(retryhttp.Options{MinBackoff: time.Second, MaxBackoff: time.Minute, MaxRetryAfter: 5 * time.Minute})
+//	client := retryhttp.New(retryhttp.Config{
+//		Options: opts, Timeout: 5 * time.Second, Logger: logger, LogPrefix: "webhook client: ",
+//		CheckRetry: n.checkRetry, Backoff: n.backoff, PrepareRetry: n.resign,
+//	})
+package retryhttp
