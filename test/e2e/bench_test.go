@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -178,4 +179,66 @@ func scrapeCounter(tb testing.TB, url, name string) float64 {
 	}
 	tb.Fatalf("no %s in %s", name, url)
 	return 0
+}
+
+// BenchmarkMQTTDrainGateway measures the gateway process on a queued MQTT
+// backlog, three rounds on one data_dir: each round queues
+// HAZARDGW_BENCH_MESSAGES camera events (default 50,000) at Mosquitto for
+// the gateway's persistent session while it is stopped, then starts it and
+// waits until every event is committed to the spool (and so acknowledged).
+// It reports per round the drain rate, the process's CPU per message and
+// peak RSS (its rusage: start-up included), and the highest heap in use
+// seen on /metrics during the drain. With HAZARDGW_BENCH_INFLUX_DOWN=1
+// InfluxDB is stopped for the three rounds, so the spool's backlog grows
+// round after round: memory must not follow it.
+//
+//	go test -run '^$' -bench MQTTDrainGateway -benchtime 1x ./test/e2e/
+func BenchmarkMQTTDrainGateway(b *testing.B) {
+	n := 50_000
+	if v, err := strconv.Atoi(os.Getenv("HAZARDGW_BENCH_MESSAGES")); err == nil && v > 0 {
+		n = v
+	}
+	influxDown := os.Getenv("HAZARDGW_BENCH_INFLUX_DOWN") == "1"
+	for b.Loop() {
+		broker := testenv.Mosquitto(b)
+		influx := testenv.InfluxDB(b)
+		influx.CreateDB("hazard")
+		cfg := writeMQTTConfig(b, b.TempDir(), influx.URL(), broker.URL())
+		bin := hazardgwBin(b, false)
+		if w := os.Getenv("HAZARDGW_BENCH_WRAPPER"); w != "" {
+			bin = w
+		}
+		// The first start creates the persistent session.
+		gw := startGatewayBin(b, bin, cfg)
+		testenv.Eventually(b, 60*time.Second, func() bool { return strings.Contains(gw.out.String(), "connected to MQTT broker") }, "gateway connected")
+		gw.stop(30 * time.Second)
+		if influxDown {
+			influx.Stop()
+		}
+		metrics := "http://" + listenAddr(b, cfg) + "/metrics"
+		base := time.Now().Add(-time.Hour).Truncate(time.Second)
+		for round := 1; round <= 3; round++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			err := publishStream(ctx, broker.URL(), base.Add(time.Duration(round)*time.Minute), n, 0)
+			cancel()
+			if err != nil {
+				b.Fatal(err)
+			}
+			gw := startGatewayBin(b, bin, cfg)
+			t0 := time.Now()
+			heap := 0.0
+			testenv.Eventually(b, 5*time.Minute, func() bool {
+				heap = max(heap, scrapeCounter(b, metrics, "go_memstats_heap_inuse_bytes"))
+				return scrapeCounter(b, metrics, "hazardgw_points_accepted_total") >= float64(n)
+			}, "round %d: %d messages drained", round, n)
+			elapsed := time.Since(t0)
+			gw.stop(30 * time.Second)
+			ru := gw.cmd.ProcessState.SysUsage().(*syscall.Rusage)
+			cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+			b.ReportMetric(float64(n)/elapsed.Seconds(), fmt.Sprintf("msg/s-r%d", round))
+			b.ReportMetric(float64(cpu.Microseconds())/float64(n), fmt.Sprintf("µs-cpu/msg-r%d", round))
+			b.ReportMetric(float64(ru.Maxrss)/1024, fmt.Sprintf("MB-peak-rss-r%d", round))
+			b.ReportMetric(heap/(1<<20), fmt.Sprintf("MB-heap-inuse-r%d", round))
+		}
+	}
 }
