@@ -7,10 +7,10 @@ import (
 
 // defaultMemoryLimit is the Go runtime's soft memory limit when the
 // environment sets none: a safety net for a small edge box, far above what
-// the gateway needs in normal running (a few tens of MB, also while it
-// drains a broker's backlog), so that it costs nothing until a burst
-// approaches it, when the collector works harder instead of the process
-// growing. GOMEMLIMIT in the environment (for example in the systemd
+// the gateway needs in normal running (a few tens of MB; up to about a
+// hundred while it drains a large broker backlog), so that it costs
+// nothing until a burst approaches it, when the collector works harder
+// instead of the process growing. GOMEMLIMIT in the environment (for example in the systemd
 // unit's EnvironmentFile) replaces it; GOMEMLIMIT=off removes it.
 const defaultMemoryLimit = 256 << 20
 
