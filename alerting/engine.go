@@ -153,6 +153,10 @@ type Engine struct {
 
 	samples, transitions, notifications, delivered, dead, notifyErr atomic.Int64
 	queueWaits, lostAtStop, commitErr                               atomic.Int64
+	// queued counts the samples in queue; room gets a value when
+	// evaluation has taken some (see Observe).
+	queued atomic.Int64
+	room   chan struct{}
 
 	maintRule      *rule // the built-in rule of alert.suppressed / unsuppressed
 	rejectRule     *rule // the built-in rule of gateway:notify-rejected
@@ -298,6 +302,7 @@ func New(cfg Config, opts Options) (*Engine, error) {
 		byName:    map[string]*rule{},
 		meta:      map[string]Device{},
 		queue:     make(chan *sampleBatch, opts.Queue),
+		room:      make(chan struct{}, 1),
 		stopped:   make(chan struct{}),
 		alerts:    map[string]*alertRec{},
 		tracks:    map[trackKey]*track{},
@@ -515,6 +520,11 @@ func (e *Engine) evaluate(b *sampleBatch) {
 			e.sample(&b.s[i], now)
 		}
 		e.samples.Add(int64(len(b.s)))
+		e.queued.Add(-int64(len(b.s)))
+		select {
+		case e.room <- struct{}{}:
+		default:
+		}
 		b.s = b.s[:0]
 		e.pool.Put(b)
 		if n == 64 {

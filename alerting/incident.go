@@ -198,7 +198,7 @@ func (e *Engine) event(d *devState, s *sample, now time.Time) {
 			e.log.Info("camera event already seen: ignored", "camera", s.device, "event_id", ev.id)
 			return
 		}
-		e.cs.seen = c.seen.encode()
+		e.cs.seen = &c.seen
 	}
 	// The first event rule (in configuration order) that takes the event
 	// is the one it raises or escalates an incident under.

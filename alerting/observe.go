@@ -76,6 +76,21 @@ func (e *Engine) Observe(points []gateway.Point) {
 		return
 	default:
 	}
+	// The queue is bounded in samples as well as in batches: a drained
+	// backlog commits batches of hundreds of points, and a thousand of
+	// those waiting would hold a hundred MB.
+	if e.queued.Load() >= maxQueuedSamples {
+		e.queueWaits.Add(1)
+		for e.queued.Load() >= maxQueuedSamples {
+			select {
+			case <-e.room:
+			case <-e.stopped:
+				e.lostAtStop.Add(int64(len(b.s)))
+				return
+			}
+		}
+	}
+	e.queued.Add(int64(len(b.s)))
 	select {
 	case e.queue <- b:
 		return
@@ -85,9 +100,14 @@ func (e *Engine) Observe(points []gateway.Point) {
 	select {
 	case e.queue <- b:
 	case <-e.stopped:
+		e.queued.Add(-int64(len(b.s)))
 		e.lostAtStop.Add(int64(len(b.s)))
 	}
 }
+
+// maxQueuedSamples bounds the samples waiting for evaluation (about 100
+// bytes each, plus a camera event's details): beyond it Observe waits.
+const maxQueuedSamples = 16384
 
 // appendSamples extracts the samples of one point.
 func appendSamples(dst *[]sample, p *gateway.Point) {

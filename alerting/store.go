@@ -90,7 +90,10 @@ type changeSet struct {
 	msgs   []queued
 	points []gateway.Point
 	drop   []string // ended alerts to forget
-	seen   []byte   // the seen camera event ids, when they changed (seenSet.encode)
+	// seen, when set, is the seen camera event ids, which changed: encoded
+	// once per commit, not once per event (a backlog of camera events would
+	// otherwise encode the whole set for each one).
+	seen *seenSet
 }
 
 type queued struct {
@@ -209,7 +212,7 @@ func (s *store) commit(c *changeSet) error {
 		}
 		meta := tx.Bucket(bucketMeta)
 		if c.seen != nil {
-			if err := meta.Put(keySeen, c.seen); err != nil {
+			if err := meta.Put(keySeen, c.seen.encode()); err != nil {
 				return err
 			}
 		}

@@ -29,12 +29,22 @@ type link struct {
 	connFails   int         // consecutive failed connects; >0: backing off until retryAt
 	retryAt     time.Time
 	connErr     error
-	acceptFails int64 // consecutive failed Accepts
+	acceptFails int64 // polls lost to consecutive failed Accepts
 	// oos reports whether a device is out of service (Source.OutOfService).
 	oos func(device string) bool
 }
 
+// batchFor bounds how long points read from one device may wait for the
+// link's next due devices before they are handed over together.
+const batchFor = 20 * time.Millisecond
+
 // run polls the link's devices, each at its own interval, until ctx ends.
+// Devices due at the same moment (typically all of a link's devices on one
+// poll grid) are polled back to back and their points handed over in one
+// Accept: one hand-off to the pipeline per tick rather than per device. A
+// device whose last poll failed is not waited for: what was read before
+// it is handed over first, so that a dead unit's timeout does not delay the
+// others' readings; nor is anything held for longer than batchFor.
 func (l *link) run(ctx context.Context, acc gateway.Acceptor) {
 	defer l.conn.close()
 	timer := time.NewTimer(time.Hour)
@@ -43,9 +53,24 @@ func (l *link) run(ctx context.Context, acc gateway.Acceptor) {
 	for i := range l.due {
 		l.due[i] = start
 	}
+	var pending []gateway.Point // read, not yet handed over
+	var pendingSince time.Time
+	polls := 0 // the polls pending's points are from
+	flush := func() {
+		if len(pending) > 0 {
+			l.accept(ctx, acc, pending, polls)
+			pending = nil // the acceptor's observers may keep them
+		}
+		polls = 0
+	}
+	defer flush() // a poll that completed is stored even if shutdown began
 	for {
 		i := earliest(l.due)
-		wait := l.due[i].Sub(l.now())
+		now := l.now()
+		wait := l.due[i].Sub(now)
+		if len(pending) > 0 && (wait > 0 || l.devs[i].failing || now.Sub(pendingSince) >= batchFor) {
+			flush()
+		}
 		if wait > idleClose {
 			_ = l.conn.close()
 		}
@@ -61,7 +86,11 @@ func (l *link) run(ctx context.Context, acc gateway.Acceptor) {
 			return
 		}
 		d := l.devs[i]
-		l.poll(ctx, acc, d)
+		if len(pending) == 0 {
+			pendingSince = l.now()
+		}
+		pending = l.read(ctx, d, pending)
+		polls++
 		next, missed := nextSlot(l.due[i], d.interval, l.now())
 		l.due[i] = next
 		if missed > 0 {
@@ -73,10 +102,17 @@ func (l *link) run(ctx context.Context, acc gateway.Acceptor) {
 	}
 }
 
-// poll reads one device and hands its points to acc: the values and an
-// online device_status if every request succeeded, only an offline
-// device_status otherwise.
+// poll reads one device and hands its points to acc.
 func (l *link) poll(ctx context.Context, acc gateway.Acceptor, d *device) {
+	if pts := l.read(ctx, d, nil); len(pts) > 0 {
+		l.accept(ctx, acc, pts, 1)
+	}
+}
+
+// read polls one device and appends its points to dst: the values and an
+// online device_status if every request succeeded, only an offline
+// device_status otherwise; nothing if shutdown cut the poll short.
+func (l *link) read(ctx context.Context, d *device, dst []gateway.Point) []gateway.Point {
 	start := l.now()
 	err := l.ensureConn(start)
 	if err == nil {
@@ -84,10 +120,11 @@ func (l *link) poll(ctx context.Context, acc gateway.Acceptor, d *device) {
 	}
 	rtt := l.now().Sub(start)
 	if err != nil && ctx.Err() != nil {
-		return // cut short by shutdown: says nothing about the device
+		return dst // cut short by shutdown: says nothing about the device
 	}
 	l.stats.polls.Add(1)
 	var errText string
+	d.failing = err != nil
 	if err != nil {
 		l.stats.failures.Add(1)
 		d.errs[metricClass(err)].Add(1)
@@ -106,14 +143,18 @@ func (l *link) poll(ctx context.Context, acc gateway.Acceptor, d *device) {
 			l.log.Log(ctx, lvl, msg, "device", d.id, "unit", d.unit)
 		}
 	}
-	pts := d.buildPoints(start, rtt, err, errText, dq, fault, maint)
-	// A poll that completed is stored even if shutdown began meanwhile: the
+	return d.appendPoints(dst, start, rtt, err, errText, dq, fault, maint)
+}
+
+// accept hands pts, read in polls polls of the link's devices, to acc.
+func (l *link) accept(ctx context.Context, acc gateway.Acceptor, pts []gateway.Point, polls int) {
+	// Polls that completed are stored even if shutdown began meanwhile: the
 	// pipeline outlives the sources, so this waits at most for its queue.
 	if err := acc.Accept(context.WithoutCancel(ctx), pts); err != nil {
-		l.stats.acceptErrors.Add(1)
-		l.acceptFails++
-		if l.acceptFails == 1 && ctx.Err() == nil {
-			l.log.Warn("points not accepted; they are lost until accepting works again", "device", d.id, "err", err)
+		l.stats.acceptErrors.Add(int64(polls))
+		l.acceptFails += int64(polls)
+		if l.acceptFails == int64(polls) && ctx.Err() == nil {
+			l.log.Warn("points not accepted; they are lost until accepting works again", "polls", polls, "err", err)
 		}
 		return
 	}
@@ -196,13 +237,13 @@ func change(prev devStatus, err error) (lvl slog.Level, msg string, ok bool) {
 	return 0, "", false
 }
 
-// buildPoints builds the points of one poll: its device_status, first, so
+// appendPoints appends the points of one poll to dst: its device_status, first, so
 // that whoever observes the batch knows the readings' quality before it
 // sees them, then the device's good and uncertain values (none if the poll
 // failed; bad values are never stored). They are allocated per poll, not
 // reused, because an Acceptor's observers may keep them; the tags are
 // shared and immutable.
-func (d *device) buildPoints(start time.Time, rtt time.Duration, err error, errText string, dq pointQ, fault, maint bool) []gateway.Point {
+func (d *device) appendPoints(dst []gateway.Point, start time.Time, rtt time.Duration, err error, errText string, dq pointQ, fault, maint bool) []gateway.Point {
 	n := 8
 	if err == nil {
 		n += len(d.points)
@@ -226,10 +267,9 @@ func (d *device) buildPoints(start time.Time, rtt time.Duration, err error, errT
 		}
 	}
 	k := len(fields)
-	pts := make([]gateway.Point, 1, 2)
-	pts[0] = gateway.Point{Measurement: gateway.MeasurementDeviceStatus, Tags: d.statusTags, Fields: fields[:k:k], Time: start}
+	dst = append(dst, gateway.Point{Measurement: gateway.MeasurementDeviceStatus, Tags: d.statusTags, Fields: fields[:k:k], Time: start})
 	if err != nil {
-		return pts
+		return dst
 	}
 	for i := range d.points {
 		v := &d.vals[i]
@@ -238,7 +278,7 @@ func (d *device) buildPoints(start time.Time, rtt time.Duration, err error, errT
 		}
 	}
 	if len(fields) > k {
-		pts = append(pts, gateway.Point{Measurement: d.kind, Tags: d.tags, Fields: fields[k:], Time: start})
+		dst = append(dst, gateway.Point{Measurement: d.kind, Tags: d.tags, Fields: fields[k:], Time: start})
 	}
-	return pts
+	return dst
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -363,5 +364,81 @@ func TestNewAppliesDefaultsAndRejectsWhatCannotBePolled(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("error lacks %q:\n%v", w, err)
 		}
+	}
+}
+
+// batchRecorder is an Acceptor that records which devices each Accept
+// carried, and cancels after the want-th call.
+type batchRecorder struct {
+	batches [][]string // per Accept: measurement/device of each point
+	want    int
+	cancel  context.CancelFunc
+}
+
+func (b *batchRecorder) Accept(_ context.Context, pts []gateway.Point) error {
+	var ids []string
+	for i := range pts {
+		dev, _ := pts[i].Tag(gateway.TagDevice)
+		ids = append(ids, pts[i].Measurement+"/"+dev)
+	}
+	b.batches = append(b.batches, ids)
+	if len(b.batches) == b.want {
+		b.cancel()
+	}
+	return nil
+}
+
+// TestLinkBatchesDevicesDueTogether: devices due at the same moment hand
+// their points over in one Accept, in poll order; a device whose last poll
+// failed is not waited for, and nothing waits longer than batchFor.
+func TestLinkBatchesDevicesDueTogether(t *testing.T) {
+	dev := func(id string, unit int) DeviceConfig {
+		d := twoReadDevice
+		d.ID, d.UnitID = id, unit
+		return d
+	}
+	cases := []struct {
+		name    string
+		advance time.Duration // per read; a poll is two reads
+		failing int           // unit whose reads time out, 0 for none
+		want    [][]string
+	}{
+		{"one accept for the tick", 2 * time.Millisecond, 0, [][]string{
+			{"device_status/TK-1", "tank/TK-1", "device_status/TK-2", "tank/TK-2", "device_status/TK-3", "tank/TK-3"},
+		}},
+		{"a failing device is not waited for", 2 * time.Millisecond, 4, [][]string{
+			{"device_status/TK-1", "tank/TK-1"},
+			{"device_status/TK-2", "device_status/TK-3", "tank/TK-3"},
+		}},
+		{"slow polls are not held back", 15 * time.Millisecond, 0, [][]string{
+			{"device_status/TK-1", "tank/TK-1"},
+			{"device_status/TK-2", "tank/TK-2"},
+			{"device_status/TK-3", "tank/TK-3"},
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, l, fc, _ := fakeLink(t, LinkConfig{Name: "l", Devices: []DeviceConfig{dev("TK-1", 3), dev("TK-2", 4), dev("TK-3", 5)}})
+			fc.advance = c.advance
+			fc.readFn = func(unit byte, a area, start, count uint16) ([]byte, error) {
+				if int(unit) == c.failing {
+					return nil, serial.ErrTimeout
+				}
+				if a == areaHolding {
+					return regs(100, 1), nil
+				}
+				return regs(0x4148, 0), nil
+			}
+			if c.failing != 0 { // its last poll failed
+				l.devs[1].failing = true
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			acc := &batchRecorder{want: len(c.want), cancel: cancel}
+			l.run(ctx, acc)
+			if !reflect.DeepEqual(acc.batches, c.want) {
+				t.Errorf("batches\n got %v\nwant %v", acc.batches, c.want)
+			}
+		})
 	}
 }

@@ -227,6 +227,8 @@ type device struct {
 	errs [len(metricClasses)]atomic.Int64 // failed polls by metric class
 	vals []value                          // decode target; only the link's goroutine touches it
 	q    []pointQ                         // quality of vals; only the link's goroutine touches it
+	// failing: the last poll failed; only the link's goroutine touches it.
+	failing bool
 
 	mu sync.Mutex // guards st
 	st devState

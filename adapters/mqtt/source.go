@@ -43,9 +43,14 @@ type Source struct {
 	now        func() time.Time
 	checkEvery time.Duration
 
-	in   chan paho.Message // paho's handler → workers
-	stop chan struct{}     // closed at shutdown: handlers stop waiting for a worker
-	wake chan struct{}     // a lost connection: sweep now (broker_down points)
+	in chan paho.Message // paho's handler → workers
+	// over holds QoS 1 messages that found in full (onMessage), for feed;
+	// overW wakes feed.
+	overMu sync.Mutex
+	over   []paho.Message
+	overW  chan struct{}
+	stop   chan struct{} // closed at shutdown: handlers stop waiting for a worker
+	wake   chan struct{} // a lost connection: sweep now (broker_down points)
 
 	// The devices file ("" without a data dir); lastSave and saveErr
 	// belong to the liveness goroutine (and to Run after it has returned).
@@ -112,6 +117,7 @@ func New(cfg Config, site string, logger *slog.Logger, reg prometheus.Registerer
 		now:        time.Now,
 		checkEvery: checkPeriod(cfg),
 		in:         make(chan paho.Message, queueLen),
+		overW:      make(chan struct{}, 1),
 		stop:       make(chan struct{}),
 		wake:       make(chan struct{}, 1),
 	}
@@ -208,6 +214,7 @@ func (s *Source) Run(ctx context.Context, acc gateway.Acceptor) error {
 		wg.Go(func() { s.work(ctx, acc) })
 	}
 	wg.Go(func() { s.watchLiveness(ctx, acc) })
+	wg.Go(s.feed)
 
 	s.connect(ctx, client)
 	<-ctx.Done()
@@ -491,9 +498,13 @@ func (s *Source) setConnected(up bool, err error) {
 }
 
 // onMessage is paho's handler. With SetOrderMatters(false) paho runs it on
-// a goroutine of its own per message, so it may block: the number waiting
-// is bounded by the broker's in-flight window for QoS 1. QoS 0 messages,
-// which have no such window, are dropped when the queue is full.
+// a goroutine of its own per message. A QoS 1 message that finds the queue
+// full is parked in s.over (see feed) and the goroutine returns: their
+// number is bounded by the broker's in-flight window, but a broker resuming
+// a session's backlog may send thousands at once, and thousands of blocked
+// goroutines cost tens of MB of stacks where parked messages cost a slice
+// slot each. QoS 0 messages, which have no window, are dropped when the
+// queue is full.
 func (s *Source) onMessage(_ paho.Client, m paho.Message) {
 	if !s.enter() {
 		return // not acknowledged: the broker redelivers it next session
@@ -508,9 +519,49 @@ func (s *Source) onMessage(_ paho.Client, m paho.Message) {
 		}
 		return
 	}
+	s.overMu.Lock()
+	defer s.overMu.Unlock()
+	if len(s.over) == 0 { // else behind those parked
+		select {
+		case s.in <- m:
+			return
+		default:
+		}
+	}
+	s.over = append(s.over, m)
 	select {
-	case s.in <- m:
-	case <-s.stop:
+	case s.overW <- struct{}{}:
+	default:
+	}
+}
+
+// feed moves the parked messages into the queue, oldest first, as the
+// workers make room, until the source stops. Those still parked then are
+// not acknowledged: the broker sends them again next session.
+func (s *Source) feed() {
+	var batch []paho.Message
+	for {
+		select {
+		case <-s.overW:
+		case <-s.stop:
+			return
+		}
+		for {
+			s.overMu.Lock()
+			batch, s.over = s.over, batch[:0]
+			s.overMu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			for i, m := range batch {
+				select {
+				case s.in <- m:
+					batch[i] = nil // don't pin the payload
+				case <-s.stop:
+					return
+				}
+			}
+		}
 	}
 }
 

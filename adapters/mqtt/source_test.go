@@ -235,7 +235,7 @@ var _ paho.Message = (*fakeMsg)(nil)
 // TestQoS0OverloadDropsAreCounted: QoS 0 messages have no in-flight window
 // to bound the handler goroutines waiting on a full queue, so beyond the
 // queue they are dropped, counted as overload and logged; up to it they
-// are queued. QoS 1 messages never are dropped (they wait).
+// are queued. QoS 1 messages never are dropped (they are parked).
 func TestQoS0OverloadDropsAreCounted(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	var logs bytes.Buffer
@@ -265,16 +265,23 @@ func TestQoS0OverloadDropsAreCounted(t *testing.T) {
 	if !strings.Contains(logs.String(), "reason=overload") {
 		t.Errorf("no overload log line:\n%s", logs.String())
 	}
-	// A QoS 1 message waits for room instead.
-	done := make(chan struct{})
-	go func() { s.onMessage(nil, camMsg("CAM-02", "2026-11-22T09:00:00Z")); close(done) }()
-	select {
-	case <-done:
-		t.Fatal("QoS 1 message returned while the queue was full")
-	case <-time.After(50 * time.Millisecond):
+	// A QoS 1 message is parked instead, without holding paho's goroutine,
+	// and fed into the queue once the workers make room.
+	s.onMessage(nil, camMsg("CAM-02", "2026-11-22T09:00:00Z"))
+	if len(s.over) != 1 || len(s.in) != queueLen {
+		t.Fatalf("parked %d, queued %d; want 1 parked behind a full queue", len(s.over), len(s.in))
 	}
-	<-s.in
-	<-done
+	fed := make(chan struct{})
+	go func() { s.feed(); close(fed) }()
+	var last paho.Message
+	for range queueLen + 1 {
+		last = <-s.in
+	}
+	if !strings.Contains(last.Topic(), "CAM-02") {
+		t.Errorf("last message taken %q, want the parked CAM-02 one", last.Topic())
+	}
+	close(s.stop)
+	<-fed
 	if got := testutil.ToFloat64(s.met.rejected[reasonOverload]); got != 5 {
 		t.Errorf("overload = %v after a QoS 1 message, want 5", got)
 	}

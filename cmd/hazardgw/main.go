@@ -184,6 +184,8 @@ func cmdRun(ctx context.Context, path string, stderr io.Writer, lookup func(stri
 	}()
 
 	logger.Info("starting", "version", version, "commit", buildCommit(), "site", cfg.Site.ID, "config", path)
+	defer startProfiles(lookup, logger)()
+	applyMemoryLimit(lookup, logger)
 	for _, w := range cfg.Warnings() {
 		logger.Warn("configuration", "warning", w)
 	}

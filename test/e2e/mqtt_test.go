@@ -14,7 +14,7 @@ import (
 	"github.com/hazardgw/hazardgw/simulators/mqttsim"
 )
 
-func writeMQTTConfig(t *testing.T, dir, influxURL, brokerURL string) string {
+func writeMQTTConfig(t testing.TB, dir, influxURL, brokerURL string) string {
 	t.Helper()
 	cfg := fmt.Sprintf(`site: {id: e2e-site, name: 测试林区}
 gateway:
