@@ -56,7 +56,7 @@ func TestCommitAcrossReconnect(t *testing.T) {
 
 			var mu sync.Mutex
 			times := map[string]map[int64]bool{} // event id → times stored
-			commits := map[string]int{}           // event id → commits holding it
+			commits := map[string]int{}          // event id → commits holding it
 			store := func(p []gateway.Point) {
 				mu.Lock()
 				defer mu.Unlock()
