@@ -50,7 +50,7 @@ type Source struct {
 	open  func(paho.Client) bool
 	waitT *time.Timer
 	stop  chan struct{} // closed at shutdown: handlers stop waiting for a worker
-	wake   chan struct{} // a lost connection: sweep now (broker_down points)
+	wake  chan struct{} // a lost connection: sweep now (broker_down points)
 
 	// The devices file ("" without a data dir); lastSave and saveErr
 	// belong to the liveness goroutine (and to Run after it has returned).
@@ -311,7 +311,7 @@ func (s *Source) clientOptions(tlsCfg *tls.Config) *paho.ClientOptions {
 		SetClientID(s.cfg.ClientID).
 		SetProtocolVersion(4).
 		SetCleanSession(false).
-		SetResumeSubs(false). // subscribed in onConnect, every time
+		SetResumeSubs(false).  // subscribed in onConnect, every time
 		SetOrderMatters(true). // the handler's wait is the back-pressure on the socket (see onMessage)
 		SetAutoAckDisabled(true).
 		SetStore(newSessionStore()).
