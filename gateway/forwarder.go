@@ -15,6 +15,7 @@ import (
 // ForwarderOptions configure a Forwarder. Zero values mean defaults.
 type ForwarderOptions struct {
 	BatchSize     int           // points per Sink.Write; default 5000
+	BatchBytes    int           // line bytes per Sink.Write (at least one point); default 4 MiB
 	FlushInterval time.Duration // longest a point waits for a fuller batch; default 1s
 	MinBackoff    time.Duration // first retry delay; default 500ms
 	MaxBackoff    time.Duration // retry delay cap; default 30s
@@ -42,6 +43,10 @@ type ForwarderStats struct {
 // Replays after a crash rewrite the same points with the same timestamps,
 // which InfluxDB treats as the same points: no duplicates.
 //
+// A batch is at most BatchSize points and BatchBytes of lines, read into
+// buffers reused batch after batch: the lines handed to Sink.Write are
+// valid only until it returns.
+//
 // One goroutine runs a Forwarder (Run, then optionally Drain).
 type Forwarder struct {
 	spool  *spool.Spool
@@ -54,6 +59,11 @@ type Forwarder struct {
 	lastWrite                       atomic.Int64 // Unix ns of the last write the sink took (in whole or in part)
 	failing                         atomic.Bool
 	lines                           [][]byte
+	// entries and buf hold the batch read from the spool, reused batch
+	// after batch (Run's goroutine only): a drain does not allocate a
+	// batch's worth of memory per write.
+	entries []spool.Entry
+	buf     []byte
 	limit                           int // batch size after a 413, 0 for BatchSize; Run's goroutine only
 	limiter                         *logx.Limiter
 }
@@ -63,6 +73,9 @@ type Forwarder struct {
 func NewForwarder(sp *spool.Spool, sink Sink, notify <-chan struct{}, opts ForwarderOptions, logger *slog.Logger) *Forwarder {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 5000
+	}
+	if opts.BatchBytes <= 0 {
+		opts.BatchBytes = 4 << 20
 	}
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = time.Second
@@ -167,11 +180,14 @@ func (f *Forwarder) writeBatch(ctx context.Context) (int, error) {
 	if f.limit > 0 {
 		size = f.limit
 	}
-	entries, err := f.spool.Read(size)
+	entries, buf, err := f.spool.ReadInto(f.entries, f.buf, size, f.opts.BatchBytes)
+	f.entries, f.buf = entries, buf
 	if err != nil || len(entries) == 0 {
 		return 0, err
 	}
-	return len(entries), f.settle(ctx, entries)
+	err = f.settle(ctx, entries)
+	clear(f.lines) // the lines alias buf: nothing else may keep them
+	return len(entries), err
 }
 
 func (f *Forwarder) settle(ctx context.Context, entries []spool.Entry) error {

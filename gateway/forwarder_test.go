@@ -136,3 +136,56 @@ func nLines(line func(string, int) []byte, dev string, n int) [][]byte {
 	}
 	return out
 }
+
+// TestForwarderBoundsBatchBytes: a batch holds at most BatchBytes of lines
+// (and at least one line, however long), from buffers reused batch after
+// batch; every line arrives once, in order.
+func TestForwarderBoundsBatchBytes(t *testing.T) {
+	sp := openSpool(t)
+	line := func(dev string, i int) []byte {
+		if i == 7 { // longer than a whole batch: written alone
+			return fmt.Appendf(nil, "m,device=%s v=%d,pad=\"%s\" %d", dev, i, strings.Repeat("x", 600), i)
+		}
+		return fmt.Appendf(nil, "m,device=%s v=%d %d", dev, i, i)
+	}
+	in := nLines(line, "d", 40)
+	if _, err := sp.Append(in, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	sink := &sizeSink{}
+	f := NewForwarder(sp, sink, nil, ForwarderOptions{BatchSize: 1000, BatchBytes: 100}, nil)
+	if err := f.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(sink.stored) != len(in) {
+		t.Fatalf("stored %d lines, want %d", len(sink.stored), len(in))
+	}
+	for i, l := range in {
+		if sink.stored[i] != string(l) {
+			t.Fatalf("line %d = %q, want %q", i, sink.stored[i], l)
+		}
+	}
+	for i, n := range sink.bytes {
+		if n > 100 && sink.lines[i] > 1 {
+			t.Errorf("write %d: %d lines of %d bytes, over BatchBytes", i, sink.lines[i], n)
+		}
+	}
+	if len(sink.bytes) < 10 {
+		t.Errorf("%d writes for %d lines of ~20 bytes in batches of 100 bytes", len(sink.bytes), len(in))
+	}
+}
+
+type sizeSink struct {
+	stored       []string
+	bytes, lines []int
+}
+
+func (s *sizeSink) Write(_ context.Context, lines [][]byte) error {
+	n := 0
+	for _, l := range lines {
+		n += len(l)
+		s.stored = append(s.stored, string(l))
+	}
+	s.bytes, s.lines = append(s.bytes, n), append(s.lines, len(lines))
+	return nil
+}
