@@ -632,6 +632,11 @@ type worker struct {
 	seen  []seen
 	pidx  []int // point index of each seen entry
 	ttags []gateway.Tag
+	// points, tags and fields are the arrays a batch's points are built
+	// in (see process).
+	points []gateway.Point
+	tags   []gateway.Tag
+	fields []gateway.Field
 	// stamps of this batch's messages stored at arrival time, recorded
 	// before the commit.
 	stamps []stampEntry
@@ -668,11 +673,30 @@ func (w *worker) process(ctx context.Context, acc gateway.Acceptor) {
 	s := w.s
 	now := s.now()
 	n := len(w.msgs)
-	// Fresh backing arrays per batch: observers of the pipeline may keep
-	// the points after Accept returns. Three allocations per batch.
-	points := make([]gateway.Point, 0, n+4)
-	tags := make([]gateway.Tag, 0, n*6)
-	fields := make([]gateway.Field, 0, n*6)
+	// The worker's arrays, reused batch after batch: the pipeline's
+	// observers copy what they keep before Accept returns, and so does the
+	// liveness tracker in stored. They grow to the largest batch (bounded
+	// by maxBatch); a decoder that needs more than the room left allocates
+	// for that point alone (see carve).
+	points := w.points[:0]
+	if cap(points) < n+4 {
+		points = make([]gateway.Point, 0, n+4)
+	}
+	tags := w.tags[:0]
+	if cap(tags) < n*6 {
+		tags = make([]gateway.Tag, 0, n*6)
+	}
+	fields := w.fields[:0]
+	if cap(fields) < n*6 {
+		fields = make([]gateway.Field, 0, n*6)
+	}
+	defer func() {
+		// Drop the references to this batch's strings; keep the arrays.
+		clear(points[:cap(points)])
+		clear(tags[:cap(tags)])
+		clear(fields[:cap(fields)])
+		w.points, w.tags, w.fields = points[:0], tags[:0], fields[:0]
+	}()
 	w.good, w.bad, w.seen, w.pidx, w.stamps = w.good[:0], w.bad[:0], w.seen[:0], w.pidx[:0], w.stamps[:0]
 	s.met.messages.Add(float64(n))
 	arrived := s.arrivals(now, n)
