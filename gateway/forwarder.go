@@ -64,8 +64,8 @@ type Forwarder struct {
 	// batch's worth of memory per write.
 	entries []spool.Entry
 	buf     []byte
-	limit                           int // batch size after a 413, 0 for BatchSize; Run's goroutine only
-	limiter                         *logx.Limiter
+	limit   int // batch size after a 413, 0 for BatchSize; Run's goroutine only
+	limiter *logx.Limiter
 }
 
 // NewForwarder returns a forwarder from sp to sink that wakes on notify
