@@ -15,7 +15,7 @@ import (
 // ForwarderOptions configure a Forwarder. Zero values mean defaults.
 type ForwarderOptions struct {
 	BatchSize     int           // points per Sink.Write; default 5000
-	BatchBytes    int           // line bytes per Sink.Write (at least one point); default 4 MiB
+	BatchBytes    int           // line bytes per Sink.Write (at least one point); default 1 MiB
 	FlushInterval time.Duration // longest a point waits for a fuller batch; default 1s
 	MinBackoff    time.Duration // first retry delay; default 500ms
 	MaxBackoff    time.Duration // retry delay cap; default 30s
@@ -75,7 +75,7 @@ func NewForwarder(sp *spool.Spool, sink Sink, notify <-chan struct{}, opts Forwa
 		opts.BatchSize = 5000
 	}
 	if opts.BatchBytes <= 0 {
-		opts.BatchBytes = 4 << 20
+		opts.BatchBytes = 1 << 20
 	}
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = time.Second
