@@ -325,6 +325,9 @@ func (s *Source) clientOptions(tlsCfg *tls.Config) *paho.ClientOptions {
 		SetAutoReconnect(true).
 		SetConnectRetry(false). // the first connection is retried by connect, with backoff and ctx
 		SetMaxReconnectInterval(s.cfg.MaxBackoff)
+	if open := bufferedOpener(s.cfg.URL); open != nil {
+		o.SetCustomOpenConnectionFn(open)
+	}
 	if s.cfg.Username != "" {
 		o.SetUsername(s.cfg.Username)
 		o.SetPassword(s.cfg.Password)
