@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hazardgw/hazardgw/internal/testenv"
 )
 
 // limitSink behaves like InfluxDB with a body size limit and a schema: a
@@ -188,4 +190,52 @@ func (s *sizeSink) Write(_ context.Context, lines [][]byte) error {
 	}
 	s.bytes, s.lines = append(s.bytes, n), append(s.lines, len(lines))
 	return nil
+}
+
+// TestForwarderDue: a full batch (in points or bytes) is due at once; a
+// partial one after FlushInterval — or, after a full batch was written (a
+// backlog), once commits have paused for drainQuiet.
+func TestForwarderDue(t *testing.T) {
+	clock := testenv.NewClock(time.Unix(1_700_000_000, 0))
+	for _, tc := range []struct {
+		name       string
+		points     int
+		opts       ForwarderOptions
+		draining   bool
+		sinceCmt   time.Duration // since the last commit woke Run
+		age        time.Duration // of the oldest point
+		wantDue    bool
+		wantAtMost time.Duration
+	}{
+		{name: "empty", points: 0, wantDue: false, wantAtMost: time.Hour},
+		{name: "full in points", points: 10, opts: ForwarderOptions{BatchSize: 10}, wantDue: true},
+		{name: "full in bytes", points: 5, opts: ForwarderOptions{BatchSize: 100, BatchBytes: 50}, wantDue: true},
+		{name: "partial, young", points: 5, age: 100 * time.Millisecond, wantDue: false, wantAtMost: 900 * time.Millisecond},
+		{name: "partial, old", points: 5, age: time.Second, wantDue: true},
+		{name: "backlog tail, commits going on", points: 5, draining: true, sinceCmt: 5 * time.Millisecond, wantDue: false, wantAtMost: 15 * time.Millisecond},
+		{name: "backlog tail, commits paused", points: 5, draining: true, sinceCmt: drainQuiet, wantDue: true},
+		{name: "trickle, commits paused", points: 5, sinceCmt: time.Minute, age: 100 * time.Millisecond, wantDue: false, wantAtMost: 900 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sp := openSpool(t)
+			now := clock.Now()
+			if tc.points > 0 {
+				lines := make([][]byte, tc.points)
+				for i := range lines {
+					lines[i] = fmt.Appendf(nil, "m,device=d%d v=%d %d", i, i, i) // 20 bytes or so
+				}
+				if _, err := sp.Append(lines, now.Add(-tc.age)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			opts := tc.opts
+			opts.Now = clock.Now
+			f := NewForwarder(sp, &sizeSink{}, nil, opts, nil)
+			f.draining, f.lastCommit = tc.draining, now.Add(-tc.sinceCmt)
+			wait, due := f.due()
+			if due != tc.wantDue || (!due && wait > tc.wantAtMost) {
+				t.Errorf("due %v, wait %v; want due %v, wait at most %v", due, wait, tc.wantDue, tc.wantAtMost)
+			}
+		})
+	}
 }
