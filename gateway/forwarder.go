@@ -15,6 +15,7 @@ import (
 // ForwarderOptions configure a Forwarder. Zero values mean defaults.
 type ForwarderOptions struct {
 	BatchSize     int           // points per Sink.Write; default 5000
+	BatchBytes    int           // line bytes per Sink.Write (at least one point); default 1 MiB
 	FlushInterval time.Duration // longest a point waits for a fuller batch; default 1s
 	MinBackoff    time.Duration // first retry delay; default 500ms
 	MaxBackoff    time.Duration // retry delay cap; default 30s
@@ -42,6 +43,10 @@ type ForwarderStats struct {
 // Replays after a crash rewrite the same points with the same timestamps,
 // which InfluxDB treats as the same points: no duplicates.
 //
+// A batch is at most BatchSize points and BatchBytes of lines, read into
+// buffers reused batch after batch: the lines handed to Sink.Write are
+// valid only until it returns.
+//
 // One goroutine runs a Forwarder (Run, then optionally Drain).
 type Forwarder struct {
 	spool  *spool.Spool
@@ -54,8 +59,17 @@ type Forwarder struct {
 	lastWrite                       atomic.Int64 // Unix ns of the last write the sink took (in whole or in part)
 	failing                         atomic.Bool
 	lines                           [][]byte
-	limit                           int // batch size after a 413, 0 for BatchSize; Run's goroutine only
-	limiter                         *logx.Limiter
+	// entries and buf hold the batch read from the spool, reused batch
+	// after batch (Run's goroutine only): a drain does not allocate a
+	// batch's worth of memory per write.
+	entries []spool.Entry
+	buf     []byte
+	limit   int // batch size after a 413, 0 for BatchSize; Run's goroutine only
+	// draining: the last batch written was full (a backlog is being
+	// written); lastCommit: when a commit last woke Run. Run's goroutine only.
+	draining   bool
+	lastCommit time.Time
+	limiter    *logx.Limiter
 }
 
 // NewForwarder returns a forwarder from sp to sink that wakes on notify
@@ -63,6 +77,9 @@ type Forwarder struct {
 func NewForwarder(sp *spool.Spool, sink Sink, notify <-chan struct{}, opts ForwarderOptions, logger *slog.Logger) *Forwarder {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 5000
+	}
+	if opts.BatchBytes <= 0 {
+		opts.BatchBytes = 1 << 20
 	}
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = time.Second
@@ -90,16 +107,18 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	for {
 		wait, ok := f.due()
 		if !ok {
-			// Listen for commits only while the spool is empty: once it
-			// holds a point, the flush timer decides, and a commit that
-			// merely adds to the batch need not wake this goroutine.
-			var wake <-chan struct{}
-			if f.spool.Stats().Count == 0 {
-				wake = f.notify
-			}
-			if !sleep(ctx, wake, wait) {
+			// Commits wake this goroutine: one may complete a batch, and
+			// their pause ends a backlog (see due).
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
 				return nil
+			case <-f.notify:
+				f.lastCommit = f.opts.Now()
+			case <-t.C:
 			}
+			t.Stop()
 			continue
 		}
 		n, err := f.writeBatch(ctx)
@@ -141,21 +160,38 @@ func (f *Forwarder) Drain(ctx context.Context) error {
 	return nil
 }
 
-// due says whether a batch should be written now, or how long to wait.
+// due says whether a batch should be written now, or how long to wait: a
+// full batch (BatchSize points or BatchBytes) at once, a partial one once
+// its oldest point has waited FlushInterval — or, at the end of a backlog
+// (the last batch written was full), once commits have paused for
+// drainQuiet: the flush interval is there to gather a trickle of points
+// into few requests, not to hold back the tail of a backlog.
 func (f *Forwarder) due() (time.Duration, bool) {
 	st := f.spool.Stats()
 	if st.Count == 0 {
 		return time.Hour, false // until woken by a commit
 	}
-	if st.Count >= int64(f.opts.BatchSize) {
+	if st.Count >= int64(f.opts.BatchSize) || st.Bytes >= int64(f.opts.BatchBytes) {
 		return 0, true
 	}
-	age := f.opts.Now().Sub(st.Oldest)
-	if age >= f.opts.FlushInterval {
+	now := f.opts.Now()
+	wait := f.opts.FlushInterval - now.Sub(st.Oldest)
+	if wait <= 0 {
 		return 0, true
 	}
-	return f.opts.FlushInterval - age, false
+	if f.draining {
+		quiet := min(drainQuiet, f.opts.FlushInterval) - now.Sub(f.lastCommit)
+		if quiet <= 0 {
+			return 0, true
+		}
+		wait = min(wait, quiet)
+	}
+	return wait, false
 }
+
+// drainQuiet is how long commits must pause, at the end of a backlog,
+// before a partial batch is written without waiting for FlushInterval.
+const drainQuiet = 20 * time.Millisecond
 
 // writeBatch writes the oldest batch and settles it: deleted once stored,
 // dead-lettered point by point when rejected for good, kept on a transient
@@ -167,11 +203,23 @@ func (f *Forwarder) writeBatch(ctx context.Context) (int, error) {
 	if f.limit > 0 {
 		size = f.limit
 	}
-	entries, err := f.spool.Read(size)
+	entries, buf, err := f.spool.ReadInto(f.entries, f.buf, size, f.opts.BatchBytes)
+	f.entries, f.buf = entries, buf
 	if err != nil || len(entries) == 0 {
 		return 0, err
 	}
-	return len(entries), f.settle(ctx, entries)
+	err = f.settle(ctx, entries)
+	clear(f.lines) // the lines alias buf: nothing else may keep them
+	if err == nil {
+		// A batch cut by a limit means a backlog; one that took all
+		// there was, that it has been written.
+		lineBytes := 0
+		for _, e := range entries {
+			lineBytes += len(e.Line)
+		}
+		f.draining = len(entries) >= size || lineBytes >= f.opts.BatchBytes/2
+	}
+	return len(entries), err
 }
 
 func (f *Forwarder) settle(ctx context.Context, entries []spool.Entry) error {

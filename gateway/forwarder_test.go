@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hazardgw/hazardgw/internal/testenv"
 )
 
 // limitSink behaves like InfluxDB with a body size limit and a schema: a
@@ -135,4 +137,105 @@ func nLines(line func(string, int) []byte, dev string, n int) [][]byte {
 		out[i] = line(dev, i)
 	}
 	return out
+}
+
+// TestForwarderBoundsBatchBytes: a batch holds at most BatchBytes of lines
+// (and at least one line, however long), from buffers reused batch after
+// batch; every line arrives once, in order.
+func TestForwarderBoundsBatchBytes(t *testing.T) {
+	sp := openSpool(t)
+	line := func(dev string, i int) []byte {
+		if i == 7 { // longer than a whole batch: written alone
+			return fmt.Appendf(nil, "m,device=%s v=%d,pad=\"%s\" %d", dev, i, strings.Repeat("x", 600), i)
+		}
+		return fmt.Appendf(nil, "m,device=%s v=%d %d", dev, i, i)
+	}
+	in := nLines(line, "d", 40)
+	if _, err := sp.Append(in, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	sink := &sizeSink{}
+	f := NewForwarder(sp, sink, nil, ForwarderOptions{BatchSize: 1000, BatchBytes: 100}, nil)
+	if err := f.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(sink.stored) != len(in) {
+		t.Fatalf("stored %d lines, want %d", len(sink.stored), len(in))
+	}
+	for i, l := range in {
+		if sink.stored[i] != string(l) {
+			t.Fatalf("line %d = %q, want %q", i, sink.stored[i], l)
+		}
+	}
+	for i, n := range sink.bytes {
+		if n > 100 && sink.lines[i] > 1 {
+			t.Errorf("write %d: %d lines of %d bytes, over BatchBytes", i, sink.lines[i], n)
+		}
+	}
+	if len(sink.bytes) < 10 {
+		t.Errorf("%d writes for %d lines of ~20 bytes in batches of 100 bytes", len(sink.bytes), len(in))
+	}
+}
+
+type sizeSink struct {
+	stored       []string
+	bytes, lines []int
+}
+
+func (s *sizeSink) Write(_ context.Context, lines [][]byte) error {
+	n := 0
+	for _, l := range lines {
+		n += len(l)
+		s.stored = append(s.stored, string(l))
+	}
+	s.bytes, s.lines = append(s.bytes, n), append(s.lines, len(lines))
+	return nil
+}
+
+// TestForwarderDue: a full batch (in points or bytes) is due at once; a
+// partial one after FlushInterval — or, after a full batch was written (a
+// backlog), once commits have paused for drainQuiet.
+func TestForwarderDue(t *testing.T) {
+	clock := testenv.NewClock(time.Unix(1_700_000_000, 0))
+	for _, tc := range []struct {
+		name       string
+		points     int
+		opts       ForwarderOptions
+		draining   bool
+		sinceCmt   time.Duration // since the last commit woke Run
+		age        time.Duration // of the oldest point
+		wantDue    bool
+		wantAtMost time.Duration
+	}{
+		{name: "empty", points: 0, wantDue: false, wantAtMost: time.Hour},
+		{name: "full in points", points: 10, opts: ForwarderOptions{BatchSize: 10}, wantDue: true},
+		{name: "full in bytes", points: 5, opts: ForwarderOptions{BatchSize: 100, BatchBytes: 50}, wantDue: true},
+		{name: "partial, young", points: 5, age: 100 * time.Millisecond, wantDue: false, wantAtMost: 900 * time.Millisecond},
+		{name: "partial, old", points: 5, age: time.Second, wantDue: true},
+		{name: "backlog tail, commits going on", points: 5, draining: true, sinceCmt: 5 * time.Millisecond, wantDue: false, wantAtMost: 15 * time.Millisecond},
+		{name: "backlog tail, commits paused", points: 5, draining: true, sinceCmt: drainQuiet, wantDue: true},
+		{name: "trickle, commits paused", points: 5, sinceCmt: time.Minute, age: 100 * time.Millisecond, wantDue: false, wantAtMost: 900 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sp := openSpool(t)
+			now := clock.Now()
+			if tc.points > 0 {
+				lines := make([][]byte, tc.points)
+				for i := range lines {
+					lines[i] = fmt.Appendf(nil, "m,device=d%d v=%d %d", i, i, i) // 20 bytes or so
+				}
+				if _, err := sp.Append(lines, now.Add(-tc.age)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			opts := tc.opts
+			opts.Now = clock.Now
+			f := NewForwarder(sp, &sizeSink{}, nil, opts, nil)
+			f.draining, f.lastCommit = tc.draining, now.Add(-tc.sinceCmt)
+			wait, due := f.due()
+			if due != tc.wantDue || (!due && wait > tc.wantAtMost) {
+				t.Errorf("due %v, wait %v; want due %v, wait at most %v", due, wait, tc.wantDue, tc.wantAtMost)
+			}
+		})
+	}
 }

@@ -25,10 +25,12 @@ const (
 	// stream of messages into few fsyncs.
 	maxBatch = 500
 	// queueLen bounds the messages handed over by paho and not yet taken by
-	// a worker. The broker's in-flight window (max_inflight_messages) bounds
-	// QoS 1 messages before they get here; QoS 0 ones beyond queueLen are
-	// dropped (reason overload).
+	// a worker. Beyond it paho's handler waits (QoS 1), and paho stops
+	// reading the connection; QoS 0 messages are dropped (reason overload).
 	queueLen = 1024
+	// handoffCheck is how often a handler waiting for room in the queue
+	// looks whether its connection is still up.
+	handoffCheck = 100 * time.Millisecond
 	// connectTimeout bounds one connection attempt.
 	connectTimeout = 10 * time.Second
 	// subscribeTimeout bounds the wait for a SUBACK.

@@ -40,13 +40,14 @@
 //
 // # Concurrency
 //
-// paho runs the handler on a goroutine per message (SetOrderMatters(false)),
-// which hands the message to a bounded queue and returns. A QoS 1 message
-// that finds the queue full is parked in a list that one goroutine feeds
-// into the queue as room appears, rather than holding its paho goroutine
-// (a stack each: a broker resuming a session's backlog may send thousands
-// at once); their number is bounded by what the broker sends unacknowledged.
-// QoS 0 messages are dropped when the queue is full. Config.Workers
+// paho runs the handler on the goroutine that reads the connection
+// (SetOrderMatters(true)); it hands the message to a bounded queue. When
+// the queue is full, a QoS 1 message waits for room, and paho stops reading
+// the connection meanwhile, so a backlog waits in the broker rather than in
+// memory (a broker resuming a session may send its whole backlog at once);
+// a waiting message whose connection is lost is left unacknowledged for
+// the broker to send again. QoS 0 messages are dropped when the queue is
+// full. Config.Workers
 // goroutines (default 4) each take whatever is queued, up to 500 messages,
 // decode them, Accept them in one call — the pipeline group-commits
 // concurrent calls into one transaction — and acknowledge them. A slow spool

@@ -44,13 +44,13 @@ type Source struct {
 	checkEvery time.Duration
 
 	in chan paho.Message // paho's handler → workers
-	// over holds QoS 1 messages that found in full (onMessage), for feed;
-	// overW wakes feed.
-	overMu sync.Mutex
-	over   []paho.Message
-	overW  chan struct{}
-	stop   chan struct{} // closed at shutdown: handlers stop waiting for a worker
-	wake   chan struct{} // a lost connection: sweep now (broker_down points)
+	// open reports whether the connection a waiting handler's message came
+	// on is still up (Client.IsConnectionOpen); tests replace it. waitT is
+	// the handler's timer between two such looks (one handler at a time).
+	open  func(paho.Client) bool
+	waitT *time.Timer
+	stop  chan struct{} // closed at shutdown: handlers stop waiting for a worker
+	wake  chan struct{} // a lost connection: sweep now (broker_down points)
 
 	// The devices file ("" without a data dir); lastSave and saveErr
 	// belong to the liveness goroutine (and to Run after it has returned).
@@ -117,7 +117,7 @@ func New(cfg Config, site string, logger *slog.Logger, reg prometheus.Registerer
 		now:        time.Now,
 		checkEvery: checkPeriod(cfg),
 		in:         make(chan paho.Message, queueLen),
-		overW:      make(chan struct{}, 1),
+		open:       func(c paho.Client) bool { return c.IsConnectionOpen() },
 		stop:       make(chan struct{}),
 		wake:       make(chan struct{}, 1),
 	}
@@ -214,7 +214,6 @@ func (s *Source) Run(ctx context.Context, acc gateway.Acceptor) error {
 		wg.Go(func() { s.work(ctx, acc) })
 	}
 	wg.Go(func() { s.watchLiveness(ctx, acc) })
-	wg.Go(s.feed)
 
 	s.connect(ctx, client)
 	<-ctx.Done()
@@ -312,9 +311,10 @@ func (s *Source) clientOptions(tlsCfg *tls.Config) *paho.ClientOptions {
 		SetClientID(s.cfg.ClientID).
 		SetProtocolVersion(4).
 		SetCleanSession(false).
-		SetResumeSubs(false). // subscribed in onConnect, every time
-		SetOrderMatters(false).
+		SetResumeSubs(false).  // subscribed in onConnect, every time
+		SetOrderMatters(true). // the handler's wait is the back-pressure on the socket (see onMessage)
 		SetAutoAckDisabled(true).
+		SetStore(newSessionStore()).
 		SetDefaultPublishHandler(s.onMessage).
 		SetOnConnectHandler(s.onConnect).
 		SetConnectionLostHandler(s.onLost).
@@ -325,6 +325,9 @@ func (s *Source) clientOptions(tlsCfg *tls.Config) *paho.ClientOptions {
 		SetAutoReconnect(true).
 		SetConnectRetry(false). // the first connection is retried by connect, with backoff and ctx
 		SetMaxReconnectInterval(s.cfg.MaxBackoff)
+	if open := bufferedOpener(s.cfg.URL); open != nil {
+		o.SetCustomOpenConnectionFn(open)
+	}
 	if s.cfg.Username != "" {
 		o.SetUsername(s.cfg.Username)
 		o.SetPassword(s.cfg.Password)
@@ -497,70 +500,53 @@ func (s *Source) setConnected(up bool, err error) {
 	}
 }
 
-// onMessage is paho's handler. With SetOrderMatters(false) paho runs it on
-// a goroutine of its own per message. A QoS 1 message that finds the queue
-// full is parked in s.over (see feed) and the goroutine returns: their
-// number is bounded by the broker's in-flight window, but a broker resuming
-// a session's backlog may send thousands at once, and thousands of blocked
-// goroutines cost tens of MB of stacks where parked messages cost a slice
-// slot each. QoS 0 messages, which have no window, are dropped when the
-// queue is full.
-func (s *Source) onMessage(_ paho.Client, m paho.Message) {
+// onMessage is paho's handler. With SetOrderMatters(true) paho calls it on
+// the one goroutine that also reads the connection, message after message,
+// so that while it waits paho reads nothing more and the broker's messages
+// wait in the broker, not in this process: a broker resuming a session
+// sends its whole backlog at once whatever max_inflight_messages says
+// (Mosquitto 2.0 does), and tens of thousands of messages held here cost
+// tens of MB. A QoS 1 message waits for room in the queue; a QoS 0 one,
+// which the broker does not redeliver anyway, is dropped when the queue is
+// full, as overload.
+//
+// The wait ends when the connection the message came on is gone: the
+// message is then left unacknowledged, and the broker sends it again on
+// the next connection. (paho cannot start that connection before this
+// handler has returned.) So a spool that refuses commits for a long time
+// costs reconnections, never a stuck client.
+func (s *Source) onMessage(c paho.Client, m paho.Message) {
 	if !s.enter() {
 		return // not acknowledged: the broker redelivers it next session
 	}
 	defer s.handlers.Done()
-	if m.Qos() == 0 {
-		select {
-		case s.in <- m:
-		default:
-			s.met.messages.Inc()
-			s.rejected(reject{reason: reasonOverload}, m.Topic(), nil)
-		}
-		return
-	}
-	s.overMu.Lock()
-	defer s.overMu.Unlock()
-	if len(s.over) == 0 { // else behind those parked
-		select {
-		case s.in <- m:
-			return
-		default:
-		}
-	}
-	s.over = append(s.over, m)
 	select {
-	case s.overW <- struct{}{}:
+	case s.in <- m:
+		return
 	default:
 	}
-}
-
-// feed moves the parked messages into the queue, oldest first, as the
-// workers make room, until the source stops. Those still parked then are
-// not acknowledged: the broker sends them again next session.
-func (s *Source) feed() {
-	var batch []paho.Message
+	if m.Qos() == 0 {
+		s.met.messages.Inc()
+		s.rejected(reject{reason: reasonOverload}, m.Topic(), nil)
+		return
+	}
+	if s.waitT == nil {
+		s.waitT = time.NewTimer(handoffCheck)
+	} else {
+		s.waitT.Reset(handoffCheck)
+	}
+	defer s.waitT.Stop()
 	for {
 		select {
-		case <-s.overW:
+		case s.in <- m:
+			return
 		case <-s.stop:
 			return
-		}
-		for {
-			s.overMu.Lock()
-			batch, s.over = s.over, batch[:0]
-			s.overMu.Unlock()
-			if len(batch) == 0 {
-				break
+		case <-s.waitT.C:
+			if !s.open(c) {
+				return
 			}
-			for i, m := range batch {
-				select {
-				case s.in <- m:
-					batch[i] = nil // don't pin the payload
-				case <-s.stop:
-					return
-				}
-			}
+			s.waitT.Reset(handoffCheck)
 		}
 	}
 }
@@ -649,6 +635,11 @@ type worker struct {
 	seen  []seen
 	pidx  []int // point index of each seen entry
 	ttags []gateway.Tag
+	// points, tags and fields are the arrays a batch's points are built
+	// in (see process).
+	points []gateway.Point
+	tags   []gateway.Tag
+	fields []gateway.Field
 	// stamps of this batch's messages stored at arrival time, recorded
 	// before the commit.
 	stamps []stampEntry
@@ -685,11 +676,30 @@ func (w *worker) process(ctx context.Context, acc gateway.Acceptor) {
 	s := w.s
 	now := s.now()
 	n := len(w.msgs)
-	// Fresh backing arrays per batch: observers of the pipeline may keep
-	// the points after Accept returns. Three allocations per batch.
-	points := make([]gateway.Point, 0, n+4)
-	tags := make([]gateway.Tag, 0, n*6)
-	fields := make([]gateway.Field, 0, n*6)
+	// The worker's arrays, reused batch after batch: the pipeline's
+	// observers copy what they keep before Accept returns, and so does the
+	// liveness tracker in stored. They grow to the largest batch (bounded
+	// by maxBatch); a decoder that needs more than the room left allocates
+	// for that point alone (see carve).
+	points := w.points[:0]
+	if cap(points) < n+4 {
+		points = make([]gateway.Point, 0, n+4)
+	}
+	tags := w.tags[:0]
+	if cap(tags) < n*6 {
+		tags = make([]gateway.Tag, 0, n*6)
+	}
+	fields := w.fields[:0]
+	if cap(fields) < n*6 {
+		fields = make([]gateway.Field, 0, n*6)
+	}
+	defer func() {
+		// Drop the references to this batch's strings; keep the arrays.
+		clear(points[:cap(points)])
+		clear(tags[:cap(tags)])
+		clear(fields[:cap(fields)])
+		w.points, w.tags, w.fields = points[:0], tags[:0], fields[:0]
+	}()
 	w.good, w.bad, w.seen, w.pidx, w.stamps = w.good[:0], w.bad[:0], w.seen[:0], w.pidx[:0], w.stamps[:0]
 	s.met.messages.Add(float64(n))
 	arrived := s.arrivals(now, n)

@@ -235,7 +235,7 @@ var _ paho.Message = (*fakeMsg)(nil)
 // TestQoS0OverloadDropsAreCounted: QoS 0 messages have no in-flight window
 // to bound the handler goroutines waiting on a full queue, so beyond the
 // queue they are dropped, counted as overload and logged; up to it they
-// are queued. QoS 1 messages never are dropped (they are parked).
+// are queued. QoS 1 messages never are dropped (they wait).
 func TestQoS0OverloadDropsAreCounted(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	var logs bytes.Buffer
@@ -265,24 +265,49 @@ func TestQoS0OverloadDropsAreCounted(t *testing.T) {
 	if !strings.Contains(logs.String(), "reason=overload") {
 		t.Errorf("no overload log line:\n%s", logs.String())
 	}
-	// A QoS 1 message is parked instead, without holding paho's goroutine,
-	// and fed into the queue once the workers make room.
-	s.onMessage(nil, camMsg("CAM-02", "2026-11-22T09:00:00Z"))
-	if len(s.over) != 1 || len(s.in) != queueLen {
-		t.Fatalf("parked %d, queued %d; want 1 parked behind a full queue", len(s.over), len(s.in))
-	}
-	fed := make(chan struct{})
-	go func() { s.feed(); close(fed) }()
+	// A QoS 1 message waits for room instead (paho reads nothing more
+	// meanwhile) and is queued once the workers make some.
+	s.open = func(paho.Client) bool { return true }
+	handed := make(chan struct{})
+	go func() { s.onMessage(nil, camMsg("CAM-02", "2026-11-22T09:00:00Z")); close(handed) }()
 	var last paho.Message
 	for range queueLen + 1 {
 		last = <-s.in
 	}
+	<-handed
 	if !strings.Contains(last.Topic(), "CAM-02") {
-		t.Errorf("last message taken %q, want the parked CAM-02 one", last.Topic())
+		t.Errorf("last message taken %q, want the waiting CAM-02 one", last.Topic())
 	}
-	close(s.stop)
-	<-fed
 	if got := testutil.ToFloat64(s.met.rejected[reasonOverload]); got != 5 {
 		t.Errorf("overload = %v after a QoS 1 message, want 5", got)
+	}
+}
+
+// TestWaitingMessageLeftWhenConnectionLost: a QoS 1 message waiting for
+// room in a full queue is given up, unacknowledged, once its connection is
+// gone (the broker sends it again on the next one), so that paho can start
+// that connection; nothing is dropped while the connection is up.
+func TestWaitingMessageLeftWhenConnectionLost(t *testing.T) {
+	s, _ := newTestSource(t, nil, nil)
+	for i := range queueLen {
+		s.onMessage(nil, camMsg(fmt.Sprintf("CAM-%02d", i%50), "2026-11-22T09:00:00Z"))
+	}
+	var up atomic.Bool
+	up.Store(true)
+	var looks atomic.Int64
+	s.open = func(paho.Client) bool { looks.Add(1); return up.Load() }
+	m := &fakeMsg{qos: 1, topic: "site/qz/camera/CAM-99/event", payload: []byte(`{"type":"smoke","confidence":0.5}`)}
+	returned := make(chan struct{})
+	go func() { s.onMessage(nil, m); close(returned) }()
+	testenv.Eventually(t, 10*time.Second, func() bool { return looks.Load() >= 2 }, "the waiting handler looked at its connection")
+	select {
+	case <-returned:
+		t.Fatal("handler returned while the connection was up and the queue full")
+	default:
+	}
+	up.Store(false)
+	<-returned
+	if len(s.in) != queueLen || m.acked.Load() != 0 {
+		t.Errorf("queued %d (want %d), acked %v: the message must stay with the broker", len(s.in), queueLen, m.acked.Load() != 0)
 	}
 }

@@ -743,15 +743,25 @@ func (s *Spool) roll(first uint64) error {
 
 // Read returns up to max of the oldest entries, without removing them.
 func (s *Spool) Read(max int) ([]Entry, error) {
+	out, _, err := s.ReadInto(nil, nil, max, 0)
+	return out, err
+}
+
+// ReadInto is Read into the caller's arrays, for a reader that reads batch
+// after batch: the entries replace dst's, their lines are copied into buf
+// (from its start), both grown as needed and returned. It stops after max
+// entries or, if maxBytes > 0, before the lines would pass maxBytes (but
+// returns at least one entry). The lines alias the returned buffer: they
+// are valid until it is reused.
+func (s *Spool) ReadInto(dst []Entry, buf []byte, max, maxBytes int) ([]Entry, []byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, ErrClosed
+		return dst[:0], buf, ErrClosed
 	}
-	var out []Entry
-	var buf []byte
+	out, buf := dst[:0], buf[:0]
 	end, err := s.scan(s.head, func(seq uint64, p []byte) bool {
-		if len(out) >= max {
+		if len(out) >= max || (maxBytes > 0 && len(out) > 0 && len(buf)+len(p)-8 > maxBytes) {
 			return false
 		}
 		buf = append(buf, p[8:]...)
@@ -759,7 +769,7 @@ func (s *Spool) Read(max int) ([]Entry, error) {
 		return true
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read spool: %w", err)
+		return out[:0], buf, fmt.Errorf("read spool: %w", err)
 	}
 	// buf may have moved while growing: re-slice every line from the final buffer.
 	off := 0
@@ -771,7 +781,7 @@ func (s *Spool) Read(max int) ([]Entry, error) {
 	if len(out) > 0 {
 		s.readEnd, s.readThrough, s.readOK = end, out[len(out)-1].Seq, true
 	}
-	return out, nil
+	return out, buf, nil
 }
 
 // Delete acknowledges every queued entry with a sequence number up to and

@@ -193,3 +193,31 @@ func BenchmarkDrain(b *testing.B) {
 	}
 	b.ReportMetric(5000*float64(b.N)/b.Elapsed().Seconds(), "points/s")
 }
+
+// TestReadIntoReusesAndBounds: ReadInto fills the caller's arrays (reused
+// when large enough), stops at max entries or before maxBytes of lines
+// (one entry at least), and reads what Read reads.
+func TestReadIntoReusesAndBounds(t *testing.T) {
+	s, _ := open(t, Options{})
+	if _, err := s.Append(lines("a", 10), time.Unix(1700000000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	es, buf, err := s.ReadInto(nil, nil, 4, 0)
+	if err != nil || len(es) != 4 || string(es[3].Line) != "a0003" {
+		t.Fatalf("read 4: %d entries, %v", len(es), err)
+	}
+	es2, buf2, err := s.ReadInto(es, buf, 100, 12) // lines are 5 bytes: two fit in 12
+	if err != nil || len(es2) != 2 || string(es2[0].Line) != "a0000" || string(es2[1].Line) != "a0001" {
+		t.Fatalf("read 12 bytes: %d entries, %v", len(es2), err)
+	}
+	if &es2[0] != &es[0] || &buf2[0] != &buf[0] {
+		t.Error("arrays not reused")
+	}
+	if es3, _, err := s.ReadInto(nil, nil, 100, 1); err != nil || len(es3) != 1 {
+		t.Fatalf("maxBytes below one line: %d entries, %v; want the one", len(es3), err)
+	}
+	all, err := s.Read(100)
+	if err != nil || len(all) != 10 {
+		t.Fatalf("read: %d, %v", len(all), err)
+	}
+}
