@@ -251,6 +251,7 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 
 	// --- more sources (MQTT) are wired here ---
 	if mq != nil {
+		mq.OutOfService = alerts.OutOfService // messages of a device out of service are uncertain
 		sources = append(sources, mq)
 		mon.MQTTConnected = mq.Connected
 		damaged = append(damaged, mq.Damaged)
