@@ -858,7 +858,7 @@ func (e *Engine) suppress(d *devState, now time.Time) {
 		Value: float64(held), StartedAt: now, ChangedAt: now,
 		Acknowledged: true, AcknowledgedAt: &at, AcknowledgedBy: GatewayActor, Cause: gateway.ReasonMaintenance}
 	if o := d.oos; o != nil {
-		a.OutOfServiceUntil, a.OutOfServiceBy, a.OutOfServiceReason = &o.until, o.by, o.reason
+		a.OutOfServiceSince, a.OutOfServiceUntil, a.OutOfServiceBy, a.OutOfServiceReason = &o.since, &o.until, o.by, o.reason
 	}
 	e.alerts[id] = a
 	d.maintAlert = a
@@ -1314,7 +1314,11 @@ func (e *Engine) restore(recs []*alertRec, now time.Time) {
 				d.maint, d.maintAlert = true, a
 				d.pointMaint = a.OutOfServiceUntil == nil
 				if a.OutOfServiceUntil != nil {
-					d.oos = &outOfService{until: *a.OutOfServiceUntil, by: a.OutOfServiceBy, reason: a.OutOfServiceReason}
+					since := a.StartedAt // records from before since was kept
+					if a.OutOfServiceSince != nil {
+						since = *a.OutOfServiceSince
+					}
+					d.oos = &outOfService{since: since, until: *a.OutOfServiceUntil, by: a.OutOfServiceBy, reason: a.OutOfServiceReason}
 					e.oosDevs[d.id] = d
 					e.snapOOS()
 				}

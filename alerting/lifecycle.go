@@ -127,6 +127,7 @@ type Alert struct {
 	Suppressed bool `json:"suppressed,omitempty"`
 	// OutOfService… are set on a device's maintenance record
 	// (gateway:maintenance) when a duty officer put it out of service.
+	OutOfServiceSince  *time.Time `json:"out_of_service_since,omitempty"`
 	OutOfServiceUntil  *time.Time `json:"out_of_service_until,omitempty"`
 	OutOfServiceBy     string     `json:"out_of_service_by,omitempty"`
 	OutOfServiceReason string     `json:"out_of_service_reason,omitempty"`
