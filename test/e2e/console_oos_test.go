@@ -43,7 +43,9 @@ func TestConsoleListsDevicesOutOfService(t *testing.T) {
 			_ = json.NewEncoder(w).Encode(v())
 		}
 	}
-	mux.Handle("GET /api/v1/site", reply(func() any { return map[string]string{"site": "s1", "name": "站", "timezone": "Asia/Shanghai", "language": "zh"} }))
+	mux.Handle("GET /api/v1/site", reply(func() any {
+		return map[string]string{"site": "s1", "name": "站", "timezone": "Asia/Shanghai", "language": "zh"}
+	}))
 	mux.Handle("GET /api/v1/devices", reply(func() any {
 		return map[string]any{"devices": []any{map[string]any{"id": "GD-102", "kind": "gas_detector", "source": "modbus", "online": true, "quality": "uncertain", "reason": "maintenance"}}}
 	}))
