@@ -394,6 +394,7 @@ func (e *Engine) Open() error {
 	}
 	e.st = st
 	e.cam.seen.decode(st.loadSeen())
+	e.cam.loadSights(st, e.log)
 	e.openedAt = e.opts.Now()
 	e.restore(recs, e.openedAt)
 	e.expire(e.openedAt) // shelving and out of service that ended while the gateway was down
