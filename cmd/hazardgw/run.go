@@ -183,6 +183,8 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 		if err := danger.Open(); err != nil {
 			return err
 		}
+		lvl, _ := danger.Level()
+		alerts.RestoreDangerLevel(lvl) // voice_missed rules judge at once, not from the next station reading
 		observers = append(observers, danger)
 		reg.MustRegister(danger.Collector())
 		if mq != nil {
