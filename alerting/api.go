@@ -35,6 +35,7 @@ const maxAckText = 1024
 //	POST   /api/v1/devices/{id}/out-of-service    {"by":"...","reason":"...","until":"RFC 3339"}
 //	DELETE /api/v1/devices/{id}/out-of-service    {"by":"..."} (or ?by=...)
 //	GET    /api/v1/out-of-service                 the devices out of service: who, since, until, why
+//	DELETE /api/v1/devices/{id}                   {"by":"...","reason":"..."}: decommission a device learnt from traffic
 func (e *Engine) Routes() map[string]http.Handler {
 	return map[string]http.Handler{
 		"GET /api/v1/alerts":                         http.HandlerFunc(e.handleList),
@@ -45,6 +46,7 @@ func (e *Engine) Routes() map[string]http.Handler {
 		"POST /api/v1/devices/{id}/out-of-service":   http.HandlerFunc(e.handleOutOfService),
 		"DELETE /api/v1/devices/{id}/out-of-service": http.HandlerFunc(e.handleBackInService),
 		"GET /api/v1/out-of-service":                 http.HandlerFunc(e.handleOutOfServiceList),
+		"DELETE /api/v1/devices/{id}":                http.HandlerFunc(e.handleDecommission),
 	}
 }
 

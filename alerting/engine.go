@@ -161,12 +161,14 @@ type Engine struct {
 	maintRule      *rule // the built-in rule of alert.suppressed / unsuppressed
 	rejectRule     *rule // the built-in rule of gateway:notify-rejected
 	openedAt       time.Time
-	rejected       map[string]*alertRec // receiver → its gateway:notify-rejected alert
-	skip           string               // a receiver emit leaves out (the one that refused)
-	maxLearnt      int                  // cap on devices learnt from traffic (maxLearntDevices; tests lower it)
-	untrackedNoted bool                 // the learnt-device cap was logged
-	cam            *cameras             // camera incidents: locations, bearings, seen event ids
-	danger         float64              // the latest fire danger level observed (0: none yet), for voice_missed rules
+	rejected       map[string]*alertRec      // receiver → its gateway:notify-rejected alert
+	skip           string                    // a receiver emit leaves out (the one that refused)
+	maxLearnt      int                       // cap on devices learnt from traffic (maxLearntDevices; tests lower it)
+	untrackedNoted bool                      // the learnt-device cap was logged
+	cam            *cameras                  // camera incidents: locations, bearings, seen event ids
+	danger         float64                   // the latest fire danger level observed (0: none yet), for voice_missed rules
+	forget         func(device string) error // makes the source forget a decommissioned device (SetForget)
+	gone           map[string]time.Time      // decommissioned devices: when (see goneStatus)
 
 	// Alarm management (states.go).
 	shelved  map[string]*alertRec // shelved alerts by id, until their shelving ends
@@ -643,6 +645,9 @@ func (e *Engine) heartbeats(now time.Time) {
 // sample evaluates one observed sample.
 func (e *Engine) sample(s *sample, now time.Time) {
 	e.noteDanger(s)
+	if s.typ == sampleStatus && e.goneStatus(s.device, s.at, now) {
+		return // committed by its source before the device was decommissioned
+	}
 	d := e.device(s.device, s.kind, s.typ == sampleStatus, now)
 	if d == nil {
 		// Past the cap on learnt devices nothing is tracked of the device,

@@ -131,6 +131,9 @@ type Alert struct {
 	OutOfServiceUntil  *time.Time `json:"out_of_service_until,omitempty"`
 	OutOfServiceBy     string     `json:"out_of_service_by,omitempty"`
 	OutOfServiceReason string     `json:"out_of_service_reason,omitempty"`
+	// DecommissionedBy is who decommissioned the device, on an alert
+	// ended for that (Reason ReasonDecommissioned).
+	DecommissionedBy string `json:"decommissioned_by,omitempty"`
 	// Lifecycle is the alarm lifecycle state (active-unacknowledged …)
 	// when State shows a management state instead (shelved, suppressed,
 	// latched, chattering). Shown by the API and in notifications only.

@@ -53,7 +53,8 @@ type Source struct {
 	wake   chan struct{} // a lost connection: sweep now (broker_down points)
 
 	// The devices file ("" without a data dir); lastSave and saveErr
-	// belong to the liveness goroutine (and to Run after it has returned).
+	// are guarded by saveMu (the liveness goroutine, Run at its end, Forget).
+	saveMu   sync.Mutex
 	devPath  string
 	lastSave time.Time
 	saveErr  string
@@ -284,6 +285,8 @@ func (s *Source) saveDevices(final bool) {
 	if s.devPath == "" {
 		return
 	}
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
 	now := s.now()
 	if !final && now.Sub(s.lastSave) < saveEvery {
 		return

@@ -254,6 +254,16 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 	// --- more sources (MQTT) are wired here ---
 	if mq != nil {
 		mq.OutOfService = alerts.OutOfService // messages of a device out of service are uncertain
+		alerts.SetForget(func(id string) error { // DELETE /api/v1/devices/{id}: a learnt device decommissioned
+			err := mq.Forget(id)
+			switch {
+			case errors.Is(err, mqtt.ErrUnknownDevice):
+				return alerting.ErrUnknownDevice
+			case errors.Is(err, mqtt.ErrDeclaredDevice):
+				return alerting.ErrConfiguredDevice
+			}
+			return err
+		})
 		sources = append(sources, mq)
 		mon.MQTTConnected = mq.Connected
 		damaged = append(damaged, mq.Damaged)
