@@ -46,11 +46,11 @@ func TestDecommissionLearntDevice(t *testing.T) {
 		path, body string
 		code       int
 	}{
-		{"/api/v1/devices/CAM-09", `{"reason":"拆除"}`, 400},                 // no by
-		{"/api/v1/devices/GD-101", `{"by":"王工","reason":"拆除"}`, 409},       // configured
-		{"/api/v1/devices/gateway", `{"by":"王工"}`, 400},                    // the gateway itself
-		{"/api/v1/devices/CAM-09", `{"by":"王工","bogus":true}`, 400},        // unknown field
-		{"/api/v1/devices/NOPE-1", `{"by":"王工","reason":"拆除"}`, 404},       // unknown (forget says so below)
+		{"/api/v1/devices/CAM-09", `{"reason":"拆除"}`, 400},           // no by
+		{"/api/v1/devices/GD-101", `{"by":"王工","reason":"拆除"}`, 409}, // configured
+		{"/api/v1/devices/gateway", `{"by":"王工"}`, 400},              // the gateway itself
+		{"/api/v1/devices/CAM-09", `{"by":"王工","bogus":true}`, 400},  // unknown field
+		{"/api/v1/devices/NOPE-1", `{"by":"王工","reason":"拆除"}`, 404}, // unknown (forget says so below)
 	} {
 		forgetErr = nil
 		if strings.Contains(tc.path, "NOPE") {
