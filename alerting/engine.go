@@ -161,14 +161,17 @@ type Engine struct {
 	maintRule      *rule // the built-in rule of alert.suppressed / unsuppressed
 	rejectRule     *rule // the built-in rule of gateway:notify-rejected
 	openedAt       time.Time
-	rejected       map[string]*alertRec      // receiver → its gateway:notify-rejected alert
-	skip           string                    // a receiver emit leaves out (the one that refused)
-	maxLearnt      int                       // cap on devices learnt from traffic (maxLearntDevices; tests lower it)
-	untrackedNoted bool                      // the learnt-device cap was logged
-	cam            *cameras                  // camera incidents: locations, bearings, seen event ids
-	danger         float64                   // the latest fire danger level observed (0: none yet), for voice_missed rules
-	forget         func(device string) error // makes the source forget a decommissioned device (SetForget)
-	gone           map[string]time.Time      // decommissioned devices: when (see goneStatus)
+	rejected       map[string]*alertRec // receiver → its gateway:notify-rejected alert
+	skip           string               // a receiver emit leaves out (the one that refused)
+	maxLearnt      int                  // cap on devices learnt from traffic (maxLearntDevices; tests lower it)
+	untrackedNoted bool                 // the learnt-device cap was logged
+	cam            *cameras             // camera incidents: locations, bearings, seen event ids
+	danger         float64              // the latest fire danger level observed (0: none yet), for voice_missed rules
+
+	// Decommissioning (decommission.go): the hook that makes the source
+	// forget a device (SetForget), and when devices were decommissioned.
+	forget func(device string) error
+	gone   map[string]time.Time
 
 	// Alarm management (states.go).
 	shelved  map[string]*alertRec // shelved alerts by id, until their shelving ends
