@@ -254,7 +254,8 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 	// --- more sources (MQTT) are wired here ---
 	if mq != nil {
 		mq.OutOfService = alerts.OutOfService // messages of a device out of service are uncertain
-		alerts.SetForget(func(id string) error { // DELETE /api/v1/devices/{id}: a learnt device decommissioned
+		// DELETE /api/v1/devices/{id}: a device learnt from traffic, decommissioned.
+		alerts.SetForget(func(id string) error {
 			err := mq.Forget(id)
 			switch {
 			case errors.Is(err, mqtt.ErrUnknownDevice):
