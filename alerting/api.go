@@ -34,6 +34,8 @@ const maxAckText = 1024
 //	POST   /api/v1/alerts/{id}/reset              {"by":"...","comment":"..."}
 //	POST   /api/v1/devices/{id}/out-of-service    {"by":"...","reason":"...","until":"RFC 3339"}
 //	DELETE /api/v1/devices/{id}/out-of-service    {"by":"..."} (or ?by=...)
+//	GET    /api/v1/out-of-service                 the devices out of service: who, since, until, why
+//	DELETE /api/v1/devices/{id}                   {"by":"...","reason":"..."}: decommission a device learnt from traffic
 func (e *Engine) Routes() map[string]http.Handler {
 	return map[string]http.Handler{
 		"GET /api/v1/alerts":                         http.HandlerFunc(e.handleList),
@@ -43,6 +45,8 @@ func (e *Engine) Routes() map[string]http.Handler {
 		"POST /api/v1/alerts/{id}/reset":             http.HandlerFunc(e.handleReset),
 		"POST /api/v1/devices/{id}/out-of-service":   http.HandlerFunc(e.handleOutOfService),
 		"DELETE /api/v1/devices/{id}/out-of-service": http.HandlerFunc(e.handleBackInService),
+		"GET /api/v1/out-of-service":                 http.HandlerFunc(e.handleOutOfServiceList),
+		"DELETE /api/v1/devices/{id}":                http.HandlerFunc(e.handleDecommission),
 	}
 }
 

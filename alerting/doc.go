@@ -100,7 +100,12 @@
 //     exactly as when its maintenance_point is on (one gateway:maintenance
 //     record, alert.suppressed / alert.unsuppressed, conditions judged
 //     afresh afterwards) until the time given or BackInService. The record
-//     carries the period, so it survives a restart.
+//     carries the period, so it survives a restart. OutOfServiceDevices
+//     lists the devices out of service; sources mark their readings
+//     uncertain through Engine.OutOfService.
+//   - Decommissioning (Engine.Decommission): a device learnt from traffic
+//     that was taken away for good is forgotten by its source (SetForget)
+//     and by the engine; its active alerts end with reason decommissioned.
 //   - Latching (rule latch: true, or close: manual): a return to normal
 //     sends alert.latched and keeps the alert active; Engine.Reset ends it
 //     (alert.resolved, reason reset) once the condition is normal.

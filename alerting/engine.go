@@ -168,6 +168,11 @@ type Engine struct {
 	cam            *cameras             // camera incidents: locations, bearings, seen event ids
 	danger         float64              // the latest fire danger level observed (0: none yet), for voice_missed rules
 
+	// Decommissioning (decommission.go): the hook that makes the source
+	// forget a device (SetForget), and when devices were decommissioned.
+	forget func(device string) error
+	gone   map[string]time.Time
+
 	// Alarm management (states.go).
 	shelved  map[string]*alertRec // shelved alerts by id, until their shelving ends
 	chatter  map[*alertRec]*track // chattering alerts and their tracks
@@ -394,6 +399,7 @@ func (e *Engine) Open() error {
 	}
 	e.st = st
 	e.cam.seen.decode(st.loadSeen())
+	e.cam.loadSights(st, e.log)
 	e.openedAt = e.opts.Now()
 	e.restore(recs, e.openedAt)
 	e.expire(e.openedAt) // shelving and out of service that ended while the gateway was down
@@ -642,6 +648,9 @@ func (e *Engine) heartbeats(now time.Time) {
 // sample evaluates one observed sample.
 func (e *Engine) sample(s *sample, now time.Time) {
 	e.noteDanger(s)
+	if s.typ == sampleStatus && e.goneStatus(s.device, s.at, now) {
+		return // committed by its source before the device was decommissioned
+	}
 	d := e.device(s.device, s.kind, s.typ == sampleStatus, now)
 	if d == nil {
 		// Past the cap on learnt devices nothing is tracked of the device,
@@ -858,7 +867,7 @@ func (e *Engine) suppress(d *devState, now time.Time) {
 		Value: float64(held), StartedAt: now, ChangedAt: now,
 		Acknowledged: true, AcknowledgedAt: &at, AcknowledgedBy: GatewayActor, Cause: gateway.ReasonMaintenance}
 	if o := d.oos; o != nil {
-		a.OutOfServiceUntil, a.OutOfServiceBy, a.OutOfServiceReason = &o.until, o.by, o.reason
+		a.OutOfServiceSince, a.OutOfServiceUntil, a.OutOfServiceBy, a.OutOfServiceReason = &o.since, &o.until, o.by, o.reason
 	}
 	e.alerts[id] = a
 	d.maintAlert = a
@@ -1314,7 +1323,11 @@ func (e *Engine) restore(recs []*alertRec, now time.Time) {
 				d.maint, d.maintAlert = true, a
 				d.pointMaint = a.OutOfServiceUntil == nil
 				if a.OutOfServiceUntil != nil {
-					d.oos = &outOfService{until: *a.OutOfServiceUntil, by: a.OutOfServiceBy, reason: a.OutOfServiceReason}
+					since := a.StartedAt // records from before since was kept
+					if a.OutOfServiceSince != nil {
+						since = *a.OutOfServiceSince
+					}
+					d.oos = &outOfService{since: since, until: *a.OutOfServiceUntil, by: a.OutOfServiceBy, reason: a.OutOfServiceReason}
 					e.oosDevs[d.id] = d
 					e.snapOOS()
 				}

@@ -2,7 +2,9 @@ package alerting
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"math"
 	"slices"
 	"strconv"
@@ -149,6 +151,50 @@ type cameras struct {
 type sighting struct {
 	at      time.Time
 	bearing float64
+}
+
+// storedSighting is a sighting as alerts.db keeps it: the event time says
+// its age, so that after a restart it pairs only within the window.
+type storedSighting struct {
+	At      time.Time `json:"at"`
+	Bearing float64   `json:"bearing_deg"`
+}
+
+// keySights is the meta key of the cameras' latest bearings.
+var keySights = []byte("camera_sightings")
+
+func encodeSights(m map[string]sighting) ([]byte, error) {
+	out := make(map[string]storedSighting, len(m))
+	for cam, sg := range m {
+		out[cam] = storedSighting{At: sg.at.UTC(), Bearing: sg.bearing}
+	}
+	return json.Marshal(out)
+}
+
+// loadSights reads the cameras' latest bearings into c: only those of
+// cameras still declared with a location, with a bearing that makes sense.
+// A damaged record is ignored (logged): it costs a triangulation, not an
+// alarm.
+func (c *cameras) loadSights(s *store, log *slog.Logger) {
+	var b []byte
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		b = slices.Clone(tx.Bucket(bucketMeta).Get(keySights))
+		return nil
+	})
+	if len(b) == 0 {
+		return
+	}
+	var m map[string]storedSighting
+	if err := json.Unmarshal(b, &m); err != nil {
+		log.Warn("cannot read the cameras' last bearings; triangulation waits for a fresh bearing from each camera", "err", err)
+		return
+	}
+	for cam, sg := range m {
+		if _, ok := c.locs[cam]; !ok || sg.At.IsZero() || !(sg.Bearing >= 0 && sg.Bearing < 360) {
+			continue
+		}
+		c.sights[cam] = sighting{at: sg.At, bearing: sg.Bearing}
+	}
 }
 
 func newCameras(opts Options) *cameras {
@@ -375,6 +421,7 @@ func (e *Engine) locate(cam string, ev *eventInfo, at time.Time) *FireLocation {
 	}
 	if prev, ok := c.sights[cam]; !ok || !at.Before(prev.at) {
 		c.sights[cam] = sighting{at: at, bearing: ev.bearing}
+		e.cs.sights = c.sights
 	}
 	if best != nil {
 		return best

@@ -127,9 +127,13 @@ type Alert struct {
 	Suppressed bool `json:"suppressed,omitempty"`
 	// OutOfService… are set on a device's maintenance record
 	// (gateway:maintenance) when a duty officer put it out of service.
+	OutOfServiceSince  *time.Time `json:"out_of_service_since,omitempty"`
 	OutOfServiceUntil  *time.Time `json:"out_of_service_until,omitempty"`
 	OutOfServiceBy     string     `json:"out_of_service_by,omitempty"`
 	OutOfServiceReason string     `json:"out_of_service_reason,omitempty"`
+	// DecommissionedBy is who decommissioned the device, on an alert
+	// ended for that (Reason ReasonDecommissioned).
+	DecommissionedBy string `json:"decommissioned_by,omitempty"`
 	// Lifecycle is the alarm lifecycle state (active-unacknowledged …)
 	// when State shows a management state instead (shelved, suppressed,
 	// latched, chattering). Shown by the API and in notifications only.

@@ -146,6 +146,13 @@ func message(in msgInput) string {
 		} else {
 			b.WriteString(dev + " " + pt + " " + lvl + " alert ended by the device's maintenance, not back to normal: the reading after maintenance still alarms and raises a new alert (now " + fmtNum(a.Value) + unitSuffix(a.Unit) + ")")
 		}
+	case resolved && a.Reason == ReasonDecommissioned:
+		by := firstNonEmpty(a.DecommissionedBy, "?")
+		if zh {
+			b.WriteString(dev + " " + pt + " " + lvl + "告警已结束：设备已由 " + by + " 拆除退役，不再监视，并非恢复正常")
+		} else {
+			b.WriteString(dev + " " + pt + " " + lvl + " alert ended: the device was decommissioned by " + by + " and is no longer watched; not back to normal")
+		}
 	case resolved && a.Reason == ReasonRuleChanged:
 		if zh {
 			b.WriteString(dev + " " + pt + " " + lvl + "告警已结束：报警规则已修改或删除，并非恢复正常，请现场核实（最后值 " + fmtNum(a.Value) + unitSuffix(a.Unit) + "）")

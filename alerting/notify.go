@@ -87,7 +87,7 @@ func encodePayload(typ string, at time.Time, a *Alert) ([]byte, error) {
 
 func utc(a *Alert) {
 	a.StartedAt, a.ChangedAt = a.StartedAt.UTC(), a.ChangedAt.UTC()
-	for _, p := range []**time.Time{&a.ResolvedAt, &a.AcknowledgedAt, &a.EventTime, &a.ShelvedAt, &a.ShelvedUntil, &a.OutOfServiceUntil} {
+	for _, p := range []**time.Time{&a.ResolvedAt, &a.AcknowledgedAt, &a.EventTime, &a.ShelvedAt, &a.ShelvedUntil, &a.OutOfServiceSince, &a.OutOfServiceUntil} {
 		if *p != nil {
 			t := (*p).UTC()
 			*p = &t

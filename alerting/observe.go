@@ -122,6 +122,13 @@ func appendSamples(dst *[]sample, p *gateway.Point) {
 		appendStatus(dst, p, dev)
 		return
 	}
+	if notGood(p) {
+		// Uncertain (a device out of service): stored, a sign of life,
+		// but it judges no alarm — also if the device is back in service
+		// by the time the engine sees it.
+		*dst = append(*dst, sample{typ: sampleSeen, kind: p.Measurement, device: dev, at: p.Time})
+		return
+	}
 	if typ, ok := p.Tag("type"); ok {
 		if f, ok := p.Field("confidence"); ok {
 			if v, ok := number(f); ok {
@@ -145,6 +152,18 @@ func appendSamples(dst *[]sample, p *gateway.Point) {
 	if len(*dst) == n {
 		*dst = append(*dst, sample{typ: sampleSeen, kind: p.Measurement, device: dev, at: p.Time})
 	}
+}
+
+// notGood reports whether a reading point carries its own quality (string
+// field quality) and it is not good: an MQTT device's message while it is
+// out of service.
+func notGood(p *gateway.Point) bool {
+	for i := range p.Fields {
+		if f := &p.Fields[i]; f.Key == gateway.FieldQuality && f.Kind == gateway.KindString {
+			return gateway.ParseQuality(f.S) != gateway.QualityGood
+		}
+	}
+	return false
 }
 
 // appendStatus extracts the samples of a device_status point: one status

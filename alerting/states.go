@@ -50,8 +50,8 @@ type action struct{ by, comment string }
 
 // outOfService is a device taken out of service until a time.
 type outOfService struct {
-	until      time.Time
-	by, reason string
+	since, until time.Time
+	by, reason   string
 }
 
 // chatterOf fills a rule's chattering setting from the alerting level's
@@ -452,7 +452,9 @@ func checkActor(by, comment string) (string, error) {
 // DeviceService is whether a device is out of service, as the API shows it.
 type DeviceService struct {
 	Device       string     `json:"device"`
+	Label        string     `json:"label,omitempty"`
 	OutOfService bool       `json:"out_of_service"`
+	Since        *time.Time `json:"since,omitempty"`
 	Until        *time.Time `json:"until,omitempty"`
 	By           string     `json:"by,omitempty"`
 	Reason       string     `json:"reason,omitempty"`
@@ -461,8 +463,8 @@ type DeviceService struct {
 func serviceOf(d *devState) DeviceService {
 	s := DeviceService{Device: d.id}
 	if o := d.oos; o != nil {
-		u := o.until.UTC()
-		s.OutOfService, s.Until, s.By, s.Reason = true, &u, o.by, o.reason
+		u, since := o.until.UTC(), o.since.UTC()
+		s.OutOfService, s.Since, s.Until, s.By, s.Reason = true, &since, &u, o.by, o.reason
 	}
 	return s
 }
@@ -488,7 +490,11 @@ func (e *Engine) SetOutOfService(device, by, reason string, until time.Time) (De
 	if !until.After(now) || until.Sub(now) > MaxOutOfService {
 		return DeviceService{}, ErrOutOfServiceUntil
 	}
-	d.oos = &outOfService{until: until, by: by, reason: reason}
+	since := now
+	if d.oos != nil {
+		since = d.oos.since // moving until does not restart the period
+	}
+	d.oos = &outOfService{since: since, until: until, by: by, reason: reason}
 	e.oosDevs[d.id] = d
 	e.snapOOS()
 	e.actAs(by, reason, func() {
@@ -498,7 +504,7 @@ func (e *Engine) SetOutOfService(device, by, reason string, until time.Time) (De
 		} else if a := d.maintAlert; a != nil {
 			// Already in maintenance: the record says until when, no second
 			// alert.suppressed.
-			a.OutOfServiceUntil, a.OutOfServiceBy, a.OutOfServiceReason = &until, by, reason
+			a.OutOfServiceSince, a.OutOfServiceUntil, a.OutOfServiceBy, a.OutOfServiceReason = &since, &until, by, reason
 			e.record(a, TypeSuppressed, now)
 		}
 	})
@@ -537,7 +543,7 @@ func (e *Engine) backInService(d *devState, by, comment string, now time.Time) {
 			d.maint = false
 			e.unsuppress(d, now)
 		} else if a := d.maintAlert; a != nil {
-			a.OutOfServiceUntil, a.OutOfServiceBy, a.OutOfServiceReason = nil, "", ""
+			a.OutOfServiceSince, a.OutOfServiceUntil, a.OutOfServiceBy, a.OutOfServiceReason = nil, nil, "", ""
 			e.record(a, TypeUnsuppressed, now)
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -118,4 +119,32 @@ func (e *Engine) handleBackInService(w http.ResponseWriter, r *http.Request) {
 	}
 	s, err := e.BackInService(r.PathValue("id"), req.By)
 	writeResult(w, s, err)
+}
+
+// OutOfServiceDevices lists the devices out of service, the soonest back
+// first (then by id): who took each out, since when, until when and why.
+func (e *Engine) OutOfServiceDevices() ([]DeviceService, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.st == nil {
+		return nil, errStoreClosed
+	}
+	out := make([]DeviceService, 0, len(e.oosDevs))
+	for _, d := range e.oosDevs {
+		s := serviceOf(d)
+		s.Label = e.meta[d.id].Label
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b DeviceService) int {
+		if c := a.Until.Compare(*b.Until); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Device, b.Device)
+	})
+	return out, nil
+}
+
+func (e *Engine) handleOutOfServiceList(w http.ResponseWriter, _ *http.Request) {
+	list, err := e.OutOfServiceDevices()
+	writeResult(w, list, err)
 }

@@ -21,8 +21,10 @@ import (
 //	groups  receiver → group → members held back by group_by (see group.go)
 //	dead    receiver → seq → deadMsg: notifications a receiver refused for good
 //	points  seq → gateway.Point: `alert` points not yet handed to the pipeline
-//	meta    the sequence shared by outbox and points (NextSequence), and
-//	        camera_events_seen: the ids of recent camera events (seenSet)
+//	meta    the sequence shared by outbox and points (NextSequence),
+//	        camera_events_seen: the ids of recent camera events (seenSet), and
+//	        camera_sightings: each located camera's latest bearing with its
+//	        event time (JSON), so that triangulation survives a restart
 //
 // A transition is committed with its notifications and its point in one
 // fsync'd transaction, before anything is sent: a crash either loses the
@@ -94,6 +96,8 @@ type changeSet struct {
 	// once per commit, not once per event (a backlog of camera events would
 	// otherwise encode the whole set for each one).
 	seen *seenSet
+	// sights, when set, is every camera's latest bearing, which changed.
+	sights map[string]sighting
 }
 
 type queued struct {
@@ -106,12 +110,12 @@ type queued struct {
 }
 
 func (c *changeSet) empty() bool {
-	return len(c.alerts) == 0 && len(c.msgs) == 0 && len(c.points) == 0 && len(c.drop) == 0 && c.seen == nil
+	return len(c.alerts) == 0 && len(c.msgs) == 0 && len(c.points) == 0 && len(c.drop) == 0 && c.seen == nil && c.sights == nil
 }
 
 func (c *changeSet) reset() {
 	c.alerts, c.msgs, c.points, c.drop = c.alerts[:0], c.msgs[:0], c.points[:0], c.drop[:0]
-	c.seen = nil
+	c.seen, c.sights = nil, nil
 }
 
 type store struct {
@@ -213,6 +217,15 @@ func (s *store) commit(c *changeSet) error {
 		meta := tx.Bucket(bucketMeta)
 		if c.seen != nil {
 			if err := meta.Put(keySeen, c.seen.encode()); err != nil {
+				return err
+			}
+		}
+		if c.sights != nil {
+			v, err := encodeSights(c.sights)
+			if err != nil {
+				return err
+			}
+			if err := meta.Put(keySights, v); err != nil {
 				return err
 			}
 		}

@@ -16,8 +16,10 @@ import (
 // (default 10m) after the last miss.
 //
 // The engine knows the level from the fire_danger points it observes (the
-// latest of them); before the first one after a start it knows none, and
-// a miss then raises nothing.
+// latest of them). After a restart the fire-danger rating hands it the
+// level it last rated (Engine.RestoreDangerLevel), so a miss is judged at
+// once; without a rating ever made it knows none, and a miss then raises
+// nothing.
 type VoiceMissed struct {
 	MinLevel int `yaml:"min_level"` // 1–5
 }
@@ -37,6 +39,23 @@ func compileVoice(r *rule, c RuleConfig) {
 	}
 	r.levels = []level{{name: levelVoiceMissed, severity: firstNonEmpty(c.Severity, SeverityOrange),
 		above: true, limit: float64(c.VoiceMissed.MinLevel), extreme: 1}}
+}
+
+// RestoreDangerLevel gives the engine the fire danger level last rated
+// before a restart (the rating keeps it in its state file), so that
+// voice_missed rules judge passages at once rather than from the next
+// station reading. A level the engine has already observed since it
+// started is newer and kept; level 0 (none rated yet) changes nothing.
+func (e *Engine) RestoreDangerLevel(level int) {
+	if level <= 0 {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.danger == 0 {
+		e.danger = float64(level)
+		e.log.Info("fire danger level restored for voice_missed rules", "level", level)
+	}
 }
 
 // noteDanger keeps the latest fire danger level from a fire_danger point.

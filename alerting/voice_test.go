@@ -158,3 +158,42 @@ func TestVoiceMissedValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestVoiceMissedAfterRestart: the level restored at start (the rating's
+// saved level) makes a passage without the voice warning alarm at once;
+// a level observed since the start is newer and wins; level 0 is none.
+func TestVoiceMissedAfterRestart(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		restored int
+		observed int // a fire_danger point before the passage, 0: none
+		want     bool
+	}{
+		{"restored level 4", 4, 0, true},
+		{"restored below min_level", 2, 0, false},
+		{"nothing rated yet", 0, 0, false},
+		{"observed since the start wins", 4, 1, false},
+		{"observed high after a low restore", 1, 5, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newForestEngine(t, "", testenv.NewClock(t0))
+			s.e.RestoreDangerLevel(tc.restored)
+			if tc.observed > 0 {
+				s.feed(danger(s, tc.observed))
+			}
+			s.feed(passage(s, "KK-03", false))
+			fired := false
+			for _, p := range s.payloads() {
+				if p.Type == TypeFiring && p.Data.Level == levelVoiceMissed {
+					fired = true
+					if want := float64(max(tc.restored, tc.observed)); tc.observed == 0 && p.Data.Value != want {
+						t.Errorf("voice_missed value %v, want the restored level %v", p.Data.Value, want)
+					}
+				}
+			}
+			if fired != tc.want {
+				t.Errorf("voice_missed fired %v, want %v: %v", fired, tc.want, s.notes())
+			}
+		})
+	}
+}

@@ -290,6 +290,17 @@ func (d *Danger) status(p *gateway.Point) {
 	}
 }
 
+// uncertain reports whether a reading point carries its own quality and
+// it is not good: an MQTT station's message while it is out of service.
+func uncertain(p *gateway.Point) bool {
+	for i := range p.Fields {
+		if f := &p.Fields[i]; f.Key == gateway.FieldQuality && f.Kind == gateway.KindString {
+			return gateway.ParseQuality(f.S) != gateway.QualityGood
+		}
+	}
+	return false
+}
+
 // reading rates one point of the station. It reports whether a rating
 // was made.
 func (d *Danger) reading(p *gateway.Point) bool {
@@ -317,6 +328,9 @@ func (d *Danger) reading(p *gateway.Point) bool {
 		return false // another measurement of the device
 	case !d.good:
 		return false // frozen by its status (logged there)
+	case uncertain(p):
+		d.freeze("station reading uncertain (out of service)")
+		return false
 	case found < 4:
 		d.freeze("a weather point has no good value")
 		return false

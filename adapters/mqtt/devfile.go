@@ -126,3 +126,30 @@ func moveAside(path string, now time.Time) (string, error) {
 	}
 	return to, nil
 }
+
+// Errors of Source.Forget.
+var (
+	// ErrUnknownDevice: no device learnt from traffic has this id.
+	ErrUnknownDevice = errors.New("no MQTT device learnt from traffic has this id")
+	// ErrDeclaredDevice: the device is declared in mqtt.devices; the
+	// configuration removes it.
+	ErrDeclaredDevice = errors.New("the device is declared in mqtt.devices: remove it from the configuration")
+)
+
+// Forget stops tracking a device learnt from traffic (an engineer removed
+// it for good): no more offline points for it, it leaves Devices, and the
+// devices file is rewritten at once so that a restart does not bring it
+// back. Should it speak again, it is learnt afresh. A declared device is
+// ErrDeclaredDevice, an id not tracked ErrUnknownDevice. A failure to
+// write the file is logged and retried like any save; the device is
+// forgotten all the same. It is safe for concurrent use.
+func (s *Source) Forget(id string) error {
+	if err := s.live.forget(id); err != nil {
+		return err
+	}
+	s.log.Info("MQTT device forgotten: no longer tracked for liveness", "device", id)
+	if s.started.Load() {
+		s.saveDevices(true)
+	}
+	return nil
+}

@@ -483,3 +483,22 @@ func (l *liveness) snapshot() []DeviceState {
 	})
 	return out
 }
+
+// forget stops tracking a learnt device: it is no longer swept (no offline
+// point), shown or saved. A declared device is refused (the configuration
+// removes it), as is an id not tracked.
+func (l *liveness) forget(id string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d := l.devs[id]
+	switch {
+	case d == nil || d.provisional:
+		return ErrUnknownDevice
+	case d.declared:
+		return ErrDeclaredDevice
+	}
+	delete(l.devs, id)
+	l.learnt--
+	l.dirty = true
+	return nil
+}

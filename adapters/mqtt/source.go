@@ -53,7 +53,8 @@ type Source struct {
 	wake  chan struct{} // a lost connection: sweep now (broker_down points)
 
 	// The devices file ("" without a data dir); lastSave and saveErr
-	// belong to the liveness goroutine (and to Run after it has returned).
+	// are guarded by saveMu (the liveness goroutine, Run at its end, Forget).
+	saveMu   sync.Mutex
 	devPath  string
 	lastSave time.Time
 	saveErr  string
@@ -70,6 +71,13 @@ type Source struct {
 	connected atomic.Bool
 	client    atomic.Pointer[paho.Client] // for Publish, once Run has made it
 	onConn    []func()                    // OnConnect callbacks; set before Run
+
+	// OutOfService, when set (before Run), reports whether a duty officer
+	// has taken a device out of service: its readings and events are then
+	// stored uncertain, reason maintenance (heartbeats keep their own
+	// quality). Called once per message with a device; it must be cheap
+	// and safe for concurrent use.
+	OutOfService func(device string) bool
 	// lastArrival is the last arrival time handed out (UnixNano).
 	lastArrival atomic.Int64
 
@@ -276,6 +284,8 @@ func (s *Source) saveDevices(final bool) {
 	if s.devPath == "" {
 		return
 	}
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
 	now := s.now()
 	if !final && now.Sub(s.lastSave) < saveEvery {
 		return
@@ -747,6 +757,9 @@ func (w *worker) process(ctx context.Context, acc gateway.Acceptor) {
 			} else {
 				w.stamps = append(w.stamps, stampEntry{key: key, at: d.point.Time})
 			}
+		}
+		if d.device != "" && !d.heartbeat && s.OutOfService != nil && s.OutOfService(d.device) {
+			markOutOfService(&d.point)
 		}
 		if d.device != "" {
 			w.seen = append(w.seen, seen{kind: sub.kind, id: d.device, stale: sub.stale, heartbeat: d.heartbeat, online: d.online, fault: d.fault})

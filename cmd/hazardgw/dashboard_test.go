@@ -84,8 +84,12 @@ const deskSecret = "whsec_ZXhhbXBsZS1vbmx5LXJlcGxhY2UtbWUtMzItYnl0ZXM="
 // them, must return a series whose every column has data. Each time-series
 // panel's unit must be the unit the gateway config gives its points (%LEL
 // for combustible gas, %VOL for oxygen, …), and its title must name it.
+// The deploy config rates fire danger from the weather station, and a
+// panel plots each station's level and index: its query too must find
+// data.
 func TestDashboardOnInfluxDB18(t *testing.T) {
 	dash := readDashboard(t)
+	checkFireDangerPanel(t, dash)
 	cfgText, err := os.ReadFile(filepath.Join("..", "..", "deploy", "hazardgw.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +146,7 @@ func TestDashboardOnInfluxDB18(t *testing.T) {
 	if code := exitCode(read.Run()); code != exitOK || readErr.Len() > 0 {
 		t.Errorf("hazardgw read: exit %d\n%s%s", code, readOut.String(), readErr.String())
 	}
-	for _, row := range [][]string{{"GD-101", "ch4"}, {"GD-101", "o2"}, {"GD-102", "h2s"}, {"TK-101", "level_mm"}, {"WS-01", "wind_ms"}} {
+	for _, row := range [][]string{{"GD-101", "ch4"}, {"GD-101", "o2"}, {"GD-102", "h2s"}, {"TK-101", "level_mm"}, {"WS-01", "wind_ms"}, {"WS-01", "rain_mm"}} {
 		if !regexp.MustCompile(`(?m)^` + row[0] + ` +` + row[1] + ` +\S+ .*good$`).MatchString(readOut.String()) {
 			t.Errorf("hazardgw read: no good %s %s in\n%s", row[0], row[1], readOut.String())
 		}
@@ -447,4 +451,29 @@ func checkPanelUnits(t *testing.T, dash *dashboard, units map[string]string) {
 	if t.Failed() {
 		t.Logf("units by field: %s", strconv.Quote(fmt.Sprint(units)))
 	}
+}
+
+// checkFireDangerPanel: a time-series panel plots the fire_danger
+// measurement's level and index, one series per station.
+func checkFireDangerPanel(t *testing.T, dash *dashboard) {
+	t.Helper()
+	for _, p := range dash.Panels {
+		if p.Type != "timeseries" {
+			continue
+		}
+		for _, q := range p.Targets {
+			m := fromClause.FindStringSubmatch(q.Query)
+			if m == nil || m[1] != "fire_danger" {
+				continue
+			}
+			fields := map[string]bool{}
+			for _, f := range selectedField.FindAllStringSubmatch(q.Query, -1) {
+				fields[f[1]] = true
+			}
+			if fields["level"] && fields["index"] && strings.Contains(q.Query, `GROUP BY time($__interval), "station"`) {
+				return
+			}
+		}
+	}
+	t.Error(`no time-series panel plots fire_danger's "level" and "index" grouped by "station"`)
 }

@@ -183,6 +183,8 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 		if err := danger.Open(); err != nil {
 			return err
 		}
+		lvl, _ := danger.Level()
+		alerts.RestoreDangerLevel(lvl) // voice_missed rules judge at once, not from the next station reading
 		observers = append(observers, danger)
 		reg.MustRegister(danger.Collector())
 		if mq != nil {
@@ -251,6 +253,18 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 
 	// --- more sources (MQTT) are wired here ---
 	if mq != nil {
+		mq.OutOfService = alerts.OutOfService // messages of a device out of service are uncertain
+		// DELETE /api/v1/devices/{id}: a device learnt from traffic, decommissioned.
+		alerts.SetForget(func(id string) error {
+			err := mq.Forget(id)
+			switch {
+			case errors.Is(err, mqtt.ErrUnknownDevice):
+				return alerting.ErrUnknownDevice
+			case errors.Is(err, mqtt.ErrDeclaredDevice):
+				return alerting.ErrConfiguredDevice
+			}
+			return err
+		})
 		sources = append(sources, mq)
 		mon.MQTTConnected = mq.Connected
 		damaged = append(damaged, mq.Damaged)

@@ -15,7 +15,7 @@
       signinHint: "令牌由网关配置 gateway.http.token 给出，只保存在本浏览器中。",
       alerts: "告警", recent: "最近结束", devices: "设备", by: "值班员", for: "时长", cancel: "取消",
       comment: "备注", reason: "原因", ack: "确认", shelve: "搁置", unshelve: "取消搁置", reset: "复位",
-      oos: "停用检修", ins: "恢复投用", unacked: "未确认", acked: "已确认", shelved: "已搁置",
+      oos: "停用检修", ins: "恢复投用", oosList: "停用检修中的设备", since: "自 ", until: "至 ", unacked: "未确认", acked: "已确认", shelved: "已搁置",
       shelvedUntil: "搁置至 ", latched: "锁存", suppressed: "已抑制", chattering: "频繁动作",
       resolved: "已恢复正常", firing: "报警中", maxSev: "最高 ", started: "开始 ", resolvedAt: "恢复 ",
       threshold: "阈值 ", noAlerts: "当前没有告警", noRecent: "无", noDevices: "没有设备",
@@ -32,7 +32,8 @@
       signout: "Sign out", signinHint: "The token is the gateway's gateway.http.token; it is kept in this browser only.",
       alerts: "Alerts", recent: "Recently ended", devices: "Devices", by: "Officer", for: "For", cancel: "Cancel",
       comment: "Comment", reason: "Reason", ack: "Acknowledge", shelve: "Shelve", unshelve: "Unshelve",
-      reset: "Reset", oos: "Out of service", ins: "Back in service", unacked: "unacknowledged",
+      reset: "Reset", oos: "Out of service", ins: "Back in service", oosList: "Devices out of service",
+      since: "since ", until: "until ", unacked: "unacknowledged",
       acked: "acknowledged", shelved: "shelved", shelvedUntil: "shelved until ", latched: "latched",
       suppressed: "suppressed", chattering: "chattering", resolved: "back to normal", firing: "active",
       maxSev: "highest ", started: "started ", resolvedAt: "normal ", threshold: "limit ",
@@ -53,7 +54,7 @@
   const POLL_MS = 3000, FULL_EVERY = 5, BEEP_MS = 6000;
 
   let token = null, site = null, lang = store.get("lang") || "zh";
-  let open = [], recent = [], devices = [], tick = 0, timer = null, lastRender = "";
+  let open = [], recent = [], devices = [], outs = [], tick = 0, timer = null, lastRender = "";
   const t = (k) => (T[lang] && T[lang][k] !== undefined ? T[lang][k] : T.zh[k]);
 
   // --- small helpers ---
@@ -139,7 +140,7 @@
     token = null;
     store.del("token");
     clearTimeout(timer);
-    open = []; recent = []; devices = []; lastRender = "";
+    open = []; recent = []; devices = []; outs = []; lastRender = "";
     if ($("act").open) $("act").close();
     showSignedIn(false);
     $("signin-error").textContent = msg || "";
@@ -172,10 +173,12 @@
         if (!store.get("lang") && site.language) lang = site.language === "en" ? "en" : "zh";
         translate();
       }
-      const [act, all, dev] = await Promise.all([
+      const [act, all, dev, oos] = await Promise.all([
         api("GET", "/alerts?state=active"),
         full ? api("GET", "/alerts?state=all&limit=60") : null,
         full ? api("GET", "/devices") : null,
+        // An older gateway has no list (404): the device cards still say it.
+        full ? api("GET", "/out-of-service").catch((e) => (e.status === 404 ? [] : Promise.reject(e))) : null,
       ]);
       if (!token) return; // signed out meanwhile
       open = Array.isArray(act) ? act : [];
@@ -183,6 +186,7 @@
       if (all) recent = all.filter((a) => !openIDs.has(a.id)).slice(0, 20);
       else recent = recent.filter((a) => !openIDs.has(a.id));
       if (dev) devices = Array.isArray(dev.devices) ? dev.devices : [];
+      if (oos) outs = Array.isArray(oos) ? oos : [];
       setConn(true);
       render();
     } catch (e) {
@@ -219,7 +223,7 @@
       Date.parse(b.started_at) - Date.parse(a.started_at) || (a.id < b.id ? -1 : 1));
   }
   function render(force) {
-    const key = JSON.stringify([lang, open, recent, devices]);
+    const key = JSON.stringify([lang, open, recent, devices, outs]);
     if (!force && key === lastRender) { setTitle(); updateSound(); return; }
     lastRender = key;
     const list = sortAlerts(open);
@@ -227,6 +231,8 @@
     $("recent").replaceChildren(...(recent.length ? recent.map((a) => alertCard(a, false)) : [el("p", "empty", t("noRecent"))]));
     const devs = devices.slice().sort((a, b) => devRank(a) - devRank(b) || String(a.id).localeCompare(String(b.id)));
     $("devices").replaceChildren(...(devs.length ? devs.map(deviceCard) : [el("p", "empty", t("noDevices"))]));
+    $("oos").replaceChildren(...outs.map(oosCard));
+    $("oos-section").hidden = !outs.length;
     $("counts").textContent = t("total")(open.length, open.filter(needsAck).length);
     setTitle();
     updateSound();
@@ -285,7 +291,20 @@
   // A device is out of service while its maintenance record says so.
   const MAINT = "gateway:maintenance";
   const oosRecord = (d) => open.find((a) => a.rule === MAINT && a.device === d.id && a.out_of_service_until);
-  const devOut = (d) => d.out_of_service === true || !!oosRecord(d);
+  const devOut = (d) => d.out_of_service === true || !!oosRecord(d) || outs.some((o) => o.device === d.id);
+  // A device out of service: who took it out, since and until when, why.
+  function oosCard(o) {
+    const card = el("article", "device q-uncertain oos");
+    card.dataset.id = o.device;
+    card.append(el("div", "dhead", el("span", "dot", "◐"), el("b", "", o.label || o.device), el("small", "", ` ${o.device}`)));
+    card.append(el("div", "dstate", `${t("outOfService")} · ${t("by")} ${o.by || ""}`));
+    card.append(el("div", "meta", `${t("since")}${fmtTime(o.since, true)} · ${t("until")}${fmtTime(o.until, true)}`));
+    if (o.reason) card.append(el("div", "msg", `${t("reason")}: ${o.reason}`));
+    const acts = el("div", "actions");
+    acts.append(button(t("ins"), "act-ins", () => openAction("ins", { id: o.device, label: o.label })));
+    card.append(acts);
+    return card;
+  }
   function devRank(d) { return !d.online ? 0 : d.quality === "bad" ? 1 : d.quality === "uncertain" ? 2 : 3; }
   function deviceCard(d) {
     const q = d.quality || "good";
