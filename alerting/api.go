@@ -22,7 +22,7 @@ var ErrAckTooLong = errors.New("acknowledgement: by and comment are limited to 1
 // maxAckText bounds `by` and `comment` of an acknowledgement, in bytes.
 const maxAckText = 1024
 
-// Routes returns the alert API (SPEC §7) as method-and-path patterns for
+// Routes returns the alert API as method-and-path patterns for
 // http.ServeMux. They are under /api/, so httpapi puts the bearer-token
 // check in front of them.
 //

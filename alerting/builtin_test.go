@@ -14,7 +14,7 @@ func gatewayHealth(now time.Time, dropped float64) gateway.Point {
 		Fields: []gateway.Field{gateway.Float("spool_points", 100), gateway.Float(gateway.FieldSpoolDropped, dropped)}, Time: now}
 }
 
-// SPEC §3: when the spool is full, the oldest points are dropped, counted,
+// When the spool is full, the oldest points are dropped, counted,
 // and an alert fires — without any rule in the configuration.
 func TestSpoolFullAlarmIsBuiltIn(t *testing.T) {
 	s := newSyncEngine(t, "", nil, 0)

@@ -4,7 +4,7 @@
 //
 // # Rules
 //
-// A rule (Config.Rules, SPEC §3) matches devices and points by kind,
+// A rule (Config.Rules) matches devices and points by kind,
 // device and point, with `*` globs (path.Match), and has one condition:
 //
 //   - thresholds: levels `above` or `below` a limit, each with its
@@ -19,7 +19,7 @@
 //     against `above`, with the same deadband and delays.
 //   - state: a boolean point (a detector's alarm or fault bit) equal to
 //     `value`; default severity red, since a detector fault is routed like
-//     a second-level alarm (SPEC §9).
+//     a second-level alarm (二级报警).
 //   - stale: a device is offline after `after` polls in a row failed or
 //     `after` poll intervals passed without data (intervals come from
 //     Options.Devices), or — for `after` given as a duration, or devices

@@ -1076,7 +1076,7 @@ func (a *alertRec) setNotified(receiver string, at time.Time) {
 	a.Notified[receiver] = at
 }
 
-// alertPoint is the `alert` point of a transition (SPEC §4).
+// alertPoint is the `alert` point of a transition (see the InfluxDB schema in the README).
 func (e *Engine) alertPoint(a *alertRec, typ string, now time.Time) gateway.Point {
 	status := typ[len("alert."):]
 	p := gateway.Point{

@@ -240,7 +240,7 @@ func TestEngineGasRampUpAndDown(t *testing.T) {
 	if p.Data.Message != want || p.Data.Site != "qz-petro-01" || p.Data.Kind != "gas_detector" || p.Data.Unit != "%LEL" || *p.Data.Threshold != 50 {
 		t.Errorf("changed payload %+v", p.Data)
 	}
-	// Alert points: one per transition, with the SPEC §4 tags and fields.
+	// Alert points: one per transition, with the schema's tags and fields.
 	pts := s.points()
 	if len(pts) != 4 {
 		t.Fatalf("%d alert points", len(pts))

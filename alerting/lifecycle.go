@@ -31,7 +31,7 @@ const (
 	StatusResolved = "resolved"
 )
 
-// Notification types (SPEC §6).
+// Notification types of the duty-desk webhook.
 const (
 	TypeFiring       = "alert.firing"
 	TypeChanged      = "alert.changed"

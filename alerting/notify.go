@@ -49,11 +49,11 @@ type Message struct {
 	Type string
 	// AlertID is the alert it is about.
 	AlertID string
-	// Body is the JSON payload (SPEC §6).
+	// Body is the JSON payload of the duty-desk webhook.
 	Body []byte
 }
 
-// payload is the webhook body (SPEC §6).
+// payload is the webhook body.
 type payload struct {
 	Type      string    `json:"type"`
 	Timestamp time.Time `json:"timestamp"`

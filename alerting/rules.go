@@ -22,7 +22,7 @@ const (
 	condVoice                         // checkpoint passages without the voice warning at a high fire danger (voice.go)
 )
 
-// Severities, most severe first (SPEC §3: the four Chinese warning colours).
+// Severities, most severe first (the four Chinese warning colours).
 const (
 	SeverityRed    = "red"
 	SeverityOrange = "orange"
@@ -197,7 +197,7 @@ func compileRule(idx int, c RuleConfig) (*rule, error) {
 		n++
 		r.kind = condBool
 		r.stateWant = c.State.Value
-		// SPEC §9: a detector fault is routed like a second-level alarm.
+		// A detector fault is routed like a second-level alarm (二级报警).
 		r.levels = []level{{name: firstNonEmpty(c.State.Level, levelAlarm),
 			severity: firstNonEmpty(c.Severity, SeverityRed), above: true, limit: 0.5, extreme: 1}}
 	}

@@ -13,7 +13,7 @@ import (
 // key follows it.
 const SecretPrefix = "whsec_"
 
-// EventTypes are the camera event types (SPEC §5) an event rule may name.
+// EventTypes are the camera event types an event rule may name.
 var EventTypes = []string{"smoke", "fire", "hotspot"}
 
 // Validate reports every problem of the `alerting` section at path. It

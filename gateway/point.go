@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// A Point is one row of the InfluxDB schema (SPEC §4): a measurement, its tags,
+// A Point is one row of the InfluxDB schema (README, "Where the data goes"): a measurement, its tags,
 // its fields and a timestamp. Points are what sources produce, what the spool
 // stores (encoded as line protocol) and what alerting observes.
 type Point struct {

@@ -1,6 +1,6 @@
 // Package dutydesk delivers alert notifications to an emergency duty desk
 // over HTTP(S): one JSON POST per notification, signed per the Standard
-// Webhooks specification (SPEC §6), retried with go-retryablehttp.
+// Webhooks specification (the duty-desk webhook in the README), retried with go-retryablehttp.
 //
 // Each request carries
 //

@@ -32,7 +32,7 @@ const (
 type Options = retryhttp.Options
 
 // Notifier delivers alert notifications to one duty-desk webhook, signed
-// per Standard Webhooks (SPEC §6). It is safe for concurrent use; the alert
+// per Standard Webhooks. It is safe for concurrent use; the alert
 // engine calls it from one goroutine per receiver.
 type Notifier struct {
 	name   string

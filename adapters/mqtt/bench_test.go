@@ -17,7 +17,7 @@ func cameraPayload(i int) []byte {
 	return fmt.Appendf(nil, `{"event_id":"CAM-07-%06d","camera_id":"CAM-07","ts":"2026-11-22T09:00:00.%03dZ","type":"smoke","confidence":0.87,"bearing_deg":132.5,"distance_m":1800,"temperature_c":312.0,"image_url":"http://10.0.0.7/snap/%06d.jpg"}`, i, i%1000, i)
 }
 
-// BenchmarkDecodeCamera is the hand-written scanner on the SPEC §5 camera
+// BenchmarkDecodeCamera is the hand-written scanner on the built-in camera
 // event, decoding into a reused arena as the workers do.
 func BenchmarkDecodeCamera(b *testing.B) {
 	e := newEnv(gateway.Tag{Key: "zone", Value: "north"})

@@ -35,7 +35,7 @@ var allReasons = []reason{
 	reasonUnknownType, reasonUnknownDir, reasonUnknownTopic, reasonInvalidTopic, reasonOverload,
 }
 
-// MaxPayload is the largest payload decoded (SPEC §5); larger ones are
+// MaxPayload is the largest payload decoded; larger ones are
 // rejected as too_large before any parsing.
 const MaxPayload = 64 << 10
 
@@ -185,7 +185,7 @@ func finishEvent(e *env, out *decoded, measurement string, source, kind gateway.
 // would be one series at one timestamp, and InfluxDB would keep only the
 // last. The offset is a hash of the event's identity (event_id, or the
 // whole payload when there is none), so a redelivered event lands on the
-// same nanosecond and overwrites itself, as SPEC §4 wants of replays;
+// same nanosecond and overwrites itself, as a replay should;
 // truncated to what the payload wrote, the time is exactly its ts. A
 // timestamp written to the nanosecond is kept as is.
 func eventTime(t time.Time, digits int, identity uint64) time.Time {
@@ -299,10 +299,10 @@ func (s *scanner) rejectAfter(n int, r reason, field string) reject {
 
 // ---- camera_event ----
 
-// cameraDecoder decodes SPEC §5 camera events into fire_detection points.
+// cameraDecoder decodes the built-in camera events into fire_detection points.
 type cameraDecoder struct{}
 
-// Event types (SPEC §5); tag values are these constants, never allocated.
+// Event types of the camera format; tag values are these constants, never allocated.
 var cameraTypes = [...]string{"smoke", "fire", "hotspot"}
 
 func (cameraDecoder) kind() string { return measurementFire }
@@ -485,7 +485,7 @@ func (cameraDecoder) decode(e *env, payload []byte, out *decoded) reject {
 
 // ---- checkpoint_passage ----
 
-// passageDecoder decodes SPEC §5 checkpoint passages.
+// passageDecoder decodes the built-in checkpoint passages.
 type passageDecoder struct{}
 
 func (passageDecoder) kind() string { return measurementPassage }

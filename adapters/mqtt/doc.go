@@ -1,7 +1,7 @@
 // Package mqtt is hazardgw's MQTT source: it subscribes to the feeds of
 // fire-detection cameras and forest-entry checkpoints (and, through a
 // configurable JSON mapping, other vendors' devices), turns each message
-// into a point (SPEC §4, §5) and commits it to the spool before the broker
+// into a point of the InfluxDB schema and commits it to the spool before the broker
 // learns that it was received.
 //
 // # Delivery: at least once, and no duplicates in InfluxDB

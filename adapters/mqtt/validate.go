@@ -9,7 +9,7 @@ import (
 	"github.com/hazardgw/hazardgw/internal/conf"
 )
 
-// Built-in payload formats (SPEC §5) and the generic mapping.
+// Built-in payload formats and the generic mapping.
 const (
 	FormatCameraEvent       = "camera_event"
 	FormatCheckpointPassage = "checkpoint_passage"

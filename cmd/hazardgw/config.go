@@ -16,7 +16,7 @@ import (
 	"github.com/hazardgw/hazardgw/internal/conf"
 )
 
-// File is the configuration file (SPEC §3): one section per package, each
+// File is the configuration file (docs/configuration.md): one section per package, each
 // package owning its Config and its Validate.
 type File struct {
 	Site     gateway.SiteConfig `yaml:"site"`

@@ -1,6 +1,6 @@
 // Command hazardgw is the hazardgw edge gateway: it polls Modbus devices,
 // subscribes to MQTT feeds, writes everything to InfluxDB through a durable
-// spool and pushes alarms to the duty desk (see SPEC.md).
+// spool and pushes alarms to the duty desk (see README.md).
 //
 //	hazardgw run   -config FILE   # run until SIGINT/SIGTERM; SIGHUP reloads FILE
 //	hazardgw check -config FILE   # validate only; exit 0 = valid, 1 = invalid
@@ -252,7 +252,7 @@ func (e *startError) Unwrap() error { return e.err }
 
 // newLogger builds the process logger from gateway.log. Its handler
 // redacts the configuration's secrets from everything logged, whoever logs
-// it: the last line of defence for SPEC §2 "secrets never appear in logs".
+// it: the last line of defence for the rule that secrets never appear in logs.
 func newLogger(w io.Writer, cfg *File) *slog.Logger {
 	var level slog.Level // info
 	if cfg.Gateway.Log.Level != "" {

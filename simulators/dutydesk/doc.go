@@ -1,5 +1,5 @@
 // Package dutydesk is the emergency duty desk of the simulated site: an
-// HTTP receiver for the gateway's alert webhooks (SPEC §6) and a small web
+// HTTP receiver for the gateway's alert webhooks and a small web
 // page for the duty officer.
 //
 // It shares no code with the gateway: it verifies Standard Webhooks

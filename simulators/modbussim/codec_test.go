@@ -8,7 +8,7 @@ import (
 )
 
 // The expected registers are worked out by hand from IEEE 754 and the order
-// definitions (SPEC §3): bytes of the value A B C D [E F G H], most
+// definitions in the configuration: bytes of the value A B C D [E F G H], most
 // significant first; ABCD keeps them, CDAB swaps words, BADC swaps bytes in
 // each word, DCBA does both.
 func TestEncodeVectors(t *testing.T) {

@@ -3,7 +3,7 @@ package modbussim
 import "fmt"
 
 // Point is one value in a unit's register map, described as hazardgw's
-// configuration describes it (SPEC §3): engineering = raw*scale + offset.
+// configuration describes it: engineering = raw*scale + offset.
 type Point struct {
 	Name    string  `json:"name"`
 	Area    Area    `json:"area"`

@@ -1,7 +1,7 @@
 // Package mqttsim simulates a site's MQTT devices — fire-detection cameras
 // and forest-entry voice checkpoints — for hazardgw's demo and tests.
 //
-// It encodes the payloads of SPEC §5 itself, with encoding/json, and
+// It encodes the built-in MQTT payloads itself, with encoding/json, and
 // imports nothing of the gateway: a simulator that shared the gateway's
 // decoders would hide their bugs from the tests.
 //

@@ -49,7 +49,7 @@ func TestPlate(t *testing.T) {
 }
 
 // TestSiteOnEmbeddedBroker runs the site component against the embedded
-// broker and checks what a subscriber receives is SPEC-shaped.
+// broker and checks what a subscriber receives has the built-in formats' shape.
 func TestSiteOnEmbeddedBroker(t *testing.T) {
 	b, err := NewBroker("127.0.0.1:0", nil)
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Event types and passage directions of SPEC §5.
+// Event types and passage directions of the built-in formats.
 const (
 	Smoke   = "smoke"
 	Fire    = "fire"
@@ -15,7 +15,7 @@ const (
 	Out     = "out"
 )
 
-// CameraEvent is a fire-detection camera's event, encoded as in SPEC §5.
+// CameraEvent is a fire-detection camera's event, encoded in the built-in format.
 // Optional members are pointers or empty strings, and are omitted when unset.
 type CameraEvent struct {
 	EventID      string    `json:"event_id,omitempty"`
@@ -29,7 +29,7 @@ type CameraEvent struct {
 	ImageURL     string    `json:"image_url,omitempty"`
 }
 
-// Passage is a forest-entry checkpoint's passage record (SPEC §5).
+// Passage is a forest-entry checkpoint's passage record.
 type Passage struct {
 	EventID      string    `json:"event_id,omitempty"`
 	CheckpointID string    `json:"checkpoint_id,omitempty"`
@@ -41,7 +41,7 @@ type Passage struct {
 	VoicePlayed  *bool     `json:"voice_played,omitempty"`
 }
 
-// Timestamp layouts as SPEC §5's examples write them: cameras to the
+// Timestamp layouts as the format's examples write them: cameras to the
 // millisecond, checkpoints to the second (a fraction only when there is one).
 const (
 	cameraTSLayout  = "2006-01-02T15:04:05.000Z07:00"
@@ -69,7 +69,7 @@ func marshalWithTS(v any, ts time.Time, layout string) []byte {
 	if ts.IsZero() {
 		return b
 	}
-	// "ts" goes second, as in the SPEC's examples; the object is never empty.
+	// "ts" goes second, as in the format's examples; the object is never empty.
 	out := make([]byte, 0, len(b)+40)
 	out = append(out, `{"ts":"`...)
 	out = ts.UTC().AppendFormat(out, layout)

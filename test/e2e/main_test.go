@@ -1,5 +1,5 @@
 // Package e2e runs the built hazardgw binary against the simulated site and
-// real services (InfluxDB 1.8, Mosquitto), checking the SPEC's promises from
+// real services (InfluxDB 1.8, Mosquitto), checking the product's promises from
 // outside the process: nothing lost, nothing doubled, values exactly right.
 package e2e
 

@@ -5,7 +5,7 @@ import (
 	"math"
 )
 
-// decode is the test's own reading of SPEC §3's types and orders, written
+// decode is the test's own reading of the configuration's types and orders, written
 // from the specification and shared with neither the gateway nor the
 // simulator: three independent implementations must agree.
 //
