@@ -955,6 +955,7 @@ func (e *Engine) transition(r *rule, t *track, lvl int, now time.Time) {
 	rec := t.alert
 	if rec == nil || rec.ID != next.ID {
 		rec = &alertRec{Notified: map[string]time.Time{}}
+		_, rec.Configured = e.meta[t.key.device]
 		e.alerts[next.ID] = rec
 	}
 	rec.Alert = *next
@@ -1367,6 +1368,9 @@ func (e *Engine) restore(recs []*alertRec, now time.Time) {
 // stored active alert a: the rule still applies to the alert's series and
 // the level has the severity and limit the alert was raised with.
 func (e *Engine) producesLevel(r *rule, lvl int, a *alertRec) bool {
+	if _, ok := e.meta[a.Device]; a.Configured && !ok {
+		return false // its device was removed from the configuration
+	}
 	// The alert's own kind (a station's fire_danger rating is not of the
 	// station's kind), or its device's configured one.
 	kind := a.Kind

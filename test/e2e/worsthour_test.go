@@ -1,0 +1,177 @@
+package e2e
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hazardgw/hazardgw/internal/testenv"
+)
+
+// The worst hour of a site: the scenarios in this file are what a duty
+// officer would suffer when several things go wrong at once, each checked
+// through the real binary with exact counts at the desk and exact rows in
+// InfluxDB.
+
+// deskLines lists what the desk received for one device and rule
+// (reminders left out) per occurrence, occurrences in the order they
+// started, each as "type level severity reason" in order of receipt,
+// occurrences separated by "|". Only one occurrence's notifications are
+// promised in order; two occurrences are delivered independently.
+func (s *alertSite) deskLines(device, rule string) []string {
+	byID := map[string][]string{}
+	started := map[string]string{}
+	for _, d := range s.desk.Deliveries() {
+		if d.Alert.Device != device || d.Alert.Rule != rule || d.Type == "alert.reminder" {
+			continue
+		}
+		id := d.Alert.ID
+		byID[id] = append(byID[id], strings.TrimSpace(d.Type+" "+d.Alert.Level+" "+d.Alert.Severity+" "+dataOf(s.t, d).Reason))
+		started[id] = d.Alert.StartedAt + " " + id
+	}
+	ids := slices.Collect(maps.Keys(byID))
+	slices.SortFunc(ids, func(a, b string) int { return strings.Compare(started[a], started[b]) })
+	var out []string
+	for i, id := range ids {
+		if i > 0 {
+			out = append(out, "|")
+		}
+		out = append(out, byID[id]...)
+	}
+	return out
+}
+
+// alertPoints lists the `alert` points InfluxDB holds for one device and
+// rule, oldest first, as "status level severity by reason".
+func (s *alertSite) alertPoints(device, rule string) []string {
+	s.t.Helper()
+	res, err := s.influx.Query("hazard", fmt.Sprintf(`SELECT status, level, severity, "by", reason FROM alert WHERE "device"='%s' AND "rule"='%s' ORDER BY time`, device, rule))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var out []string
+	for _, r := range rowsOf(res) {
+		line := fmt.Sprintf("%v %v %v %v %v", r.Value("status"), r.Value("level"), r.Value("severity"), r.Value("by"), r.Value("reason"))
+		out = append(out, strings.ReplaceAll(line, " <nil>", ""))
+	}
+	return out
+}
+
+// quiet observes the desk for a while and fails if anything more arrives:
+// it checks for the absence of extra notifications, it synchronises
+// nothing.
+func (s *alertSite) quiet(d time.Duration) {
+	s.t.Helper()
+	before := len(s.desk.Deliveries())
+	time.Sleep(d)
+	if after := len(s.desk.Deliveries()); after != before {
+		s.t.Errorf("%d more notifications while the site was quiet:\n%s", after-before, strings.Join(s.received()[before:], "\n"))
+	}
+}
+
+// TestWorstHourReloadWhileAlarmsActive: four detectors are in alarm, two
+// acknowledged, when SIGHUP applies a file that lowers the high-high
+// limit and removes GD-103. The untouched acknowledged alarm stays as it
+// is (no new notification, still acknowledged); the alarm whose limit
+// changed ends visibly (rule_changed) and fires again at the new limit;
+// the alarm that the new limit makes worse changes level in its
+// occurrence; the removed device's alarm ends visibly instead of lingering
+// forever with nobody to clear it.
+func TestWorstHourReloadWhileAlarmsActive(t *testing.T) {
+	s := newAlertSite(t, siteOpts{devices: 4, interval: 200 * time.Millisecond})
+	g := s.start()
+	const rule = "combustible-gas"
+
+	s.set(1, 30)
+	s.set(2, 55)
+	s.set(3, 30)
+	s.set(4, 47)
+	for _, dev := range []string{"GD-101", "GD-102", "GD-103", "GD-104"} {
+		s.waitDesk(30*time.Second, dev+" fires", count(dev, rule, "alert.firing", 1))
+	}
+	for _, dev := range []string{"GD-101", "GD-102"} {
+		a, _ := s.findAlert(dev, rule)
+		if code, body := s.call("POST", "/api/v1/alerts/"+a.ID+"/ack", "test-token", `{"by":"值班员甲"}`); code != 200 {
+			t.Fatalf("ack %s: %d %s", dev, code, body)
+		}
+		s.waitDesk(30*time.Second, dev+" acknowledged", count(dev, rule, "alert.acknowledged", 1))
+	}
+	ack101, _ := s.findAlert("GD-101", rule)
+
+	cfg, err := os.ReadFile(s.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i, j := strings.Index(string(cfg), "        - id: GD-103"), strings.Index(string(cfg), "        - id: GD-104")
+	if i < 0 || j < i {
+		t.Fatalf("GD-103 not found in the config:\n%s", cfg)
+	}
+	cfg = append(cfg[:i:i], cfg[j:]...)
+	next := strings.Replace(string(cfg), "{level: high-high, above: 50, severity: red}", "{level: high-high, above: 45, severity: red}", 1)
+	if next == string(cfg) {
+		t.Fatal("high-high limit not found in the config")
+	}
+	if err := os.WriteFile(s.config, []byte(next), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 60*time.Second, func() bool {
+		return strings.Contains(g.out.String(), "restarting on the reloaded configuration")
+	}, "reload")
+
+	s.waitDesk(60*time.Second, "GD-102 fires again at the new limit", count("GD-102", rule, "alert.firing", 2))
+	s.waitDesk(60*time.Second, "GD-102's old occurrence ends", count("GD-102", rule, "alert.resolved", 1))
+	s.waitDesk(60*time.Second, "GD-104 changes to high-high", count("GD-104", rule, "alert.changed", 1))
+	s.waitDesk(60*time.Second, "GD-103's alarm ends", count("GD-103", rule, "alert.resolved", 1))
+	s.quiet(3 * time.Second)
+
+	// The removed device's alert waits for its acknowledgement, which
+	// still works, and then ends.
+	a103, ok := s.findAlert("GD-103", rule)
+	if !ok || a103.Status != "resolved" || a103.State != "cleared-unacknowledged" {
+		t.Fatalf("the removed device's alert: %+v; want resolved, cleared-unacknowledged", a103)
+	}
+	if code, body := s.call("POST", "/api/v1/alerts/"+a103.ID+"/ack", "test-token", `{"by":"值班员乙"}`); code != 200 {
+		t.Fatalf("ack the removed device's alert: %d %s", code, body)
+	}
+	s.waitDesk(30*time.Second, "GD-103 acknowledged", count("GD-103", rule, "alert.acknowledged", 1))
+	for _, a := range s.alerts("active") {
+		if a.Device == "GD-103" {
+			t.Errorf("the removed device's alert is still listed after its acknowledgement: %+v", a)
+		}
+	}
+
+	want := map[string][]string{
+		"GD-101": {"alert.firing high yellow", "alert.acknowledged high yellow"},
+		"GD-102": {"alert.firing high-high red", "alert.acknowledged high-high red", "alert.resolved high-high red rule_changed", "|", "alert.firing high-high red"},
+		"GD-103": {"alert.firing high yellow", "alert.resolved high yellow rule_changed", "alert.acknowledged high yellow rule_changed"},
+		"GD-104": {"alert.firing high yellow", "alert.changed high-high red"},
+	}
+	for dev, w := range want {
+		if got := s.deskLines(dev, rule); !slices.Equal(got, w) {
+			t.Errorf("%s at the desk:\n%q\nwant:\n%q", dev, got, w)
+		}
+	}
+	if a, ok := s.findAlert("GD-101", rule); !ok || a.ID != ack101.ID || !a.Acknowledged || a.Status != "firing" {
+		t.Errorf("GD-101 after the reload: %+v; want the same occurrence %s, firing and still acknowledged", a, ack101.ID)
+	}
+	wantPoints := map[string][]string{
+		"GD-101": {"firing high yellow", "acknowledged high yellow 值班员甲"},
+		"GD-102": {"firing high-high red", "acknowledged high-high red 值班员甲", "resolved high-high red rule_changed", "firing high-high red"},
+		"GD-103": {"firing high yellow", "resolved high yellow rule_changed", "acknowledged high yellow 值班员乙"},
+		"GD-104": {"firing high yellow", "changed high-high red"},
+	}
+	for dev, w := range wantPoints {
+		testenv.Eventually(t, 30*time.Second, func() bool { return len(s.alertPoints(dev, rule)) >= len(w) }, "%s alert points", dev)
+		if got := s.alertPoints(dev, rule); !slices.Equal(got, w) {
+			t.Errorf("%s alert points:\n%q\nwant:\n%q", dev, got, w)
+		}
+	}
+}
