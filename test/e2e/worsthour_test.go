@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -173,5 +175,127 @@ func TestWorstHourReloadWhileAlarmsActive(t *testing.T) {
 		if got := s.alertPoints(dev, rule); !slices.Equal(got, w) {
 			t.Errorf("%s alert points:\n%q\nwant:\n%q", dev, got, w)
 		}
+	}
+}
+
+// TestWorstHourConsolesAndBadRequests: two consoles acknowledge the same
+// alarm at once, many times over; acknowledgements of an unknown and of
+// an ended occurrence; then every POST endpoint gets malformed, huge and
+// non-UTF-8 bodies. The desk gets exactly one alert.acknowledged naming
+// one officer, InfluxDB exactly one acknowledged point, every bad request
+// a clear 4xx, and the gateway keeps running and alarming.
+func TestWorstHourConsolesAndBadRequests(t *testing.T) {
+	s := newAlertSite(t, siteOpts{devices: 2, interval: 200 * time.Millisecond})
+	g := s.start()
+	const rule = "combustible-gas"
+	s.set(1, 55)
+	s.waitDesk(30*time.Second, "GD-101 fires", count("GD-101", rule, "alert.firing", 1))
+	a, _ := s.findAlert("GD-101", rule)
+
+	var wg sync.WaitGroup
+	answers := make(chan string, 40)
+	for i := range 40 {
+		by := []string{"控制室甲", "控制室乙"}[i%2]
+		wg.Go(func() {
+			code, body := s.call("POST", "/api/v1/alerts/"+a.ID+"/ack", "test-token", `{"by":"`+by+`","comment":"同时确认"}`)
+			var got struct {
+				AcknowledgedBy string `json:"acknowledged_by"`
+			}
+			json.Unmarshal(body, &got)
+			answers <- fmt.Sprintf("%d %s", code, got.AcknowledgedBy)
+		})
+	}
+	wg.Wait()
+	close(answers)
+	seen := map[string]int{}
+	for ans := range answers {
+		seen[ans]++
+	}
+	if len(seen) != 1 {
+		t.Errorf("40 concurrent acknowledgements answered %v; want 40 × 200 naming the one officer who was first", seen)
+	}
+	s.waitDesk(30*time.Second, "acknowledged", count("GD-101", rule, "alert.acknowledged", 1))
+
+	// Unknown occurrences are 404; an ended one answers as it is.
+	for _, id := range []string{"0123456789abcdef0123", strings.Repeat("f", 4000), "..%2F..%2Fetc", "%00"} {
+		if code, body := s.call("POST", "/api/v1/alerts/"+id+"/ack", "test-token", `{"by":"x"}`); code != 404 {
+			t.Errorf("ack of unknown id %.40q: %d %s; want 404", id, code, body)
+		}
+	}
+	s.set(1, 0)
+	s.waitDesk(30*time.Second, "GD-101 resolves", count("GD-101", rule, "alert.resolved", 1))
+	for range 3 {
+		if code, body := s.call("POST", "/api/v1/alerts/"+a.ID+"/ack", "test-token", `{"by":"迟到的人"}`); code != 200 {
+			t.Errorf("ack of an ended occurrence: %d %s; want 200 (idempotent)", code, body)
+		}
+	}
+
+	// Bad bodies, to every POST endpoint.
+	s.set(2, 30)
+	s.waitDesk(30*time.Second, "GD-102 fires", count("GD-102", rule, "alert.firing", 1))
+	b2, _ := s.findAlert("GD-102", rule)
+	paths := []string{"/api/v1/alerts/" + b2.ID + "/ack", "/api/v1/alerts/" + b2.ID + "/shelve", "/api/v1/alerts/" + b2.ID + "/unshelve",
+		"/api/v1/alerts/" + b2.ID + "/reset", "/api/v1/devices/GD-102/out-of-service"}
+	bodies := map[string]string{
+		"not JSON":          `by=张三`,
+		"truncated":         `{"by":"张三"`,
+		"array":             `[{"by":"张三"}]`,
+		"null by":           `{"by":null}`,
+		"number by":         `{"by":12}`,
+		"unknown field":     `{"by":"张三","rm":"-rf"}`,
+		"two objects":       `{"by":"张三"}{"by":"李四"}`,
+		"deep":              strings.Repeat("[", 20000) + strings.Repeat("]", 20000),
+		"huge":              `{"by":"张三","comment":"` + strings.Repeat("火", 1<<20) + `"}`,
+		"long by":           `{"by":"` + strings.Repeat("x", 2000) + `"}`,
+		"blank by":          `{"by":" \t\n "}`,
+		"non-UTF-8 by":      "{\"by\":\"\xff\xfe\xfd\"}",
+		"non-UTF-8 comment": "{\"by\":\"张三\",\"comment\":\"\xc3\x28\"}",
+		"NUL by":            `{"by":"\u0000"}`,
+	}
+	for _, p := range paths {
+		for name, body := range bodies {
+			code, resp := s.call("POST", p, "test-token", body)
+			if code != 400 && code != 413 {
+				t.Errorf("POST %s with %s: %d %.200s; want 400 or 413", p, name, code, resp)
+			}
+		}
+	}
+	if code, _ := s.call("POST", paths[1], "test-token", `{"by":"张三","for":"-1h"}`); code != 400 {
+		t.Errorf("shelve for -1h: %d, want 400", code)
+	}
+	if code, _ := s.call("POST", paths[1], "test-token", `{"by":"张三","for":"100000h"}`); code != 400 {
+		t.Errorf("shelve for 100000h: %d, want 400", code)
+	}
+	for _, until := range []string{"yesterday", "2001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"} {
+		if code, _ := s.call("POST", paths[4], "test-token", `{"by":"张三","until":"`+until+`"}`); code != 400 {
+			t.Errorf("out of service until %s: %d, want 400", until, code)
+		}
+	}
+
+	// Still alive, still alarming, and nothing was done by the bad requests.
+	s.set(2, 55)
+	s.waitDesk(30*time.Second, "GD-102 changes", count("GD-102", rule, "alert.changed", 1))
+	s.quiet(2 * time.Second)
+	if got, want := s.deskLines("GD-101", rule), []string{"alert.firing high-high red", "alert.acknowledged high-high red", "alert.resolved high-high red"}; !slices.Equal(got, want) {
+		t.Errorf("GD-101 at the desk:\n%q\nwant:\n%q", got, want)
+	}
+	if got, want := s.deskLines("GD-102", rule), []string{"alert.firing high yellow", "alert.changed high-high red"}; !slices.Equal(got, want) {
+		t.Errorf("GD-102 at the desk:\n%q\nwant:\n%q", got, want)
+	}
+	testenv.Eventually(t, 30*time.Second, func() bool { return len(s.alertPoints("GD-102", rule)) >= 2 }, "GD-102 points")
+	ackBy := strings.TrimPrefix(func() string {
+		for k := range seen {
+			return k
+		}
+		return ""
+	}(), "200 ")
+	if got, want := s.alertPoints("GD-101", rule), []string{"firing high-high red", "acknowledged high-high red " + ackBy, "resolved high-high red"}; !slices.Equal(got, want) {
+		t.Errorf("GD-101 alert points:\n%q\nwant:\n%q", got, want)
+	}
+	if got, want := s.alertPoints("GD-102", rule), []string{"firing high yellow", "changed high-high red"}; !slices.Equal(got, want) {
+		t.Errorf("GD-102 alert points:\n%q\nwant:\n%q", got, want)
+	}
+	if strings.Contains(g.out.String(), "panic") {
+		t.Errorf("the gateway panicked:\n%s", tail(g.out.String(), 40))
 	}
 }
