@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -297,5 +301,176 @@ func TestWorstHourConsolesAndBadRequests(t *testing.T) {
 	}
 	if strings.Contains(g.out.String(), "panic") {
 		t.Errorf("the gateway panicked:\n%s", tail(g.out.String(), 40))
+	}
+}
+
+// misbehavingDesk stands in front of the duty desk and misbehaves for the
+// notifications script picks, by their webhook-id and attempt (1, 2, …).
+type misbehavingDesk struct {
+	desk   http.Handler
+	script func(id, device string, attempt int) string
+	mu     sync.Mutex
+	tries  map[string]int
+}
+
+// Behaviours a script returns.
+const (
+	behaveNormal      = ""
+	behaveCloseFirst  = "close before the desk sees it"
+	behaveSlow        = "the desk takes it, the answer comes after the client's timeout"
+	behaveCloseAfter  = "the desk takes it, the connection closes before the answer"
+	behaveGarbage200  = "the desk takes it, the answer is 200 with a garbage, truncated body"
+	behaveRedirect    = "302 to a login page that answers GET with 200"
+	behaveUnreachable = "connection closed, not seen by the desk"
+)
+
+func (m *misbehavingDesk) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && r.URL.Path == "/login" {
+		io.WriteString(w, "<html>请登录</html>")
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	var p struct{ Data struct{ Device string } }
+	json.Unmarshal(body, &p)
+	id := r.Header.Get("webhook-id")
+	m.mu.Lock()
+	m.tries[id]++
+	n := m.tries[id]
+	m.mu.Unlock()
+	forward := func() *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		r2 := r.Clone(r.Context())
+		r2.Body = io.NopCloser(bytes.NewReader(body))
+		m.desk.ServeHTTP(rec, r2)
+		return rec
+	}
+	hangUp := func() {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}
+	switch m.script(id, p.Data.Device, n) {
+	case behaveCloseFirst, behaveUnreachable:
+		hangUp()
+	case behaveSlow:
+		forward()
+		<-r.Context().Done() // the client gave up
+	case behaveCloseAfter:
+		forward()
+		hangUp()
+	case behaveGarbage200:
+		forward()
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			buf.WriteString("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 4096\r\n\r\n<html>\xff\xfe not what you expect")
+			buf.Flush()
+			conn.Close()
+		}
+	case behaveRedirect:
+		http.Redirect(w, r, "/login", http.StatusFound)
+	default:
+		rec := forward()
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+	}
+}
+
+func (m *misbehavingDesk) attempts(id string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.tries[id]
+}
+
+// TestWorstHourDeskMisbehaves: the duty desk (or what stands in front of
+// it) misbehaves in the ways real ones do. GD-101's firing is cut off
+// before the desk sees it, then taken with the answer coming after the
+// gateway's timeout, then taken with the connection closed before the
+// answer, then answered 200 with a garbage truncated body; its change and
+// resolution queue behind it. GD-102's firing is redirected to a login
+// page (an http→https or SSO proxy): that is not delivery but a final
+// refusal, dead-lettered and alarmed (gateway:notify-rejected). GD-103's
+// notifications cannot get through until GD-104's firing has: one
+// occurrence's trouble never holds back another's. The desk gets every
+// notification once, in order per occurrence; no attempt follows a 2xx.
+func TestWorstHourDeskMisbehaves(t *testing.T) {
+	s := newAlertSite(t, siteOpts{devices: 4, interval: 200 * time.Millisecond})
+	const rule = "combustible-gas"
+	var firstOf sync.Map // device → webhook-id of its first notification
+	proxy := &misbehavingDesk{desk: s.desk.Handler(), tries: map[string]int{}}
+	proxy.script = func(id, device string, attempt int) string {
+		first, _ := firstOf.LoadOrStore(device, id)
+		switch {
+		case device == "GD-101" && id == first:
+			return []string{behaveCloseFirst, behaveSlow, behaveCloseAfter, behaveGarbage200, behaveNormal}[min(attempt, 5)-1]
+		case device == "GD-102" && id == first:
+			return behaveRedirect
+		case device == "GD-103" && !count("GD-104", rule, "alert.firing", 1)(s.desk.Deliveries()):
+			return behaveUnreachable
+		}
+		return behaveNormal
+	}
+	srv := httptest.NewServer(proxy)
+	t.Cleanup(srv.Close)
+	s.editConfig("url: "+s.desk.URL(), "url: "+srv.URL+"/api/alerts")
+	g := s.start()
+
+	s.set(1, 30)
+	s.set(2, 30)
+	s.set(3, 30)
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		return s.gasLevel("GD-101") == "firing high" && s.gasLevel("GD-103") == "firing high"
+	}, "GD-101 and GD-103 firing")
+	s.set(1, 55)
+	testenv.Eventually(t, 30*time.Second, func() bool { return s.gasLevel("GD-101") == "firing high-high" }, "GD-101 changed")
+	s.set(1, 0)
+	s.set(4, 30) // lets GD-103 through once its firing is at the desk
+	s.waitDesk(60*time.Second, "GD-101 resolved", count("GD-101", rule, "alert.resolved", 1))
+	// GD-102's firing was answered with a redirect: refused for good,
+	// dead-lettered and alarmed, never taken for delivery. Its next
+	// notification goes through.
+	testenv.Eventually(t, 60*time.Second, func() bool {
+		_, ok := s.findAlert("gateway", "gateway:notify-rejected")
+		return ok
+	}, "gateway:notify-rejected")
+	s.set(2, 55)
+	s.waitDesk(60*time.Second, "GD-102 changed", count("GD-102", rule, "alert.changed", 1))
+	s.waitDesk(60*time.Second, "GD-103 firing", count("GD-103", rule, "alert.firing", 1))
+	s.waitDesk(60*time.Second, "GD-104 firing", count("GD-104", rule, "alert.firing", 1))
+	s.quiet(3 * time.Second)
+
+	want := map[string][]string{
+		"GD-101": {"alert.firing high yellow", "alert.changed high-high red", "alert.resolved high-high red"},
+		"GD-102": {"alert.changed high-high red"},
+		"GD-103": {"alert.firing high yellow"},
+		"GD-104": {"alert.firing high yellow"},
+	}
+	for dev, w := range want {
+		if got := s.deskLines(dev, rule); !slices.Equal(got, w) {
+			t.Errorf("%s at the desk:\n%q\nwant:\n%q", dev, got, w)
+		}
+	}
+	first101, _ := firstOf.Load("GD-101")
+	if n := proxy.attempts(first101.(string)); n != 4 {
+		t.Errorf("GD-101's firing was attempted %d times; want 4 (the 200 with a garbage body is delivery)", n)
+	}
+	first102, _ := firstOf.Load("GD-102")
+	if n := proxy.attempts(first102.(string)); n != 1 {
+		t.Errorf("GD-102's firing was attempted %d times; want 1 (a redirect is a final refusal)", n)
+	}
+	if !strings.Contains(g.out.String(), "302") {
+		t.Errorf("the refused notification's 302 is not in the log")
+	}
+	for dev, w := range map[string][]string{
+		"GD-101": {"firing high yellow", "changed high-high red", "resolved high-high red"},
+		"GD-102": {"firing high yellow", "changed high-high red"},
+	} {
+		testenv.Eventually(t, 30*time.Second, func() bool { return len(s.alertPoints(dev, rule)) >= len(w) }, "%s points", dev)
+		if got := s.alertPoints(dev, rule); !slices.Equal(got, w) {
+			t.Errorf("%s alert points:\n%q\nwant:\n%q", dev, got, w)
+		}
 	}
 }
