@@ -6,17 +6,21 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hazardgw/hazardgw/internal/testenv"
+	"github.com/hazardgw/hazardgw/simulators/dutydesk"
 )
 
 // The worst hour of a site: the scenarios in this file are what a duty
@@ -473,4 +477,207 @@ func TestWorstHourDeskMisbehaves(t *testing.T) {
 			t.Errorf("%s alert points:\n%q\nwant:\n%q", dev, got, w)
 		}
 	}
+}
+
+// lossyLink is a Modbus TCP proxy that drops one request in three: it
+// closes the connection instead of forwarding it, as a flaky radio or
+// serial server does.
+type lossyLink struct {
+	ln      net.Listener
+	backend string
+	n       atomic.Int64
+	served  atomic.Int64 // requests answered
+}
+
+func newLossyLink(t *testing.T, backend string) *lossyLink {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &lossyLink{ln: ln, backend: backend}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() { l.serve(c) })
+		}
+	})
+	return l
+}
+
+func (l *lossyLink) serve(c net.Conn) {
+	defer c.Close()
+	b, err := net.Dial("tcp", l.backend)
+	if err != nil {
+		return
+	}
+	defer b.Close()
+	frame := func(r io.Reader) ([]byte, error) {
+		h := make([]byte, 6)
+		if _, err := io.ReadFull(r, h); err != nil {
+			return nil, err
+		}
+		rest := make([]byte, int(h[4])<<8|int(h[5]))
+		if _, err := io.ReadFull(r, rest); err != nil {
+			return nil, err
+		}
+		return append(h, rest...), nil
+	}
+	for {
+		req, err := frame(c)
+		if err != nil {
+			return
+		}
+		if l.n.Add(1)%3 == 0 {
+			return // dropped: the connection goes down with the request
+		}
+		if _, err := b.Write(req); err != nil {
+			return
+		}
+		resp, err := frame(b)
+		if err != nil {
+			return
+		}
+		if _, err := c.Write(resp); err != nil {
+			return
+		}
+		l.served.Add(1)
+	}
+}
+
+// occurrences groups the desk's notifications for one device and rule by
+// occurrence id: id → types in order of receipt.
+func (s *alertSite) occurrences(device, rule string) map[string][]string {
+	out := map[string][]string{}
+	for _, d := range s.desk.Deliveries() {
+		if d.Alert.Device == device && d.Alert.Rule == rule {
+			out[d.Alert.ID] = append(out[d.Alert.ID], d.Type)
+		}
+	}
+	return out
+}
+
+// pointOccurrences groups the `alert` points in InfluxDB for one device
+// and rule by occurrence id: id → "alert."+status in time order.
+func (s *alertSite) pointOccurrences(device, rule string) map[string][]string {
+	s.t.Helper()
+	res, err := s.influx.Query("hazard", fmt.Sprintf(`SELECT status, id FROM alert WHERE "device"='%s' AND "rule"='%s' ORDER BY time`, device, rule))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, r := range rowsOf(res) {
+		id := fmt.Sprint(r.Value("id"))
+		out[id] = append(out[id], "alert."+fmt.Sprint(r.Value("status")))
+	}
+	return out
+}
+
+// sameNotified reports whether desk is what an occurrence with these
+// alert points notifies: all of them, or, for a chattering occurrence
+// (whose swings are points but not notifications), alert.chattering and
+// then the state it settled in.
+func sameNotified(desk, points []string) bool {
+	if len(points) > 0 && points[0] == "alert.chattering" {
+		return slices.Equal(desk, []string{"alert.chattering", points[len(points)-1]})
+	}
+	return slices.Equal(desk, points)
+}
+
+// TestWorstHourFlappingLossyLinkKill9: GD-101 swings across its first
+// limit every 700 ms while the Modbus link drops one request in three and
+// GD-102 stays at its red level; the gateway is killed with SIGKILL in the
+// middle and started again. Afterwards the desk holds exactly what the
+// gateway recorded as `alert` points in InfluxDB — the same occurrences,
+// the same notifications in the same order (a chattering occurrence: its
+// alert.chattering and the state it settled in), none twice — GD-102 is one occurrence that never resolved nor
+// fired twice, GD-101 ends resolved, and the lossy link (never three
+// failures in a row) never made a device look offline.
+func TestWorstHourFlappingLossyLinkKill9(t *testing.T) {
+	s := newAlertSite(t, siteOpts{devices: 2, interval: 200 * time.Millisecond})
+	link := newLossyLink(t, strings.TrimPrefix(s.modbusURL(), "tcp://"))
+	s.editConfig("url: "+s.modbusURL(), "url: tcp://"+link.ln.Addr().String())
+	s.editConfig("      deadband: 2\n", "      deadband: 2\n      chatter: {count: 3, window: 5s}\n")
+	const rule = "combustible-gas"
+	g := s.start()
+	s.set(2, 55)
+	s.waitDesk(30*time.Second, "GD-102 fires", count("GD-102", rule, "alert.firing", 1))
+
+	flap := func(cycles int) {
+		for i := range cycles {
+			s.set(1, []float64{30, 20}[i%2])
+			time.Sleep(700 * time.Millisecond)
+		}
+	}
+	flap(8)
+	g.kill9()
+	flap(3) // while the gateway is down
+	g = s.start()
+	flap(8)
+	s.set(1, 0)
+	testenv.Eventually(t, 60*time.Second, func() bool {
+		for _, a := range s.alerts("active") {
+			if a.Device == "GD-101" && a.Status == "firing" {
+				return false
+			}
+		}
+		return true
+	}, "GD-101 back to normal")
+	s.waitDesk(60*time.Second, "GD-101's last notification is a resolve", func(ds []dutydesk.Delivery) bool {
+		for i := len(ds) - 1; i >= 0; i-- {
+			if ds[i].Alert.Device == "GD-101" {
+				return ds[i].Type == "alert.resolved"
+			}
+		}
+		return false
+	})
+	g.stop(30 * time.Second) // everything delivered and written
+	for _, dev := range []string{"GD-101", "GD-102"} {
+		desk := s.occurrences(dev, rule)
+		n := 0
+		for _, types := range desk {
+			n += len(types)
+		}
+		testenv.Eventually(t, 30*time.Second, func() bool {
+			return s.influx.Count("hazard", "alert", fmt.Sprintf(`"device"='%s' AND "rule"='%s'`, dev, rule)) >= n
+		}, "%s: %d alert points", dev, n)
+		points := s.pointOccurrences(dev, rule)
+		if !maps.EqualFunc(desk, points, sameNotified) {
+			t.Errorf("%s: the desk's notifications are not the alert points in InfluxDB:\ndesk   %v\npoints %v", dev, desk, points)
+		}
+		t.Logf("%s: %d occurrences at the desk", dev, len(desk))
+	}
+	if got := s.occurrences("GD-102", rule); len(got) != 1 || !slices.Equal(slices.Collect(maps.Values(got))[0], []string{"alert.firing"}) {
+		t.Errorf("GD-102 at the desk: %v; want one occurrence, fired once, never resolved", got)
+	}
+	if n := len(s.occurrences("GD-101", rule)); n == 0 {
+		t.Errorf("GD-101 never alarmed while it flapped")
+	}
+	for _, dev := range []string{"GD-101", "GD-102"} {
+		if got := s.occurrences(dev, "device-offline"); len(got) != 0 {
+			t.Errorf("%s looked offline on a link that never failed three polls in a row: %v", dev, got)
+		}
+	}
+	if st := s.desk.Stats(); st.BadSignature != 0 {
+		t.Errorf("desk stats %+v", st)
+	}
+	t.Logf("link: %d requests, %d answered; desk: %+v", link.n.Load(), link.served.Load(), s.desk.Stats())
+}
+
+// modbusURL is the Modbus link's url in the site's config.
+func (s *alertSite) modbusURL() string {
+	s.t.Helper()
+	b, err := os.ReadFile(s.config)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	m := regexp.MustCompile(`url: (tcp://\S+)`).FindSubmatch(b)
+	if m == nil {
+		s.t.Fatalf("no modbus url in %s", b)
+	}
+	return string(m[1])
 }
