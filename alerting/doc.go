@@ -71,7 +71,8 @@
 // (normal) once it is both cleared and acknowledged. A condition that
 // returns while its alert is cleared-unacknowledged re-activates that same
 // alert. While an alert is active and unacknowledged, each receiver with a
-// repeat_interval gets alert.reminder that often.
+// repeat_interval gets alert.reminder that often; while one waits
+// undelivered, no second one is queued for it.
 //
 // Acknowledgement and oscillation: an acknowledgement holds for the
 // severity it was given at (Alert.AckedSeverity, the most severe one

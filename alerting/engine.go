@@ -195,6 +195,10 @@ type receiver struct {
 	heartbeat time.Duration
 	lastHB    time.Time     // guarded by Engine.mu
 	hbPending atomic.Bool   // a heartbeat waits in the outbox: no second one
+	// reminding holds the ids of alerts whose reminder waits in the outbox
+	// (receivers without group_by): no second one, so a desk that was
+	// down gets the reminder that is due, not one per interval it missed.
+	reminding sync.Map
 	wake      chan struct{} // capacity 1
 	failing   bool          // owned by the receiver's goroutine
 	pol       policy        // routing, grouping, escalation, budget
@@ -575,6 +579,9 @@ func (e *Engine) tick() {
 			}
 			if a.Rule == NotifyRejectedRule && a.Point == rc.name {
 				continue // it refuses; the others are reminded
+			}
+			if _, waiting := rc.reminding.Load(a.ID); waiting {
+				continue
 			}
 			if reminderDue(&a.Alert, last, rc.repeat, now) {
 				e.emit(e.byName[a.Rule], a, TypeReminder, now, e.levelIndex(a), rc)
@@ -1013,6 +1020,9 @@ func (e *Engine) emit(r *rule, a *alertRec, typ string, now time.Time, lvl int, 
 			continue
 		}
 		e.cs.msgs = append(e.cs.msgs, e.queueFor(rc, &a.Alert, msg))
+		if typ == TypeReminder && len(rc.pol.groupBy) == 0 {
+			rc.reminding.Store(a.ID, true)
+		}
 		if typ == TypeFiring || typ == TypeChanged || typ == TypeReminder || typ == TypeUnshelved || typ == TypeChattering {
 			a.setNotified(rc.name, now)
 		}

@@ -806,3 +806,38 @@ func TestWorstHourActionsAcrossReload(t *testing.T) {
 		t.Errorf("GD-104 after its shelving ran out: %+v; want the same occurrence, active-unacknowledged", a)
 	}
 }
+
+// TestWorstHourRemindersWhileDeskDown: an alarm stays active and
+// unacknowledged while the desk is down for many reminder intervals. When
+// the desk is back it gets the reminder that is due, not one for every
+// interval it missed: a burst of identical reminders is noise on the
+// desk's worst hour.
+func TestWorstHourRemindersWhileDeskDown(t *testing.T) {
+	const repeat = time.Second
+	s := newAlertSite(t, siteOpts{devices: 1, interval: 200 * time.Millisecond, repeat: repeat})
+	s.start()
+	const rule = "combustible-gas"
+	s.set(1, 55)
+	s.waitDesk(30*time.Second, "GD-101 fires", count("GD-101", rule, "alert.firing", 1))
+	s.waitDesk(30*time.Second, "a first reminder", count("GD-101", rule, "alert.reminder", 1))
+	if err := s.desk.RefuseFor(8 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	before := len(s.history("GD-101", rule, true))
+	downAt := time.Now()
+	s.waitDesk(60*time.Second, "reminders again after the outage", count("GD-101", rule, "alert.reminder", before))
+	back := time.Now()
+	// Watch two reminder intervals after the outage.
+	time.Sleep(2 * repeat)
+	n := len(s.history("GD-101", rule, true)) - before
+	t.Logf("down %v; %d reminders arrived within %v of the desk's return", back.Sub(downAt).Round(time.Second), n, time.Since(back).Round(time.Second))
+	if n > 4 {
+		t.Errorf("%d reminders arrived within two intervals of the desk's return; want the one due and the next ones (at most 4), not one per missed interval", n)
+	}
+	a, _ := s.findAlert("GD-101", rule)
+	if code, body := s.call("POST", "/api/v1/alerts/"+a.ID+"/ack", "test-token", `{"by":"值班员"}`); code != 200 {
+		t.Fatalf("ack: %d %s", code, body)
+	}
+	s.waitDesk(30*time.Second, "acknowledged", count("GD-101", rule, "alert.acknowledged", 1))
+	s.quiet(2 * repeat) // no reminder after the acknowledgement
+}
