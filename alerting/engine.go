@@ -193,8 +193,8 @@ type receiver struct {
 	notifier  Notifier
 	repeat    time.Duration
 	heartbeat time.Duration
-	lastHB    time.Time     // guarded by Engine.mu
-	hbPending atomic.Bool   // a heartbeat waits in the outbox: no second one
+	lastHB    time.Time   // guarded by Engine.mu
+	hbPending atomic.Bool // a heartbeat waits in the outbox: no second one
 	// reminding holds the ids of alerts whose reminder waits in the outbox
 	// (receivers without group_by): no second one, so a desk that was
 	// down gets the reminder that is due, not one per interval it missed.
