@@ -193,12 +193,8 @@ type receiver struct {
 	notifier  Notifier
 	repeat    time.Duration
 	heartbeat time.Duration
-	lastHB    time.Time   // guarded by Engine.mu
-	hbPending atomic.Bool // a heartbeat waits in the outbox: no second one
-	// reminding holds the ids of alerts whose reminder waits in the outbox
-	// (receivers without group_by): no second one, so a desk that was
-	// down gets the reminder that is due, not one per interval it missed.
-	reminding sync.Map
+	lastHB    time.Time     // guarded by Engine.mu
+	hbPending atomic.Bool   // a heartbeat waits in the outbox: no second one
 	wake      chan struct{} // capacity 1
 	failing   bool          // owned by the receiver's goroutine
 	pol       policy        // routing, grouping, escalation, budget
@@ -208,6 +204,10 @@ type receiver struct {
 	groupCheck bool
 	groupNext  time.Time
 	peak       atomic.Int64 // most entries its scheduler held at once
+	// reminding holds the ids of alerts whose reminder waits in the outbox
+	// (receivers without group_by): no second one, so a desk that was
+	// down gets the reminder that is due, not one per interval it missed.
+	reminding sync.Map
 }
 
 type trackKey struct {
