@@ -841,3 +841,52 @@ func TestWorstHourRemindersWhileDeskDown(t *testing.T) {
 	s.waitDesk(30*time.Second, "acknowledged", count("GD-101", rule, "alert.acknowledged", 1))
 	s.quiet(2 * repeat) // no reminder after the acknowledgement
 }
+
+// TestWorstHourInfluxDownKill9: InfluxDB is down while alarms fire,
+// change, are acknowledged and resolve, and the gateway is killed with
+// SIGKILL in the middle. The desk is not held back by the database; once
+// InfluxDB is back it holds exactly the alert points of what the desk
+// received, each once, in order.
+func TestWorstHourInfluxDownKill9(t *testing.T) {
+	s := newAlertSite(t, siteOpts{devices: 2, interval: 200 * time.Millisecond})
+	g := s.start()
+	const rule = "combustible-gas"
+	s.influx.Stop()
+	s.set(1, 30)
+	s.waitDesk(30*time.Second, "GD-101 fires with InfluxDB down", count("GD-101", rule, "alert.firing", 1))
+	s.set(1, 55)
+	s.set(2, 55)
+	s.waitDesk(30*time.Second, "GD-101 changes", count("GD-101", rule, "alert.changed", 1))
+	s.waitDesk(30*time.Second, "GD-102 fires", count("GD-102", rule, "alert.firing", 1))
+	a, _ := s.findAlert("GD-101", rule)
+	if code, body := s.call("POST", "/api/v1/alerts/"+a.ID+"/ack", "test-token", `{"by":"值班员丙"}`); code != 200 {
+		t.Fatalf("ack: %d %s", code, body)
+	}
+	g.kill9()
+	s.set(1, 0)
+	g = s.start()
+	s.waitDesk(30*time.Second, "GD-101 resolves after the restart", count("GD-101", rule, "alert.resolved", 1))
+	s.set(2, 0)
+	s.waitDesk(30*time.Second, "GD-102 resolves", count("GD-102", rule, "alert.resolved", 1))
+	s.influx.Start()
+	for dev, want := range map[string][]string{
+		"GD-101": {"firing high yellow", "changed high-high red", "acknowledged high-high red 值班员丙", "resolved high-high red"},
+		"GD-102": {"firing high-high red", "resolved high-high red"},
+	} {
+		testenv.Eventually(t, 60*time.Second, func() bool { return len(s.alertPoints(dev, rule)) >= len(want) }, "%s alert points", dev)
+		if got := s.alertPoints(dev, rule); !slices.Equal(got, want) {
+			t.Errorf("%s alert points:\n%q\nwant:\n%q", dev, got, want)
+		}
+		desk := s.occurrences(dev, rule)
+		if points := s.pointOccurrences(dev, rule); !maps.EqualFunc(desk, points, sameNotified) {
+			t.Errorf("%s: desk %v, points %v", dev, desk, points)
+		}
+	}
+	g.stop(30 * time.Second)
+	// Nothing more was written at the drain.
+	for dev, n := range map[string]int{"GD-101": 4, "GD-102": 2} {
+		if got := len(s.alertPoints(dev, rule)); got != n {
+			t.Errorf("%s: %d alert points after the drain, want %d", dev, got, n)
+		}
+	}
+}
