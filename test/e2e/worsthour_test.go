@@ -890,3 +890,34 @@ func TestWorstHourInfluxDownKill9(t *testing.T) {
 		}
 	}
 }
+
+// TestWorstHourGatewayClockBehind: after a power cut the edge box's clock
+// is an hour behind (its RTC lost time, NTP not reachable yet). The desk
+// refuses signatures whose timestamp is more than five minutes off its
+// own clock — which its answers' Date header tells. The alarm still
+// reaches the desk, signed with the desk's time, instead of being
+// dead-lettered as a refusal.
+func TestWorstHourGatewayClockBehind(t *testing.T) {
+	ahead := func() time.Time { return time.Now().Add(time.Hour) }
+	s := newAlertSite(t, siteOpts{devices: 1, interval: 200 * time.Millisecond})
+	skewed := newDeskWith(t, dutydesk.Options{Secret: deskSecret, Now: ahead})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Date", ahead().UTC().Format(http.TimeFormat))
+		skewed.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	s.editConfig("url: "+s.desk.URL(), "url: "+srv.URL+"/api/alerts")
+	s.desk = skewed
+	g := s.start()
+	const rule = "combustible-gas"
+	s.set(1, 55)
+	s.waitDesk(30*time.Second, "GD-101 fires", count("GD-101", rule, "alert.firing", 1))
+	s.set(1, 0)
+	s.waitDesk(30*time.Second, "GD-101 resolves", count("GD-101", rule, "alert.resolved", 1))
+	if got, want := s.deskLines("GD-101", rule), []string{"alert.firing high-high red", "alert.resolved high-high red"}; !slices.Equal(got, want) {
+		t.Errorf("GD-101 at the desk:\n%q\nwant:\n%q", got, want)
+	}
+	if strings.Contains(g.out.String(), "dead-lettered") {
+		t.Errorf("a notification was dead-lettered:\n%s", tail(g.out.String(), 20))
+	}
+}
