@@ -867,6 +867,7 @@ func (e *Engine) suppress(d *devState, now time.Time) {
 	if o := d.oos; o != nil {
 		a.OutOfServiceUntil, a.OutOfServiceBy, a.OutOfServiceReason = &o.until, o.by, o.reason
 	}
+	_, a.Configured = e.meta[d.id]
 	e.alerts[id] = a
 	d.maintAlert = a
 	e.emit(r, a, TypeSuppressed, now, 0, nil)
@@ -1320,6 +1321,14 @@ func (e *Engine) restore(recs []*alertRec, now time.Time) {
 			continue
 		}
 		if a.Rule == MaintenanceRule {
+			if _, ok := e.meta[a.Device]; a.Configured && !ok {
+				// Its device was removed from the configuration: nothing
+				// will ever say the maintenance is over.
+				at := now
+				a.Status, a.State, a.ResolvedAt, a.ChangedAt = StatusResolved, StateNormal, &at, now
+				e.emit(e.maintRule, a, TypeUnsuppressed, now, -1, nil)
+				continue
+			}
 			// Still under maintenance as far as we know: its next status says.
 			if d := e.device(a.Device, a.Kind, false, now); d != nil {
 				d.maint, d.maintAlert = true, a

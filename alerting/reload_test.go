@@ -44,3 +44,27 @@ func TestEngineDeviceRemovedAcrossRestart(t *testing.T) {
 	slices.Sort(devs)
 	eq(t, "still active", devs, []string{"CAM-07 firing", "GD-101 resolved", "GD-102 firing"})
 }
+
+// TestEngineMaintenanceOfRemovedDevice: a configuration without a device
+// that was under maintenance ends its maintenance record
+// (alert.unsuppressed) instead of showing it suppressed for ever.
+func TestEngineMaintenanceOfRemovedDevice(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts.db")
+	s := newSyncEngine(t, path, testRules, 0)
+	v := 10.0
+	s.mpoll(true, "uncertain", "maintenance", &v, false, true)
+	eq(t, "calibrating", s.notes(), []string{"alert.suppressed maintenance blue"})
+	s.close()
+
+	clock := testenv.NewClock(s.clock.Now().Add(time.Second))
+	s2 := openSync(t, path, clock, Config{Rules: testRules}, Options{Site: "qz-petro-01", Devices: testDevices[1:]}, 0)
+	eq(t, "after GD-101 was removed", s2.notes(), []string{"alert.suppressed maintenance blue", "alert.unsuppressed maintenance blue"})
+	if open, _ := s2.e.Alerts(false); len(open) != 0 {
+		t.Errorf("still open: %+v", open)
+	}
+	s2.close()
+	s3 := newSyncEngine(t, path, testRules, 0) // GD-101 is back, not in maintenance
+	if open, _ := s3.e.Alerts(false); len(open) != 0 {
+		t.Errorf("open after GD-101 came back: %+v", open)
+	}
+}

@@ -921,3 +921,42 @@ func TestWorstHourGatewayClockBehind(t *testing.T) {
 		t.Errorf("a notification was dead-lettered:\n%s", tail(g.out.String(), 20))
 	}
 }
+
+// TestWorstHourReloadRemovesDeviceInMaintenance: GD-102 is being
+// calibrated (its alarms suppressed) when SIGHUP applies a file without
+// it. Its maintenance ends visibly (alert.unsuppressed) instead of being
+// listed for ever for a device nobody polls; GD-101 carries on.
+func TestWorstHourReloadRemovesDeviceInMaintenance(t *testing.T) {
+	s := newAlertSite(t, siteOpts{devices: 2, interval: 200 * time.Millisecond, quality: true})
+	g := s.start()
+	const maint = "gateway:maintenance"
+	s.setBits(2, false, true)
+	s.waitDesk(30*time.Second, "GD-102 suppressed", count("GD-102", maint, "alert.suppressed", 1))
+
+	cfg, err := os.ReadFile(s.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i, j := strings.Index(string(cfg), "        - id: GD-102"), strings.Index(string(cfg), "alerting:")
+	if i < 0 || j < i {
+		t.Fatalf("GD-102 not found in the config:\n%s", cfg)
+	}
+	if err := os.WriteFile(s.config, append(cfg[:i:i], cfg[j:]...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	s.waitDesk(60*time.Second, "GD-102's maintenance ends", count("GD-102", maint, "alert.unsuppressed", 1))
+	s.set(1, 30)
+	s.waitDesk(30*time.Second, "GD-101 still alarms", count("GD-101", "combustible-gas", "alert.firing", 1))
+	s.quiet(2 * time.Second)
+	if got, want := s.deskLines("GD-102", maint), []string{"alert.suppressed maintenance blue", "alert.unsuppressed maintenance blue"}; !slices.Equal(got, want) {
+		t.Errorf("GD-102 maintenance at the desk:\n%q\nwant:\n%q", got, want)
+	}
+	for _, a := range s.alerts("active") {
+		if a.Device == "GD-102" {
+			t.Errorf("the removed device is still listed: %+v", a)
+		}
+	}
+}
