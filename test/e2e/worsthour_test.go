@@ -960,3 +960,60 @@ func TestWorstHourReloadRemovesDeviceInMaintenance(t *testing.T) {
 		}
 	}
 }
+
+// TestWorstHourReloadStorm: an operator edits the file three times and
+// sends SIGHUP after each edit in quick succession while an alarm is
+// active and acknowledged. The gateway ends up running the last file, the
+// alarm stays one occurrence, acknowledged, and the desk gets nothing
+// twice.
+func TestWorstHourReloadStorm(t *testing.T) {
+	s := newAlertSite(t, siteOpts{devices: 1, interval: 200 * time.Millisecond})
+	g := s.start()
+	const rule = "combustible-gas"
+	s.set(1, 55)
+	s.waitDesk(30*time.Second, "GD-101 fires", count("GD-101", rule, "alert.firing", 1))
+	a, _ := s.findAlert("GD-101", rule)
+	if code, body := s.call("POST", "/api/v1/alerts/"+a.ID+"/ack", "test-token", `{"by":"值班员"}`); code != 200 {
+		t.Fatalf("ack: %d %s", code, body)
+	}
+	s.waitDesk(30*time.Second, "acknowledged", count("GD-101", rule, "alert.acknowledged", 1))
+	for _, timeout := range []string{"3s", "4s", "5s"} {
+		b, err := os.ReadFile(s.config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := regexp.MustCompile(`timeout: \ds\n      repeat`).ReplaceAllString(string(b), "timeout: "+timeout+"\n      repeat")
+		if err := os.WriteFile(s.config, []byte(next), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // an operator's pace, not a synchronisation
+	}
+	// The last file is the one running: one more SIGHUP finds it unchanged.
+	testenv.Eventually(t, 60*time.Second, func() bool {
+		if strings.Count(g.out.String(), "hazardgw started") < 2 {
+			return false
+		}
+		g.cmd.Process.Signal(syscall.SIGHUP)
+		return strings.Contains(g.out.String(), "config unchanged")
+	}, "the last file running")
+	if n := strings.Count(g.out.String(), "config changed; reloading"); n > 3 {
+		t.Errorf("%d reloads: a probing SIGHUP found the running configuration other than the last file", n)
+	}
+	s.set(1, 0)
+	s.waitDesk(30*time.Second, "GD-101 resolves", count("GD-101", rule, "alert.resolved", 1))
+	s.quiet(2 * time.Second)
+	if got, want := s.deskLines("GD-101", rule), []string{"alert.firing high-high red", "alert.acknowledged high-high red", "alert.resolved high-high red"}; !slices.Equal(got, want) {
+		t.Errorf("GD-101 at the desk:\n%q\nwant:\n%q", got, want)
+	}
+	if st := s.desk.Stats(); st.Duplicates != 0 {
+		t.Logf("redeliveries (same webhook-id): %d", st.Duplicates)
+	}
+	select {
+	case <-g.exited:
+		t.Fatalf("the gateway exited: %v", g.err)
+	default:
+	}
+}
