@@ -1,6 +1,7 @@
 package alerting
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -8,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ErrUnknownAlert is returned by Ack for an id the engine does not know.
@@ -18,6 +21,17 @@ var ErrAckNeedsBy = errors.New("acknowledgement needs by: who acknowledges")
 
 // ErrAckTooLong is returned by Ack when by or comment exceeds maxAckText.
 var ErrAckTooLong = errors.New("acknowledgement: by and comment are limited to 1024 bytes")
+
+// ErrByNotPrintable is returned by Ack and the other duty officer's
+// actions when by holds a control character or is not valid UTF-8: the
+// record must name someone readably.
+var ErrByNotPrintable = errors.New("by must be a printable name: valid UTF-8 without control characters")
+
+// validActor reports whether by is valid UTF-8 without control characters
+// and comment is valid UTF-8 (it may hold line breaks).
+func validActor(by, comment string) bool {
+	return utf8.ValidString(by) && !strings.ContainsFunc(by, unicode.IsControl) && utf8.ValidString(comment)
+}
 
 // maxAckText bounds `by` and `comment` of an acknowledgement, in bytes.
 const maxAckText = 1024
@@ -87,6 +101,9 @@ func (e *Engine) Ack(id, by, comment string) (Alert, error) {
 	}
 	if len(by) > maxAckText || len(comment) > maxAckText {
 		return Alert{}, ErrAckTooLong
+	}
+	if !validActor(by, comment) {
+		return Alert{}, ErrByNotPrintable
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -160,9 +177,18 @@ func (e *Engine) handleAck(w http.ResponseWriter, r *http.Request) {
 // 400 or 413 itself (and returning false) when it cannot. form shows the
 // expected body in the error.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any, form string) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAckBody))
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAckBody))
+	if err == nil && !utf8.Valid(b) {
+		// JSON is UTF-8; decoding would turn the bytes into U+FFFD and
+		// record an acknowledgement by "���".
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be UTF-8 JSON " + form})
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	if err == nil {
+		err = dec.Decode(v)
+	}
 	if err == nil {
 		// One object and nothing after it: `{"by":"x"} {"by":"y"}` or
 		// `{"by":"x"}}` is a broken client, not an acknowledgement.
@@ -190,7 +216,7 @@ func writeResult(w http.ResponseWriter, v any, err error) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such alert"})
 	case errors.Is(err, ErrUnknownDevice):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such device"})
-	case errors.Is(err, ErrAckNeedsBy), errors.Is(err, ErrNeedsBy), errors.Is(err, ErrAckTooLong),
+	case errors.Is(err, ErrAckNeedsBy), errors.Is(err, ErrNeedsBy), errors.Is(err, ErrAckTooLong), errors.Is(err, ErrByNotPrintable),
 		errors.Is(err, ErrShelveDuration), errors.Is(err, ErrOutOfServiceUntil), errors.Is(err, ErrGatewayDevice):
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 	case errors.Is(err, ErrAlertEnded), errors.Is(err, ErrNotLatched):

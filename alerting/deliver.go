@@ -153,7 +153,7 @@ func (e *Engine) settle(ctx context.Context, rc *receiver, st *store, sc *sched,
 		sc.done(occs)
 	case actDelivered:
 		sc.delivered(occs)
-		e.heartbeatSettled(rc, r.hs)
+		e.settled(rc, r.hs)
 		if rc.failing {
 			rc.failing = false
 			log.Info("receiver accepts notifications again")
@@ -174,7 +174,7 @@ func (e *Engine) settle(ctx context.Context, rc *receiver, st *store, sc *sched,
 		}
 	case actDeadLetter:
 		sc.done(occs)
-		e.heartbeatSettled(rc, r.hs)
+		e.settled(rc, r.hs)
 		log.Error("receiver refused a notification for good; dead-lettered",
 			"id", r.hs[0].msg.ID, "type", r.hs[0].msg.Type, "alert", r.hs[0].msg.AlertID, "notifications", len(r.hs), "err", r.err)
 		e.deadLetter(rc, st, r.hs, r.err.Error(), log)
@@ -199,7 +199,7 @@ func (e *Engine) settle(ctx context.Context, rc *receiver, st *store, sc *sched,
 		}
 		sc.retry(occs, now)
 		if len(expired) > 0 {
-			e.heartbeatSettled(rc, expired)
+			e.settled(rc, expired)
 			reason := "gave up after " + fmtDur(false, rc.pol.giveUp) + ": " + r.err.Error()
 			log.Error("notification still failing after give_up_after; dead-lettered",
 				"id", expired[0].msg.ID, "alert", expired[0].msg.AlertID, "notifications", len(expired), "err", r.err)
@@ -220,12 +220,15 @@ func (e *Engine) deadLetter(rc *receiver, st *store, hs []head, reason string, l
 	e.receiverRejected(rc, truncate(reason, 200))
 }
 
-// heartbeatSettled lets the next heartbeat be queued once the waiting one
-// is delivered or given up.
-func (e *Engine) heartbeatSettled(rc *receiver, hs []head) {
+// settled lets the next heartbeat, and an alert's next reminder, be
+// queued once the waiting one is delivered or given up.
+func (e *Engine) settled(rc *receiver, hs []head) {
 	for _, h := range hs {
-		if h.msg.Type == TypeHeartbeat {
+		switch h.msg.Type {
+		case TypeHeartbeat:
 			rc.hbPending.Store(false)
+		case TypeReminder:
+			rc.reminding.Delete(h.msg.AlertID)
 		}
 	}
 }

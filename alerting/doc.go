@@ -71,7 +71,8 @@
 // (normal) once it is both cleared and acknowledged. A condition that
 // returns while its alert is cleared-unacknowledged re-activates that same
 // alert. While an alert is active and unacknowledged, each receiver with a
-// repeat_interval gets alert.reminder that often.
+// repeat_interval gets alert.reminder that often; while one waits
+// undelivered, no second one is queued for it.
 //
 // Acknowledgement and oscillation: an acknowledgement holds for the
 // severity it was given at (Alert.AckedSeverity, the most severe one
@@ -132,7 +133,10 @@
 // notifications and its point in one fsync'd transaction before anything
 // is sent, so a restart neither re-fires nor forgets an alert, and every
 // notification is delivered at least once — with the same webhook-id, on
-// which receivers dedup. The outbox does not go through the points spool:
+// which receivers dedup. A restored active alert that the configuration
+// no longer raises — its rule, its level or its device is gone — ends with
+// alert.resolved, reason rule_changed (a removed device's maintenance
+// record with alert.unsuppressed). The outbox does not go through the points spool:
 // an InfluxDB backlog never delays an alarm.
 //
 // A full disk does not stop alarms either. The pipeline still shows the

@@ -209,6 +209,10 @@ type receiver struct {
 	groupCheck bool
 	groupNext  time.Time
 	peak       atomic.Int64 // most entries its scheduler held at once
+	// reminding holds the ids of alerts whose reminder waits in the outbox
+	// (receivers without group_by): no second one, so a desk that was
+	// down gets the reminder that is due, not one per interval it missed.
+	reminding sync.Map
 }
 
 type trackKey struct {
@@ -582,6 +586,9 @@ func (e *Engine) tick() {
 			if a.Rule == NotifyRejectedRule && a.Point == rc.name {
 				continue // it refuses; the others are reminded
 			}
+			if _, waiting := rc.reminding.Load(a.ID); waiting {
+				continue
+			}
 			if reminderDue(&a.Alert, last, rc.repeat, now) {
 				e.emit(e.byName[a.Rule], a, TypeReminder, now, e.levelIndex(a), rc)
 			}
@@ -869,6 +876,7 @@ func (e *Engine) suppress(d *devState, now time.Time) {
 	if o := d.oos; o != nil {
 		a.OutOfServiceSince, a.OutOfServiceUntil, a.OutOfServiceBy, a.OutOfServiceReason = &o.since, &o.until, o.by, o.reason
 	}
+	_, a.Configured = e.meta[d.id]
 	e.alerts[id] = a
 	d.maintAlert = a
 	e.emit(r, a, TypeSuppressed, now, 0, nil)
@@ -964,6 +972,7 @@ func (e *Engine) transition(r *rule, t *track, lvl int, now time.Time) {
 	rec := t.alert
 	if rec == nil || rec.ID != next.ID {
 		rec = &alertRec{Notified: map[string]time.Time{}}
+		_, rec.Configured = e.meta[t.key.device]
 		e.alerts[next.ID] = rec
 	}
 	rec.Alert = *next
@@ -1021,6 +1030,9 @@ func (e *Engine) emit(r *rule, a *alertRec, typ string, now time.Time, lvl int, 
 			continue
 		}
 		e.cs.msgs = append(e.cs.msgs, e.queueFor(rc, &a.Alert, msg))
+		if typ == TypeReminder && len(rc.pol.groupBy) == 0 {
+			rc.reminding.Store(a.ID, true)
+		}
 		if typ == TypeFiring || typ == TypeChanged || typ == TypeReminder || typ == TypeUnshelved || typ == TypeChattering {
 			a.setNotified(rc.name, now)
 		}
@@ -1318,6 +1330,14 @@ func (e *Engine) restore(recs []*alertRec, now time.Time) {
 			continue
 		}
 		if a.Rule == MaintenanceRule {
+			if _, ok := e.meta[a.Device]; a.Configured && !ok {
+				// Its device was removed from the configuration: nothing
+				// will ever say the maintenance is over.
+				at := now
+				a.Status, a.State, a.ResolvedAt, a.ChangedAt = StatusResolved, StateNormal, &at, now
+				e.emit(e.maintRule, a, TypeUnsuppressed, now, -1, nil)
+				continue
+			}
 			// Still under maintenance as far as we know: its next status says.
 			if d := e.device(a.Device, a.Kind, false, now); d != nil {
 				d.maint, d.maintAlert = true, a
@@ -1380,6 +1400,9 @@ func (e *Engine) restore(recs []*alertRec, now time.Time) {
 // stored active alert a: the rule still applies to the alert's series and
 // the level has the severity and limit the alert was raised with.
 func (e *Engine) producesLevel(r *rule, lvl int, a *alertRec) bool {
+	if _, ok := e.meta[a.Device]; a.Configured && !ok {
+		return false // its device was removed from the configuration
+	}
 	// The alert's own kind (a station's fire_danger rating is not of the
 	// station's kind), or its device's configured one.
 	kind := a.Kind

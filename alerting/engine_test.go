@@ -375,6 +375,7 @@ func TestEngineAckAndReminders(t *testing.T) {
 		s.clock.Add(time.Minute)
 		s.tick()
 		s.feed(s.gas("GD-101", 30), s.status("GD-101", true))
+		s.taken()
 	}
 	eq(t, "reminders", s.notes(), []string{"alert.firing high yellow", "alert.reminder high yellow", "alert.reminder high yellow"})
 	if _, err := s.e.Ack("nope", "x", ""); err != ErrUnknownAlert {

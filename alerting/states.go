@@ -445,6 +445,8 @@ func checkActor(by, comment string) (string, error) {
 		return "", ErrNeedsBy
 	case len(by) > maxAckText || len(comment) > maxAckText:
 		return "", ErrAckTooLong
+	case !validActor(by, comment):
+		return "", ErrByNotPrintable
 	}
 	return by, nil
 }

@@ -61,6 +61,10 @@ type alertRec struct {
 	filed bool
 	// Escalated lists the escalation steps taken ("receiver#step").
 	Escalated map[string]bool `json:"escalated,omitempty"`
+	// Configured: its device was in the configuration when it was raised.
+	// A configuration without that device ends it (rule_changed) instead
+	// of leaving it active with nothing left to clear it.
+	Configured bool `json:"configured,omitempty"`
 }
 
 // outMsg is one notification waiting in the outbox.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -43,7 +44,17 @@ type Notifier struct {
 	client *retryablehttp.Client
 
 	failures retryhttp.Failures
+	// skew is how far the desk's clock is from ours (nanoseconds), learnt
+	// from the Date header of a refusal: signatures carry the desk's time,
+	// so an edge box whose clock is off (a lost RTC, NTP not reachable
+	// yet) is not refused for its timestamps.
+	skew atomic.Int64
 }
+
+// minSkew is the clock difference worth signing around: well inside the
+// Standard Webhooks timestamp tolerance (5 minutes), well beyond the one
+// second of a Date header.
+const minSkew = time.Minute
 
 var _ alerting.Notifier = (*Notifier)(nil)
 
@@ -121,7 +132,7 @@ func (n *Notifier) Notify(ctx context.Context, m alerting.Message) error {
 
 // sign sets the Standard Webhooks timestamp and signature headers.
 func (n *Notifier) sign(r *http.Request, id string, body []byte) {
-	ts := n.opts.Now().Unix()
+	ts := n.opts.Now().Add(time.Duration(n.skew.Load())).Unix()
 	r.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
 	r.Header.Set("webhook-signature", Sign(n.key, id, ts, body))
 }
@@ -148,6 +159,9 @@ type call struct {
 	// starts answering, the backoff starts again from MinBackoff instead
 	// of carrying on from where the outage left it.
 	answered int
+	// reclocked: a refusal taught the desk's clock and the notification
+	// was signed again with it; a second refusal is final.
+	reclocked bool
 }
 
 type callKey struct{}
@@ -165,8 +179,13 @@ func (n *Notifier) checkRetry(ctx context.Context, resp *http.Response, err erro
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
+	c := callOf(ctx)
+	if err == nil && c != nil && !c.reclocked && n.learnSkew(resp) {
+		c.reclocked = true
+		return true, nil // once more, signed with the desk's time
+	}
 	retry := Retryable(resp, err)
-	if c := callOf(ctx); c != nil {
+	if c != nil {
 		if err != nil {
 			c.answered = 0
 		} else if retry {
@@ -178,6 +197,31 @@ func (n *Notifier) checkRetry(ctx context.Context, resp *http.Response, err erro
 			"receiver", n.name, "reason", retryhttp.Reason(resp, err))
 	}
 	return retry, nil
+}
+
+// learnSkew reads the clock of a desk that refused a notification (400,
+// 401 or 403, as Standard Webhooks receivers answer a timestamp outside
+// their tolerance) from its Date header; it reports whether that differs
+// by minSkew or more from the clock the signature used, and then signs
+// with the desk's time from now on.
+func (n *Notifier) learnSkew(resp *http.Response) bool {
+	switch resp.StatusCode {
+	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
+	default:
+		return false
+	}
+	date, err := http.ParseTime(resp.Header.Get("Date"))
+	if err != nil {
+		return false
+	}
+	off := date.Sub(n.opts.Now())
+	if (off - time.Duration(n.skew.Load())).Abs() < minSkew {
+		return false
+	}
+	n.skew.Store(int64(off))
+	n.log.Warn("the duty desk's clock and the gateway's differ; signing with the desk's time",
+		"receiver", n.name, "desk_ahead_by", off.Round(time.Second))
+	return true
 }
 
 // Retryable classifies one attempt: true for a network error, 429 or any

@@ -83,6 +83,11 @@ type Config struct {
 func New(c Config) *retryablehttp.Client {
 	hc := cleanhttp.DefaultPooledClient()
 	hc.Timeout = c.Timeout
+	// A redirect is the receiver's final answer, never followed: Go would
+	// turn a 301/302/303 into a GET without the body, and the 200 of the
+	// page it leads to (a login page, an http→https proxy's target) would
+	// count as delivery of a notification nobody received.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if c.Transport != nil {
 		hc.Transport = c.Transport
 	}
