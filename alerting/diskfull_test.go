@@ -18,6 +18,18 @@ import (
 	"github.com/hazardgw/hazardgw/internal/testenv"
 )
 
+// fillToLastByte fills dir's file system with a file (returned) until it
+// refuses even one more byte, as a runaway log file would.
+func fillToLastByte(t *testing.T, dir string) string {
+	t.Helper()
+	filler := filepath.Join(dir, "app.log")
+	testenv.FillDisk(t, filler, 0)
+	if n := testenv.FreeBytes(t, dir); n != 0 {
+		t.Fatalf("%d bytes still free after filling", n)
+	}
+	return filler
+}
+
 // diskSite is an engine wired to a real pipeline and spool in one data
 // directory, like the gateway's.
 type diskSite struct {
@@ -83,11 +95,7 @@ func TestStoreReserveOnFullDisk(t *testing.T) {
 	s.e.Observe([]gateway.Point{gasPt("GD-101", 10)})
 	waitFor(t, 10*time.Second, func() bool { return s.e.Stats().Samples == 1 }, "a normal reading evaluated")
 
-	filler := filepath.Join(dir, "app.log")
-	testenv.FillDisk(t, filler, 0)
-	if n := testenv.FreeBytes(t, dir); n != 0 {
-		t.Fatalf("%d bytes still free after filling", n)
-	}
+	filler := fillToLastByte(t, dir)
 	s.e.mu.Lock()
 	held := s.e.st.reserveLeft()
 	s.e.mu.Unlock()
@@ -209,11 +217,7 @@ func TestRedAlarmSentUncommitted(t *testing.T) {
 	s := startDiskSite(t, dir, rec, -1)
 	s.e.Observe([]gateway.Point{gasPt("GD-101", 10)})
 	waitFor(t, 10*time.Second, func() bool { return s.e.Stats().Samples == 1 }, "a normal reading evaluated")
-	filler := filepath.Join(dir, "app.log")
-	testenv.FillDisk(t, filler, 0)
-	if n := testenv.FreeBytes(t, dir); n != 0 {
-		t.Fatalf("%d bytes still free after filling", n)
-	}
+	filler := fillToLastByte(t, dir)
 
 	s.e.Observe([]gateway.Point{gasPt("GD-101", 60)})
 	waitFor(t, 10*time.Second, func() bool { return len(rec.types()) == 1 }, "the red alarm at the desk")
