@@ -62,12 +62,8 @@ func newAlertSite(t testing.TB, o siteOpts) *alertSite {
 	t.Helper()
 	dir := t.TempDir()
 	s := &alertSite{t: t, influx: newInflux(t, "hazard")}
-	s.sim = modbussim.New(modbussim.Options{})
-	t.Cleanup(func() { s.sim.Close() })
-	addr, err := s.sim.ListenTCP("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	var addr string
+	s.sim, addr = newModbusSim(t, nil)
 	for u := 1; u <= o.devices; u++ {
 		s.set(u, 0)
 	}

@@ -152,18 +152,12 @@ func TestModbusDiskFullLostPointsCounted(t *testing.T) {
 	const devices = 2
 	influx := testenv.InfluxDB(t)
 	influx.CreateDB("hazard")
-	sim := modbussim.New(modbussim.Options{})
-	t.Cleanup(func() { sim.Close() })
 	var polls atomic.Int64
-	sim.OnServe(func(sv modbussim.Served) {
+	sim, addr := newModbusSim(t, func(sv modbussim.Served) {
 		if sv.Area == modbussim.Holding {
 			polls.Add(1)
 		}
 	})
-	addr, err := sim.ListenTCP("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	for u := 1; u <= devices; u++ {
 		setValues(t, sim.Unit(uint8(u)), u)
 	}

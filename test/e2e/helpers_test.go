@@ -11,6 +11,7 @@ import (
 
 	"github.com/hazardgw/hazardgw/internal/testenv"
 	"github.com/hazardgw/hazardgw/simulators/dutydesk"
+	"github.com/hazardgw/hazardgw/simulators/modbussim"
 	"github.com/hazardgw/hazardgw/simulators/mqttsim"
 )
 
@@ -33,6 +34,23 @@ func newDeskWith(t testing.TB, o dutydesk.Options) *dutydesk.Server {
 	}
 	t.Cleanup(func() { d.Close() })
 	return d
+}
+
+// newModbusSim starts a simulated Modbus TCP server on a free loopback
+// port, calling onServe (when not nil) for every request it serves; it
+// closes when the test ends.
+func newModbusSim(t testing.TB, onServe func(modbussim.Served)) (sim *modbussim.Server, addr string) {
+	t.Helper()
+	sim = modbussim.New(modbussim.Options{})
+	t.Cleanup(func() { sim.Close() })
+	if onServe != nil {
+		sim.OnServe(onServe)
+	}
+	addr, err := sim.ListenTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sim, addr
 }
 
 // newInflux starts an InfluxDB 1.8 with database db.
