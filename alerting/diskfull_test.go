@@ -320,10 +320,7 @@ func TestStoreReserveShort(t *testing.T) {
 	if err := e.Open(); err != nil {
 		t.Fatalf("open with no room for the reserve: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx, nil) }()
-	defer func() { cancel(); <-done }()
+	testenv.Go(t, func(ctx context.Context) error { return e.Run(ctx, nil) })
 	left := func() int64 {
 		e.mu.Lock()
 		defer e.mu.Unlock()
