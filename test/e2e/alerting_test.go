@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -206,20 +205,7 @@ func has(device, rule, typ string) func([]dutydesk.Delivery) bool {
 // call does an API request; token "" sends none.
 func (s *alertSite) call(method, path, token, body string) (int, []byte) {
 	s.t.Helper()
-	req, err := http.NewRequest(method, s.api+path, strings.NewReader(body))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return callAPI(s.t, method, s.api+path, token, body)
 }
 
 type apiAlert struct {

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,6 +159,32 @@ func (s *mqttSite) count(rule, device, typ string) int {
 		}
 	}
 	return n
+}
+
+// call does a request to the gateway's API with token test-token.
+func (s *mqttSite) call(method, path, body string) (int, []byte) {
+	s.t.Helper()
+	return callAPI(s.t, method, s.api+path, "test-token", body)
+}
+
+// callAPI does an HTTP request with a bearer token (none when token is
+// "") and returns the answer's status and body.
+func callAPI(t testing.TB, method, url, token, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
 }
 
 // flushed fails the test if publishing failed (err), and otherwise waits

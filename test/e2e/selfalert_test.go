@@ -3,8 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -104,7 +102,7 @@ func TestDeviceFloodThenRealFire(t *testing.T) {
 	if n := f.count("gateway:device-limit", "", "alert.firing"); n != 1 {
 		t.Errorf("%d device-limit alarms, want 1", n)
 	}
-	code, body := getAPI(t, f.api+"/api/v1/devices", "test-token")
+	code, body := f.call("GET", "/api/v1/devices", "")
 	if code != 200 {
 		t.Fatalf("devices: %d", code)
 	}
@@ -136,22 +134,6 @@ func TestDeviceFloodThenRealFire(t *testing.T) {
 	if n := strings.Count(g.out.String(), "MQTT device limit reached"); n != 1 {
 		t.Errorf("the device limit was logged %d times, want once", n)
 	}
-}
-
-func getAPI(t *testing.T, url, token string) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequest("GET", url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
 }
 
 // TestDeskRejectsGoesToOtherReceiver: a second receiver refuses every
