@@ -18,30 +18,7 @@ import (
 func TestVoiceMissedRightAfterRestart(t *testing.T) {
 	site := newMQTTSite(t, "forest-01", "hazard")
 	desk, config := site.desk, site.config
-	site.writeConfig("name: 北山林场, language: zh, timezone: Asia/Shanghai", "hazardgw-e2e-danger-restart", `  devices:
-    - {id: WS-01, kind: weather_station, label: 北山林区1号气象站, stale: 1h}
-    - {id: KK-03, kind: checkpoint, label: 九仙山入口智能语音卡口, stale: 1h}
-  subscriptions:
-    - {topic: "site/{site}/checkpoint/{checkpoint}/passage", format: checkpoint_passage, qos: 1}
-    - topic: vendor/ws/{station}/telemetry
-      format: json
-      qos: 1
-      json:
-        measurement: weather_station
-        time: ts
-        time_format: unix_ms
-        device: id
-        fields:
-          air_temp_c: {path: temp}
-          rh_pct: {path: rh}
-          wind_ms: {path: wind}
-          rain_mm: {path: rain}
-forest:
-  danger:
-    station: WS-01
-    points: {temperature: air_temp_c, humidity: rh_pct, wind: wind_ms, rain: rain_mm}
-    initial_dry_days: 6
-alerting:
+	site.writeConfig(dangerSite, "hazardgw-e2e-danger-restart", dangerStation+`alerting:
   rules:
     - name: fire-danger
       match: {kind: fire_danger, point: level}
@@ -54,7 +31,7 @@ alerting:
       severity: orange
   notify:
     - {name: duty-desk, url: %q, secret: "${DUTY_DESK_SECRET}", timeout: 2s}
-`, desk.URL())
+`, "1h", desk.URL())
 	g, ctx, pub := site.start(2*time.Minute, "e2e-ws-restart")
 	in := func(ds []dutydesk.Delivery, rule, typ string) bool {
 		return slices.ContainsFunc(ds, func(d dutydesk.Delivery) bool { return d.Alert.Rule == rule && d.Type == typ })

@@ -32,23 +32,15 @@ func dangerDay(t *testing.T) time.Time {
 	return noon
 }
 
-// TestFireDangerThroughGateway runs the real binary on Mosquitto and
-// InfluxDB with a weather station publishing JSON and a declared voice
-// checkpoint: readings drive the rating from level 3 to 5 (the duty desk
-// gets fire-danger yellow, then orange, then red; InfluxDB holds the
-// fire_danger series with exactly those levels); the checkpoint's command
-// is retained, so a subscriber started afterwards gets it; a passage
-// without the voice warning raises voice-missed; a bad station reading
-// rates nothing, and a silent station is alarmed.
-func TestFireDangerThroughGateway(t *testing.T) {
-	sub, err := exec.LookPath("mosquitto_sub")
-	if err != nil {
-		t.Fatal("mosquitto_sub not found: scripts/setup.sh installs mosquitto-clients")
-	}
-	site := newMQTTSite(t, "forest-01", "hazard")
-	influx, broker, desk, config := site.influx, site.broker, site.desk, site.config
-	site.writeConfig("name: 北山林场, language: zh, timezone: Asia/Shanghai", "hazardgw-e2e-danger", `  devices:
-    - {id: WS-01, kind: weather_station, label: 北山林区1号气象站, stale: 5s}
+// dangerSite is the site of the fire-danger tests (in writeConfig), and
+// dangerStation their MQTT devices and subscriptions and the forest
+// section: weather station WS-01 (silent after the duration it is
+// formatted with) publishing JSON that rates the fire danger, and voice
+// checkpoint KK-03.
+const (
+	dangerSite    = "name: 北山林场, language: zh, timezone: Asia/Shanghai"
+	dangerStation = `  devices:
+    - {id: WS-01, kind: weather_station, label: 北山林区1号气象站, stale: %s}
     - {id: KK-03, kind: checkpoint, label: 九仙山入口智能语音卡口, stale: 1h}
   subscriptions:
     - {topic: "site/{site}/checkpoint/{checkpoint}/passage", format: checkpoint_passage, qos: 1}
@@ -70,7 +62,25 @@ forest:
     station: WS-01
     points: {temperature: air_temp_c, humidity: rh_pct, wind: wind_ms, rain: rain_mm}
     initial_dry_days: 6
-alerting:
+`
+)
+
+// TestFireDangerThroughGateway runs the real binary on Mosquitto and
+// InfluxDB with a weather station publishing JSON and a declared voice
+// checkpoint: readings drive the rating from level 3 to 5 (the duty desk
+// gets fire-danger yellow, then orange, then red; InfluxDB holds the
+// fire_danger series with exactly those levels); the checkpoint's command
+// is retained, so a subscriber started afterwards gets it; a passage
+// without the voice warning raises voice-missed; a bad station reading
+// rates nothing, and a silent station is alarmed.
+func TestFireDangerThroughGateway(t *testing.T) {
+	sub, err := exec.LookPath("mosquitto_sub")
+	if err != nil {
+		t.Fatal("mosquitto_sub not found: scripts/setup.sh installs mosquitto-clients")
+	}
+	site := newMQTTSite(t, "forest-01", "hazard")
+	influx, broker, desk, config := site.influx, site.broker, site.desk, site.config
+	site.writeConfig(dangerSite, "hazardgw-e2e-danger", dangerStation+`alerting:
   rules:
     - name: fire-danger
       match: {kind: fire_danger, point: level}
@@ -88,7 +98,7 @@ alerting:
       severity: blue
   notify:
     - {name: duty-desk, url: %q, secret: "${DUTY_DESK_SECRET}", timeout: 2s}
-`, desk.URL())
+`, "5s", desk.URL())
 	g, ctx, pub := site.start(4*time.Minute, "e2e-ws")
 	base := dangerDay(t)
 	reading := func(at time.Time, body string) {
