@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,46 +15,19 @@ import (
 
 	"github.com/hazardgw/hazardgw/gateway"
 	"github.com/hazardgw/hazardgw/gateway/spool"
+	"github.com/hazardgw/hazardgw/internal/testenv"
 )
 
-// tmpfsDir mounts a tmpfs of size bytes on a new directory.
-func tmpfsDir(t *testing.T, size string) string {
+// fillToLastByte fills dir's file system with a file (returned) until it
+// refuses even one more byte, as a runaway log file would.
+func fillToLastByte(t *testing.T, dir string) string {
 	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Fatalf("mount a %s tmpfs (the test needs root): %v", size, err)
+	filler := filepath.Join(dir, "app.log")
+	testenv.FillDisk(t, filler, 0)
+	if n := testenv.FreeBytes(t, dir); n != 0 {
+		t.Fatalf("%d bytes still free after filling", n)
 	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
-	return dir
-}
-
-// fillToLastByte writes path until the file system refuses even one more
-// byte, as a runaway log file would.
-func fillToLastByte(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 64<<10)
-	for _, size := range []int{64 << 10, 4096, 1} {
-		for {
-			if _, err := f.Write(chunk[:size]); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatal(err)
-				}
-				break
-			}
-		}
-	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(filepath.Dir(path), &st); err != nil {
-		t.Fatal(err)
-	}
-	if st.Bavail != 0 {
-		t.Fatalf("%d blocks still free after filling", st.Bavail)
-	}
+	return filler
 }
 
 // diskSite is an engine wired to a real pipeline and spool in one data
@@ -117,14 +89,13 @@ func (s *diskSite) stop(t *testing.T) {
 // and the gateway restarted, nothing is sent again, the alert carries on
 // where it was, and the waiting points reach the spool.
 func TestStoreReserveOnFullDisk(t *testing.T) {
-	dir := tmpfsDir(t, "16m")
+	dir := testenv.Tmpfs(t, "", "16m")
 	rec := &recorder{}
 	s := startDiskSite(t, dir, rec, 0)
 	s.e.Observe([]gateway.Point{gasPt("GD-101", 10)})
 	waitFor(t, 10*time.Second, func() bool { return s.e.Stats().Samples == 1 }, "a normal reading evaluated")
 
-	filler := filepath.Join(dir, "app.log")
-	fillToLastByte(t, filler)
+	filler := fillToLastByte(t, dir)
 	s.e.mu.Lock()
 	held := s.e.st.reserveLeft()
 	s.e.mu.Unlock()
@@ -241,13 +212,12 @@ func TestStoreReserveOnFullDisk(t *testing.T) {
 // succeeds once space is back and leaves the alarm out of the outbox, so
 // the desk has it once, and after a restart the alert carries on.
 func TestRedAlarmSentUncommitted(t *testing.T) {
-	dir := tmpfsDir(t, "16m")
+	dir := testenv.Tmpfs(t, "", "16m")
 	rec := &recorder{}
 	s := startDiskSite(t, dir, rec, -1)
 	s.e.Observe([]gateway.Point{gasPt("GD-101", 10)})
 	waitFor(t, 10*time.Second, func() bool { return s.e.Stats().Samples == 1 }, "a normal reading evaluated")
-	filler := filepath.Join(dir, "app.log")
-	fillToLastByte(t, filler)
+	filler := fillToLastByte(t, dir)
 
 	s.e.Observe([]gateway.Point{gasPt("GD-101", 60)})
 	waitFor(t, 10*time.Second, func() bool { return len(rec.types()) == 1 }, "the red alarm at the desk")
@@ -332,12 +302,12 @@ func TestSchedUnremoved(t *testing.T) {
 // committed and sent as usual, and the reserve is taken once there is
 // room.
 func TestStoreReserveShort(t *testing.T) {
-	dir := tmpfsDir(t, "8m")
+	dir := testenv.Tmpfs(t, "", "8m")
 	ballast := filepath.Join(dir, "ballast")
 	if err := os.WriteFile(ballast, make([]byte, 6<<20), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logs logBuffer
+	var logs testenv.Buffer
 	rec := &recorder{}
 	e, err := New(Config{Rules: quietRules, Notify: []NotifyConfig{{Name: "desk"}}}, Options{
 		Site: "s", Path: filepath.Join(dir, "alerts.db"), Devices: testDevices, Notifiers: map[string]Notifier{"desk": rec},
@@ -350,10 +320,7 @@ func TestStoreReserveShort(t *testing.T) {
 	if err := e.Open(); err != nil {
 		t.Fatalf("open with no room for the reserve: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx, nil) }()
-	defer func() { cancel(); <-done }()
+	testenv.Go(t, func(ctx context.Context) error { return e.Run(ctx, nil) })
 	left := func() int64 {
 		e.mu.Lock()
 		defer e.mu.Unlock()
@@ -380,22 +347,4 @@ func TestStoreReserveShort(t *testing.T) {
 	if !strings.Contains(logs.String(), "alert store reserve restored") {
 		t.Errorf("the recovery is not logged:\n%s", logs.String())
 	}
-}
-
-// logBuffer collects log lines written from several goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -60,10 +60,7 @@ func TestDeskRefusingOneNotificationHoldsBackNoOther(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- e.Run(ctx, nil) }()
-			defer func() { cancel(); <-done }()
+			testenv.Go(t, func(ctx context.Context) error { return e.Run(ctx, nil) })
 
 			e.Observe([]gateway.Point{gas("GD-102", 30)})
 			testenv.Eventually(t, 10*time.Second, func() bool { return refused.Load() > 0 }, "GD-102 tried")

@@ -7,13 +7,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	dutydeskgw "github.com/hazardgw/hazardgw/adapters/dutydesk"
 	"github.com/hazardgw/hazardgw/alerting"
 	"github.com/hazardgw/hazardgw/gateway"
+	"github.com/hazardgw/hazardgw/internal/testenv"
 	"github.com/hazardgw/hazardgw/simulators/dutydesk"
 )
 
@@ -133,7 +133,7 @@ func TestCameraEventsToDesk(t *testing.T) {
 // TestDeskOutageThenErrors: the desk refuses connections, then answers
 // 503 five times; every notification still arrives, once, in order.
 func TestDeskOutageThenErrors(t *testing.T) {
-	var logs syncBuffer
+	var logs testenv.Buffer
 	s := startSiteLog(t, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err := s.desk.RefuseFor(2 * time.Second); err != nil {
 		t.Fatal(err)
@@ -170,21 +170,4 @@ func TestDeskOutageThenErrors(t *testing.T) {
 	if !strings.Contains(logs.String(), "duty desk not accepting notifications") {
 		t.Errorf("outage not logged:\n%s", logs.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -403,10 +403,7 @@ func TestRunNotifyRejectedGoesToTheOthers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx, nil) }()
-	defer func() { cancel(); <-done }()
+	testenv.Go(t, func(ctx context.Context) error { return e.Run(ctx, nil) })
 	e.Observe([]gateway.Point{gasPt("GD-101", 60)})
 	waitFor(t, 10*time.Second, func() bool { return len(sms.types()) == 2 }, "the gas alarm and notify-rejected at sms")
 	sms.mu.Lock()
@@ -443,10 +440,7 @@ func TestRunHeartbeat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx, nil) }()
-	defer func() { cancel(); <-done }()
+	testenv.Go(t, func(ctx context.Context) error { return e.Run(ctx, nil) })
 	// While the desk is down, heartbeats do not pile up: one waits.
 	time.Sleep(300 * time.Millisecond)
 	desk.mu.Lock()

@@ -304,45 +304,29 @@ func (e *Engine) restoreStates(a *alertRec, now time.Time) {
 // d must be positive and at most alerting.max_shelve (ErrShelveDuration);
 // an ended alert cannot be shelved (ErrAlertEnded).
 func (e *Engine) Shelve(id, by, reason string, d time.Duration) (Alert, error) {
-	by, err := checkActor(by, reason)
-	if err != nil {
-		return Alert{}, err
-	}
+	var bad error
 	if d <= 0 || d > e.maxShelv {
-		return Alert{}, ErrShelveDuration
+		bad = ErrShelveDuration
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	a, err := e.openAlert(id)
-	if err != nil {
-		return Alert{}, err
-	}
-	now := e.opts.Now()
-	at, until := now, now.Add(d)
-	a.ShelvedAt, a.ShelvedUntil, a.ShelvedBy, a.ShelveReason = &at, &until, by, reason
-	e.shelved[a.ID] = a
-	e.actAs(by, reason, func() { e.emit(e.byName[a.Rule], a, TypeShelved, now, e.levelIndex(a), nil) })
-	return e.commitAction(a, "shelve")
+	return openAlerts.act(e, "shelve", id, by, reason, bad, func(a *alertRec, by string, now time.Time) (bool, error) {
+		at, until := now, now.Add(d)
+		a.ShelvedAt, a.ShelvedUntil, a.ShelvedBy, a.ShelveReason = &at, &until, by, reason
+		e.shelved[a.ID] = a
+		e.actAs(by, reason, func() { e.emit(e.byName[a.Rule], a, TypeShelved, now, e.levelIndex(a), nil) })
+		return true, nil
+	})
 }
 
 // Unshelve ends the shelving of occurrence id early, on behalf of by. An
 // alert that is not shelved is returned unchanged.
 func (e *Engine) Unshelve(id, by string) (Alert, error) {
-	by, err := checkActor(by, "")
-	if err != nil {
-		return Alert{}, err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	a, err := e.lookupAlert(id)
-	if err != nil {
-		return Alert{}, err
-	}
-	if a.ShelvedUntil == nil {
-		return e.display(a), nil
-	}
-	e.unshelve(a, by, "", e.opts.Now())
-	return e.commitAction(a, "unshelve")
+	return anyAlerts.act(e, "unshelve", id, by, "", nil, func(a *alertRec, by string, now time.Time) (bool, error) {
+		if a.ShelvedUntil == nil {
+			return false, nil
+		}
+		e.unshelve(a, by, "", now)
+		return true, nil
+	})
 }
 
 // unshelve ends a's shelving: alert.unshelved with where it stands now;
@@ -364,30 +348,65 @@ func (e *Engine) unshelve(a *alertRec, by, comment string, now time.Time) {
 // it too if it was not. ErrNotLatched while its condition is still
 // present (or its rule does not latch); ErrAlertEnded once it has ended.
 func (e *Engine) Reset(id, by, comment string) (Alert, error) {
+	return openAlerts.act(e, "reset", id, by, comment, nil, func(a *alertRec, by string, now time.Time) (bool, error) {
+		if !a.Latched {
+			return false, ErrNotLatched
+		}
+		next, _ := applyOutcome(&a.Alert, outcome{Value: a.Value}, now, nil)
+		a.Alert = *next
+		a.Latched, a.Reason, a.ResetBy = false, ReasonReset, by
+		if !a.Acknowledged {
+			at := now
+			a.Acknowledged, a.AcknowledgedAt, a.AcknowledgedBy, a.Comment = true, &at, by, comment
+		}
+		a.State = StateNormal
+		e.actAs(by, comment, func() { e.emit(e.byName[a.Rule], a, TypeResolved, now, -1, nil) })
+		return true, nil
+	})
+}
+
+// A target is what the duty officer's actions work on (alerts, devices):
+// how one is found by its id under Engine.mu, and how it is answered.
+type target[T, V any] struct {
+	find func(e *Engine, id string) (T, error)
+	show func(e *Engine, x T) V
+}
+
+var (
+	anyAlerts  = target[*alertRec, Alert]{find: (*Engine).lookupAlert, show: (*Engine).display}
+	openAlerts = target[*alertRec, Alert]{find: (*Engine).openAlert, show: (*Engine).display}
+	devices    = target[*devState, DeviceService]{find: (*Engine).knownDevice, show: func(_ *Engine, d *devState) DeviceService { return serviceOf(d) }}
+)
+
+// act carries out the duty officer's action what on the target id, on
+// behalf of by with comment: it checks both texts, then bad (what else is
+// wrong with the arguments), takes Engine.mu, looks the target up and lets
+// do change it at now. do returns false when there is nothing to do (the
+// target is answered unchanged and nothing is committed), or an error that
+// refuses the action. A change is answered only once it is on disk.
+func (t target[T, V]) act(e *Engine, what, id, by, comment string, bad error, do func(x T, by string, now time.Time) (bool, error)) (V, error) {
+	var zero V
 	by, err := checkActor(by, comment)
 	if err != nil {
-		return Alert{}, err
+		return zero, err
+	}
+	if bad != nil {
+		return zero, bad
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	a, err := e.openAlert(id)
+	x, err := t.find(e, id)
 	if err != nil {
-		return Alert{}, err
+		return zero, err
 	}
-	if !a.Latched {
-		return Alert{}, ErrNotLatched
+	changed, err := do(x, by, e.opts.Now())
+	switch {
+	case err != nil:
+		return zero, err
+	case !changed:
+		return t.show(e, x), nil
 	}
-	now := e.opts.Now()
-	next, _ := applyOutcome(&a.Alert, outcome{Value: a.Value}, now, nil)
-	a.Alert = *next
-	a.Latched, a.Reason, a.ResetBy = false, ReasonReset, by
-	if !a.Acknowledged {
-		at := now
-		a.Acknowledged, a.AcknowledgedAt, a.AcknowledgedBy, a.Comment = true, &at, by, comment
-	}
-	a.State = StateNormal
-	e.actAs(by, comment, func() { e.emit(e.byName[a.Rule], a, TypeResolved, now, -1, nil) })
-	return e.commitAction(a, "reset")
+	return t.show(e, x), e.commitActionErr(what)
 }
 
 // lookupAlert returns occurrence id, open or ended.
@@ -478,59 +497,42 @@ func serviceOf(d *devState) DeviceService {
 // BackInService) its conditions are judged afresh. until must be in the
 // future and at most MaxOutOfService ahead. Setting it again moves until.
 func (e *Engine) SetOutOfService(device, by, reason string, until time.Time) (DeviceService, error) {
-	by, err := checkActor(by, reason)
-	if err != nil {
-		return DeviceService{}, err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	d, err := e.knownDevice(device)
-	if err != nil {
-		return DeviceService{}, err
-	}
-	now := e.opts.Now()
-	if !until.After(now) || until.Sub(now) > MaxOutOfService {
-		return DeviceService{}, ErrOutOfServiceUntil
-	}
-	since := now
-	if d.oos != nil {
-		since = d.oos.since // moving until does not restart the period
-	}
-	d.oos = &outOfService{since: since, until: until, by: by, reason: reason}
-	e.oosDevs[d.id] = d
-	e.snapOOS()
-	e.actAs(by, reason, func() {
-		if !d.maint {
-			d.maint = true
-			e.suppress(d, now)
-		} else if a := d.maintAlert; a != nil {
-			// Already in maintenance: the record says until when, no second
-			// alert.suppressed.
-			a.OutOfServiceSince, a.OutOfServiceUntil, a.OutOfServiceBy, a.OutOfServiceReason = &since, &until, by, reason
-			e.record(a, TypeSuppressed, now)
+	return devices.act(e, "out of service", device, by, reason, nil, func(d *devState, by string, now time.Time) (bool, error) {
+		if !until.After(now) || until.Sub(now) > MaxOutOfService {
+			return false, ErrOutOfServiceUntil
 		}
+		since := now
+		if d.oos != nil {
+			since = d.oos.since // moving until does not restart the period
+		}
+		d.oos = &outOfService{since: since, until: until, by: by, reason: reason}
+		e.oosDevs[d.id] = d
+		e.snapOOS()
+		e.actAs(by, reason, func() {
+			if !d.maint {
+				d.maint = true
+				e.suppress(d, now)
+			} else if a := d.maintAlert; a != nil {
+				// Already in maintenance: the record says until when, no second
+				// alert.suppressed.
+				a.OutOfServiceSince, a.OutOfServiceUntil, a.OutOfServiceBy, a.OutOfServiceReason = &since, &until, by, reason
+				e.record(a, TypeSuppressed, now)
+			}
+		})
+		return true, nil
 	})
-	return serviceOf(d), e.commitActionErr("out of service")
 }
 
 // BackInService ends a device's out-of-service period early, on behalf of
 // by. A device that is not out of service is returned unchanged.
 func (e *Engine) BackInService(device, by string) (DeviceService, error) {
-	by, err := checkActor(by, "")
-	if err != nil {
-		return DeviceService{}, err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	d, err := e.knownDevice(device)
-	if err != nil {
-		return DeviceService{}, err
-	}
-	if d.oos == nil {
-		return serviceOf(d), nil
-	}
-	e.backInService(d, by, "", e.opts.Now())
-	return serviceOf(d), e.commitActionErr("back in service")
+	return devices.act(e, "back in service", device, by, "", nil, func(d *devState, by string, now time.Time) (bool, error) {
+		if d.oos == nil {
+			return false, nil
+		}
+		e.backInService(d, by, "", now)
+		return true, nil
+	})
 }
 
 // backInService ends d's out-of-service period; unless its

@@ -28,6 +28,11 @@ const (
 	DefaultMaxRetryAfter = 5 * time.Minute
 )
 
+var defaults = retryhttp.Config{
+	Options: Options{MinBackoff: DefaultMinBackoff, MaxBackoff: DefaultMaxBackoff, MaxRetryAfter: DefaultMaxRetryAfter},
+	Timeout: DefaultTimeout,
+}
+
 // Options tune a Notifier: backoff bounds, the cap on a Retry-After, the
 // HTTP transport and the clock. Zero values mean the defaults above.
 type Options = retryhttp.Options
@@ -70,19 +75,12 @@ func New(cfg alerting.NotifyConfig, opts Options, logger *slog.Logger) (*Notifie
 	if err != nil {
 		return nil, fmt.Errorf("create notifier %q: %w", cfg.Name, err)
 	}
-	opts = opts.WithDefaults(Options{MinBackoff: DefaultMinBackoff, MaxBackoff: DefaultMaxBackoff, MaxRetryAfter: DefaultMaxRetryAfter})
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	timeout := cfg.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	n := &Notifier{name: cfg.Name, url: cfg.URL, key: key, opts: opts, log: logger}
-	n.client = retryhttp.New(retryhttp.Config{
-		Options: opts, Timeout: timeout, Logger: logger, LogPrefix: "webhook client: ",
+	n := &Notifier{name: cfg.Name, url: cfg.URL, key: key}
+	c := retryhttp.Config{
+		Options: opts, Timeout: cfg.Timeout, Logger: logger, LogPrefix: "webhook client: ",
 		CheckRetry: n.checkRetry, Backoff: n.backoff, PrepareRetry: n.resign,
-	})
+	}.WithDefaults(defaults)
+	n.opts, n.log, n.client = c.Options, c.Logger, retryhttp.New(c)
 	return n, nil
 }
 

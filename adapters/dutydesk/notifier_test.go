@@ -255,56 +255,6 @@ func TestNotifyFirstRefusedThenServed(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	now := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
-	resp := func(code int, ra string) *http.Response {
-		h := http.Header{}
-		if ra != "" {
-			h.Set("Retry-After", ra)
-		}
-		return &http.Response{StatusCode: code, Header: h}
-	}
-	const lo, hi, maxRA = 250 * time.Millisecond, 10 * time.Second, 5 * time.Minute
-	tests := []struct {
-		name    string
-		attempt int
-		resp    *http.Response
-		jitter  float64
-		want    time.Duration
-	}{
-		{"first retry, no jitter", 0, nil, 0, 125 * time.Millisecond},
-		{"first retry, half jitter", 0, nil, 0.5, 187500 * time.Microsecond},
-		{"exponential", 3, resp(503, ""), 0, time.Second},
-		{"capped", 10, resp(500, ""), 0, 5 * time.Second},
-		{"huge attempt stays capped", 1000, nil, 0, 5 * time.Second},
-		{"Retry-After seconds on 503", 0, resp(503, "7"), 0.5, 7 * time.Second},
-		{"Retry-After seconds on 429", 5, resp(429, "2"), 0.5, 2 * time.Second},
-		{"Retry-After date", 0, resp(503, now.Add(90*time.Second).Format(http.TimeFormat)), 0.5, 90 * time.Second},
-		{"Retry-After in the past", 0, resp(503, now.Add(-time.Hour).Format(http.TimeFormat)), 0.5, 0},
-		{"Retry-After capped", 0, resp(503, "86400"), 0.5, maxRA},
-		{"Retry-After garbage falls back", 0, resp(503, "soon"), 0, 125 * time.Millisecond},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := Backoff(lo, hi, maxRA, tc.attempt, tc.resp, now, tc.jitter); got != tc.want {
-				t.Errorf("Backoff = %v, want %v", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestRetryable(t *testing.T) {
-	for code, want := range map[int]bool{200: false, 204: false, 301: false, 400: false, 404: false, 408: false,
-		429: true, 500: true, 501: true, 502: true, 503: true, 504: true} {
-		if got := Retryable(&http.Response{StatusCode: code}, nil); got != want {
-			t.Errorf("Retryable(%d) = %v", code, got)
-		}
-	}
-	if !Retryable(nil, errors.New("connection reset")) {
-		t.Error("network errors must be retried")
-	}
-}
-
 // TestSecretNeverInLogsOrErrors runs through every failure the notifier
 // logs or returns, with logging at Debug, and checks that neither the
 // secret, nor the key, nor a token in the URL's query shows up.

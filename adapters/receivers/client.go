@@ -32,6 +32,11 @@ const (
 	maxAnswer            = 64 << 10
 )
 
+var defaults = retryhttp.Config{
+	Options: Options{MinBackoff: DefaultMinBackoff, MaxBackoff: DefaultMaxBackoff, MaxRetryAfter: DefaultMaxRetryAfter},
+	Timeout: DefaultTimeout,
+}
+
 // Options tune a Notifier: backoff bounds, the cap on a Retry-After (or
 // Feishu's x-ogw-ratelimit-reset), the HTTP transport and the clock of
 // signatures. Zero values mean the defaults above.
@@ -111,23 +116,16 @@ var (
 )
 
 func newNotifier(cfg alerting.NotifyConfig, v vendor, opts Options, logger *slog.Logger) *Notifier {
-	opts = opts.WithDefaults(Options{MinBackoff: DefaultMinBackoff, MaxBackoff: DefaultMaxBackoff, MaxRetryAfter: DefaultMaxRetryAfter})
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	timeout := cfg.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
 	var pairs []string
 	for _, s := range Secrets(cfg) {
 		pairs = append(pairs, s, "***")
 	}
-	n := &Notifier{name: cfg.Name, typ: cfg.NotifyType(), v: v, scrub: strings.NewReplacer(pairs...), opts: opts, log: logger}
-	n.client = retryhttp.New(retryhttp.Config{
-		Options: opts, Timeout: timeout, Logger: logger, LogPrefix: "receiver client: ",
+	n := &Notifier{name: cfg.Name, typ: cfg.NotifyType(), v: v, scrub: strings.NewReplacer(pairs...)}
+	c := retryhttp.Config{
+		Options: opts, Timeout: cfg.Timeout, Logger: logger, LogPrefix: "receiver client: ",
 		Scrub: n.scrub.Replace, CheckRetry: n.checkRetry, Backoff: n.backoff, PrepareRetry: n.resign,
-	})
+	}.WithDefaults(defaults)
+	n.opts, n.log, n.client = c.Options, c.Logger, retryhttp.New(c)
 	return n
 }
 

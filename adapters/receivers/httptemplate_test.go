@@ -11,11 +11,12 @@ import (
 	"github.com/hazardgw/hazardgw/alerting"
 	"github.com/hazardgw/hazardgw/gateway"
 	"github.com/hazardgw/hazardgw/internal/conf"
+	"github.com/hazardgw/hazardgw/internal/fakerobot"
 )
 
 // smsGateway is a fake SMS gateway: it wants a bearer token and a JSON
 // body {"phones":[…],"sign":"…","text":"…"}, answers 200 {"ok":true}.
-func smsGateway(t *testing.T) *fake {
+func smsGateway(t *testing.T) *fakerobot.Robot {
 	check := func(r *http.Request, body []byte) error {
 		if r.Method != http.MethodPost || r.URL.Path != "/v1/sms" || r.URL.Query().Get("id") == "" {
 			return fmt.Errorf("%s %s", r.Method, r.URL)
@@ -33,7 +34,7 @@ func smsGateway(t *testing.T) *fake {
 		}
 		return nil
 	}
-	return newFake(t, check, func(error) answer { return answer{400, `{"ok":false}`} }, answer{200, `{"ok":true}`})
+	return fakerobot.New(t, check, func(error) fakerobot.Answer { return fakerobot.Answer{Status: 400, Body: `{"ok":false}`} }, fakerobot.Answer{Status: 200, Body: `{"ok":true}`})
 }
 
 func smsConfig(url string) alerting.NotifyConfig {
@@ -48,30 +49,30 @@ func smsConfig(url string) alerting.NotifyConfig {
 
 func TestHTTPTemplateSMS(t *testing.T) {
 	f := smsGateway(t)
-	n, err := New(smsConfig(f.srv.URL), testSite, fastRetry, nil)
+	n, err := New(smsConfig(f.URL()), testSite, fastRetry, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := n.(alerting.BatchNotifier); ok {
 		t.Error("an http receiver merges nothing: it must not be a BatchNotifier")
 	}
-	f.script(answer{503, "busy"}, answer{200, `{"ok":true}`})
+	f.Script(fakerobot.Answer{Status: 503, Body: "busy"}, fakerobot.Answer{Status: 200, Body: `{"ok":true}`})
 	if err := n.Notify(ctxT(t), notification(t, alerting.TypeFiring, 1, gasAlert("a1", "red", 57.3))); err != nil {
 		t.Fatal(err)
 	}
-	got, taken, bad := f.counts()
+	got, taken, bad := f.Counts()
 	if got != 2 || taken != 0 || len(bad) > 0 { // taken counts vendor JSON answers only
 		t.Fatalf("got %d bad %v", got, bad)
 	}
 	var m struct{ Text string }
-	json.Unmarshal(f.got[1], &m)
+	json.Unmarshal(f.Got()[1], &m)
 	for _, want := range []string{"红色 I级 告警", "立即疏散", "2026-11-22 17:00:01"} {
 		if !strings.Contains(m.Text, want) {
 			t.Errorf("sms text %q lacks %q", m.Text, want)
 		}
 	}
 	// 400 is final, and names no credential.
-	f.script(answer{400, `{"ok":false}`})
+	f.Script(fakerobot.Answer{Status: 400, Body: `{"ok":false}`})
 	err = n.Notify(ctxT(t), notification(t, alerting.TypeResolved, 2, gasAlert("a1", "red", 1)))
 	if !gateway.IsPermanent(err) || strings.Contains(err.Error(), "sms-token") {
 		t.Fatalf("err %v", err)
@@ -81,8 +82,8 @@ func TestHTTPTemplateSMS(t *testing.T) {
 // A heartbeat has no alert: the templates see a zero Alert and still run.
 func TestHTTPTemplateHeartbeat(t *testing.T) {
 	var body string
-	f := newFake(t, func(r *http.Request, b []byte) error { body = string(b); return nil }, nil, answer{204, ""})
-	cfg := alerting.NotifyConfig{Name: "voice", Type: "http", URL: f.srv.URL + "/call", Body: "{{.Type}} {{.Alert.Device}}|{{.Title}}"}
+	f := fakerobot.New(t, func(r *http.Request, b []byte) error { body = string(b); return nil }, nil, fakerobot.Answer{Status: 204, Body: ""})
+	cfg := alerting.NotifyConfig{Name: "voice", Type: "http", URL: f.URL() + "/call", Body: "{{.Type}} {{.Alert.Device}}|{{.Title}}"}
 	n, err := New(cfg, testSite, fastRetry, nil)
 	if err != nil {
 		t.Fatal(err)

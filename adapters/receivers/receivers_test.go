@@ -14,6 +14,7 @@ import (
 
 	"github.com/hazardgw/hazardgw/alerting"
 	"github.com/hazardgw/hazardgw/gateway"
+	"github.com/hazardgw/hazardgw/internal/fakerobot"
 )
 
 var shanghai = func() *time.Location {
@@ -78,16 +79,16 @@ func dingText(t *testing.T, body []byte) (title, text string, mobiles []string) 
 }
 
 func TestDingTalkSignedMarkdown(t *testing.T) {
-	f := fakeDingTalk(t, dingSecret)
-	c := newChat(t, alerting.NotifyConfig{Type: "dingtalk", URL: f.dingURL(), Secret: dingSecret, Mobiles: []string{"13800000000"}})
+	f := fakerobot.DingTalk(t, dingToken, dingSecret)
+	c := newChat(t, alerting.NotifyConfig{Type: "dingtalk", URL: f.Webhook(), Secret: dingSecret, Mobiles: []string{"13800000000"}})
 	if err := c.Notify(ctxT(t), notification(t, alerting.TypeFiring, 1, gasAlert("a1", "red", 57.3))); err != nil {
 		t.Fatal(err)
 	}
-	got, taken, bad := f.counts()
+	got, taken, bad := f.Counts()
 	if got != 1 || taken != 1 || len(bad) > 0 {
 		t.Fatalf("got %d taken %d bad %v", got, taken, bad)
 	}
-	title, text, mobiles := dingText(t, f.lastTaken())
+	title, text, mobiles := dingText(t, f.LastTaken())
 	for _, want := range []string{"红色 I级", "告警", "1号储罐区东侧可燃气体探测器", "某石化储罐区"} {
 		if !strings.Contains(title, want) {
 			t.Errorf("title %q lacks %q", title, want)
@@ -109,15 +110,15 @@ func TestDingTalkSignedMarkdown(t *testing.T) {
 
 // A resolved notification calls for nobody: no mention.
 func TestDingTalkResolvedDoesNotMention(t *testing.T) {
-	f := fakeDingTalk(t, "")
-	c := newChat(t, alerting.NotifyConfig{Type: "dingtalk", URL: f.dingURL(), Mobiles: []string{"13800000000"}, AtAll: true})
+	f := fakerobot.DingTalk(t, dingToken, "")
+	c := newChat(t, alerting.NotifyConfig{Type: "dingtalk", URL: f.Webhook(), Mobiles: []string{"13800000000"}, AtAll: true})
 	a := gasAlert("a1", "red", 12)
 	a.Status = alerting.StatusResolved
 	if err := c.Notify(ctxT(t), notification(t, alerting.TypeResolved, 2, a)); err != nil {
 		t.Fatal(err)
 	}
 	var m dingTalkBody
-	json.Unmarshal(f.lastTaken(), &m)
+	json.Unmarshal(f.LastTaken(), &m)
 	if len(m.At.AtMobiles) != 0 || m.At.IsAtAll || strings.Contains(m.Markdown.Text, "@138") {
 		t.Errorf("resolved mentions: %+v", m)
 	}
@@ -130,54 +131,54 @@ func TestRetryAndRefusal(t *testing.T) {
 	msg := notification(t, alerting.TypeFiring, 1, gasAlert("a1", "orange", 57.3))
 	cases := []struct {
 		name      string
-		fake      func(t *testing.T) (*fake, alerting.NotifyConfig)
-		answers   []answer
+		fake      func(t *testing.T) (*fakerobot.Robot, alerting.NotifyConfig)
+		answers   []fakerobot.Answer
 		wantGot   int
 		permanent bool
 	}{
-		{"dingtalk 130101 then ok", func(t *testing.T) (*fake, alerting.NotifyConfig) {
-			f := fakeDingTalk(t, dingSecret)
-			return f, alerting.NotifyConfig{Type: "dingtalk", URL: f.dingURL(), Secret: dingSecret}
-		}, []answer{{200, `{"errcode":130101,"errmsg":"send too fast, exceed 20 times per minute"}`}, dingOK()}, 2, false},
-		{"dingtalk 502 then ok", func(t *testing.T) (*fake, alerting.NotifyConfig) {
-			f := fakeDingTalk(t, dingSecret)
-			return f, alerting.NotifyConfig{Type: "dingtalk", URL: f.dingURL(), Secret: dingSecret}
-		}, []answer{{502, "bad gateway"}, dingOK()}, 2, false},
-		{"dingtalk keyword refused", func(t *testing.T) (*fake, alerting.NotifyConfig) {
-			f := fakeDingTalk(t, "")
-			return f, alerting.NotifyConfig{Type: "dingtalk", URL: f.dingURL()}
-		}, []answer{{200, `{"errcode":310000,"errmsg":"keywords not in content"}`}}, 1, true},
-		{"wecom 45009 then ok", func(t *testing.T) (*fake, alerting.NotifyConfig) {
-			f := fakeWeCom(t)
-			return f, alerting.NotifyConfig{Type: "wecom", URL: f.weComURL()}
-		}, []answer{{200, `{"errcode":45009,"errmsg":"api freq out of limit"}`}, weComOK()}, 2, false},
-		{"wecom invalid key", func(t *testing.T) (*fake, alerting.NotifyConfig) {
-			f := fakeWeCom(t)
-			return f, alerting.NotifyConfig{Type: "wecom", URL: f.weComURL()}
-		}, []answer{{200, `{"errcode":93000,"errmsg":"invalid webhook url"}`}}, 1, true},
-		{"feishu 11232 then ok", func(t *testing.T) (*fake, alerting.NotifyConfig) {
-			f := fakeFeishu(t, feishuKey)
-			return f, alerting.NotifyConfig{Type: "feishu", URL: f.feishuURL(), Secret: feishuKey}
-		}, []answer{{200, `{"code":11232,"msg":"frequency limited"}`}, feishuOK()}, 2, false},
-		{"feishu 429 then ok", func(t *testing.T) (*fake, alerting.NotifyConfig) {
-			f := fakeFeishu(t, feishuKey)
-			return f, alerting.NotifyConfig{Type: "feishu", URL: f.feishuURL(), Secret: feishuKey}
-		}, []answer{{429, `{"code":99991400,"msg":"request trigger frequency limit"}`}, feishuOK()}, 2, false},
-		{"feishu bad request", func(t *testing.T) (*fake, alerting.NotifyConfig) {
-			f := fakeFeishu(t, feishuKey)
-			return f, alerting.NotifyConfig{Type: "feishu", URL: f.feishuURL(), Secret: feishuKey}
-		}, []answer{{400, `{"code":9499,"msg":"Bad Request","data":{}}`}}, 1, true},
-		{"feishu legacy StatusCode", func(t *testing.T) (*fake, alerting.NotifyConfig) {
-			f := fakeFeishu(t, "")
-			return f, alerting.NotifyConfig{Type: "feishu", URL: f.feishuURL()}
-		}, []answer{{200, `{"Extra":null,"StatusCode":0,"StatusMessage":"success","code":0}`}}, 1, false},
+		{"dingtalk 130101 then ok", func(t *testing.T) (*fakerobot.Robot, alerting.NotifyConfig) {
+			f := fakerobot.DingTalk(t, dingToken, dingSecret)
+			return f, alerting.NotifyConfig{Type: "dingtalk", URL: f.Webhook(), Secret: dingSecret}
+		}, []fakerobot.Answer{{Status: 200, Body: `{"errcode":130101,"errmsg":"send too fast, exceed 20 times per minute"}`}, fakerobot.DingTalkOK}, 2, false},
+		{"dingtalk 502 then ok", func(t *testing.T) (*fakerobot.Robot, alerting.NotifyConfig) {
+			f := fakerobot.DingTalk(t, dingToken, dingSecret)
+			return f, alerting.NotifyConfig{Type: "dingtalk", URL: f.Webhook(), Secret: dingSecret}
+		}, []fakerobot.Answer{{Status: 502, Body: "bad gateway"}, fakerobot.DingTalkOK}, 2, false},
+		{"dingtalk keyword refused", func(t *testing.T) (*fakerobot.Robot, alerting.NotifyConfig) {
+			f := fakerobot.DingTalk(t, dingToken, "")
+			return f, alerting.NotifyConfig{Type: "dingtalk", URL: f.Webhook()}
+		}, []fakerobot.Answer{{Status: 200, Body: `{"errcode":310000,"errmsg":"keywords not in content"}`}}, 1, true},
+		{"wecom 45009 then ok", func(t *testing.T) (*fakerobot.Robot, alerting.NotifyConfig) {
+			f := fakerobot.WeCom(t, weComKey)
+			return f, alerting.NotifyConfig{Type: "wecom", URL: f.Webhook()}
+		}, []fakerobot.Answer{{Status: 200, Body: `{"errcode":45009,"errmsg":"api freq out of limit"}`}, fakerobot.WeComOK}, 2, false},
+		{"wecom invalid key", func(t *testing.T) (*fakerobot.Robot, alerting.NotifyConfig) {
+			f := fakerobot.WeCom(t, weComKey)
+			return f, alerting.NotifyConfig{Type: "wecom", URL: f.Webhook()}
+		}, []fakerobot.Answer{{Status: 200, Body: `{"errcode":93000,"errmsg":"invalid webhook url"}`}}, 1, true},
+		{"feishu 11232 then ok", func(t *testing.T) (*fakerobot.Robot, alerting.NotifyConfig) {
+			f := fakerobot.Feishu(t, feishuHook, feishuKey)
+			return f, alerting.NotifyConfig{Type: "feishu", URL: f.Webhook(), Secret: feishuKey}
+		}, []fakerobot.Answer{{Status: 200, Body: `{"code":11232,"msg":"frequency limited"}`}, fakerobot.FeishuOK}, 2, false},
+		{"feishu 429 then ok", func(t *testing.T) (*fakerobot.Robot, alerting.NotifyConfig) {
+			f := fakerobot.Feishu(t, feishuHook, feishuKey)
+			return f, alerting.NotifyConfig{Type: "feishu", URL: f.Webhook(), Secret: feishuKey}
+		}, []fakerobot.Answer{{Status: 429, Body: `{"code":99991400,"msg":"request trigger frequency limit"}`}, fakerobot.FeishuOK}, 2, false},
+		{"feishu bad request", func(t *testing.T) (*fakerobot.Robot, alerting.NotifyConfig) {
+			f := fakerobot.Feishu(t, feishuHook, feishuKey)
+			return f, alerting.NotifyConfig{Type: "feishu", URL: f.Webhook(), Secret: feishuKey}
+		}, []fakerobot.Answer{{Status: 400, Body: `{"code":9499,"msg":"Bad Request","data":{}}`}}, 1, true},
+		{"feishu legacy StatusCode", func(t *testing.T) (*fakerobot.Robot, alerting.NotifyConfig) {
+			f := fakerobot.Feishu(t, feishuHook, "")
+			return f, alerting.NotifyConfig{Type: "feishu", URL: f.Webhook()}
+		}, []fakerobot.Answer{{Status: 200, Body: `{"Extra":null,"StatusCode":0,"StatusMessage":"success","code":0}`}}, 1, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f, cfg := tc.fake(t)
-			f.script(tc.answers...)
+			f.Script(tc.answers...)
 			err := newChat(t, cfg).Notify(ctxT(t), msg)
-			got, taken, bad := f.counts()
+			got, taken, bad := f.Counts()
 			if len(bad) > 0 {
 				t.Fatalf("the vendor's checks failed: %v", bad)
 			}
@@ -208,17 +209,17 @@ func TestRetryAndRefusal(t *testing.T) {
 
 // A wrong secret is refused by the vendor's own check, for good.
 func TestWrongSecretIsFinal(t *testing.T) {
-	f := fakeDingTalk(t, dingSecret)
-	c := newChat(t, alerting.NotifyConfig{Type: "dingtalk", URL: f.dingURL(), Secret: "SECsomethingelse0123456789"})
+	f := fakerobot.DingTalk(t, dingToken, dingSecret)
+	c := newChat(t, alerting.NotifyConfig{Type: "dingtalk", URL: f.Webhook(), Secret: "SECsomethingelse0123456789"})
 	err := c.Notify(ctxT(t), notification(t, alerting.TypeFiring, 1, gasAlert("a1", "red", 60)))
 	if !gateway.IsPermanent(err) {
 		t.Fatalf("err %v", err)
 	}
-	if _, _, bad := f.counts(); len(bad) != 1 || bad[0] != "sign mismatch" {
+	if _, _, bad := f.Counts(); len(bad) != 1 || bad[0] != "sign mismatch" {
 		t.Fatalf("bad %v", bad)
 	}
-	f2 := fakeFeishu(t, feishuKey)
-	c2 := newChat(t, alerting.NotifyConfig{Type: "feishu", URL: f2.feishuURL(), Secret: "other"})
+	f2 := fakerobot.Feishu(t, feishuHook, feishuKey)
+	c2 := newChat(t, alerting.NotifyConfig{Type: "feishu", URL: f2.Webhook(), Secret: "other"})
 	if err := c2.Notify(ctxT(t), notification(t, alerting.TypeFiring, 1, gasAlert("a1", "red", 60))); !gateway.IsPermanent(err) || !strings.Contains(err.Error(), "19021") {
 		t.Fatalf("err %v", err)
 	}
@@ -226,7 +227,7 @@ func TestWrongSecretIsFinal(t *testing.T) {
 
 // Signatures are made per attempt: a retry an hour later is fresh.
 func TestResignEveryAttempt(t *testing.T) {
-	f := fakeDingTalk(t, dingSecret)
+	f := fakerobot.DingTalk(t, dingToken, dingSecret)
 	var calls int
 	opts := fastRetry
 	opts.Now = func() time.Time {
@@ -236,24 +237,26 @@ func TestResignEveryAttempt(t *testing.T) {
 		}
 		return time.Now()
 	}
-	n, err := New(alerting.NotifyConfig{Name: "g", Type: "dingtalk", URL: f.dingURL(), Secret: dingSecret}, testSite, opts, nil)
+	n, err := New(alerting.NotifyConfig{Name: "g", Type: "dingtalk", URL: f.Webhook(), Secret: dingSecret}, testSite, opts, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The stale first attempt gets 310000 (final), so answer it 130101 first.
-	f.refuse = func(error) answer { return answer{200, `{"errcode":130101,"errmsg":"send too fast"}`} }
+	f.Refuse(func(error) fakerobot.Answer {
+		return fakerobot.Answer{Status: 200, Body: `{"errcode":130101,"errmsg":"send too fast"}`}
+	})
 	if err := n.Notify(ctxT(t), notification(t, alerting.TypeFiring, 1, gasAlert("a1", "red", 60))); err != nil {
 		t.Fatal(err)
 	}
-	if got, taken, bad := f.counts(); got != 1 || taken != 1 || len(bad) != 1 {
+	if got, taken, bad := f.Counts(); got != 1 || taken != 1 || len(bad) != 1 {
 		t.Fatalf("got %d taken %d bad %v", got, taken, bad)
 	}
 }
 
 func TestNoCredentialsInErrors(t *testing.T) {
-	f := fakeDingTalk(t, dingSecret)
-	url := f.dingURL()
-	f.srv.Close() // nobody answers
+	f := fakerobot.DingTalk(t, dingToken, dingSecret)
+	url := f.Webhook()
+	f.Close() // nobody answers
 	c := newChat(t, alerting.NotifyConfig{Type: "dingtalk", URL: url, Secret: dingSecret})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -277,10 +280,10 @@ func TestNoCredentialsInErrors(t *testing.T) {
 func TestNoCredentialsInLogs(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	f := fakeDingTalk(t, dingSecret)
-	f.script(answer{502, "bad gateway"}, answer{200, `{"errcode":130101,"errmsg":"too fast"}`},
-		answer{200, `{"errcode":310000,"errmsg":"sign not match ` + dingToken + `"}`})
-	n, err := New(alerting.NotifyConfig{Name: "g", Type: "dingtalk", URL: f.dingURL(), Secret: dingSecret}, testSite, fastRetry, log)
+	f := fakerobot.DingTalk(t, dingToken, dingSecret)
+	f.Script(fakerobot.Answer{Status: 502, Body: "bad gateway"}, fakerobot.Answer{Status: 200, Body: `{"errcode":130101,"errmsg":"too fast"}`},
+		fakerobot.Answer{Status: 200, Body: `{"errcode":310000,"errmsg":"sign not match ` + dingToken + `"}`})
+	n, err := New(alerting.NotifyConfig{Name: "g", Type: "dingtalk", URL: f.Webhook(), Secret: dingSecret}, testSite, fastRetry, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,8 +303,8 @@ func TestNoCredentialsInLogs(t *testing.T) {
 
 // A Feishu batch stays within the 20 KB body limit (the fake checks it).
 func TestFeishuBigBatch(t *testing.T) {
-	f := fakeFeishu(t, feishuKey)
-	c := newChat(t, alerting.NotifyConfig{Type: "feishu", URL: f.feishuURL(), Secret: feishuKey})
+	f := fakerobot.Feishu(t, feishuHook, feishuKey)
+	c := newChat(t, alerting.NotifyConfig{Type: "feishu", URL: f.Webhook(), Secret: feishuKey})
 	var ms []alerting.Message
 	for i := range 300 {
 		a := gasAlert(fmt.Sprintf("a%03d", i), "red", float64(i))
@@ -311,63 +314,63 @@ func TestFeishuBigBatch(t *testing.T) {
 	if err := c.NotifyBatch(ctxT(t), ms); err != nil {
 		t.Fatal(err)
 	}
-	if _, taken, bad := f.counts(); taken != 1 || len(bad) > 0 {
+	if _, taken, bad := f.Counts(); taken != 1 || len(bad) > 0 {
 		t.Fatalf("taken %d bad %v", taken, bad)
 	}
-	if !strings.Contains(string(f.lastTaken()), "…另有 ") {
+	if !strings.Contains(string(f.LastTaken()), "…另有 ") {
 		t.Error("no count of what was cut")
 	}
 }
 
 func TestWeComMarkdownAndMentions(t *testing.T) {
-	f := fakeWeCom(t)
-	c := newChat(t, alerting.NotifyConfig{Type: "wecom", URL: f.weComURL()})
+	f := fakerobot.WeCom(t, weComKey)
+	c := newChat(t, alerting.NotifyConfig{Type: "wecom", URL: f.Webhook()})
 	if err := c.Notify(ctxT(t), notification(t, alerting.TypeFiring, 1, gasAlert("a1", "red", 57.3))); err != nil {
 		t.Fatal(err)
 	}
 	var m weComBody
-	json.Unmarshal(f.lastTaken(), &m)
+	json.Unmarshal(f.LastTaken(), &m)
 	if m.MsgType != "markdown" || !strings.Contains(m.Markdown.Content, `<font color="warning">🔴 红色 I级 告警</font>`) {
-		t.Errorf("%s", f.lastTaken())
+		t.Errorf("%s", f.LastTaken())
 	}
-	c = newChat(t, alerting.NotifyConfig{Type: "wecom", URL: f.weComURL(), Mobiles: []string{"13800001111"}, AtAll: true})
+	c = newChat(t, alerting.NotifyConfig{Type: "wecom", URL: f.Webhook(), Mobiles: []string{"13800001111"}, AtAll: true})
 	if err := c.Notify(ctxT(t), notification(t, alerting.TypeReminder, 2, gasAlert("a1", "red", 57.3))); err != nil {
 		t.Fatal(err)
 	}
 	m = weComBody{}
-	json.Unmarshal(f.lastTaken(), &m)
+	json.Unmarshal(f.LastTaken(), &m)
 	if m.MsgType != "text" || strings.Join(m.Text.MentionedMobileList, ",") != "13800001111,@all" || !strings.Contains(m.Text.Content, "未确认提醒") {
-		t.Errorf("%s", f.lastTaken())
+		t.Errorf("%s", f.LastTaken())
 	}
 	// An escalation calls for someone too.
 	if err := c.Notify(ctxT(t), notification(t, alerting.TypeEscalated, 3, gasAlert("a1", "red", 57.3))); err != nil {
 		t.Fatal(err)
 	}
 	m = weComBody{}
-	json.Unmarshal(f.lastTaken(), &m)
+	json.Unmarshal(f.LastTaken(), &m)
 	if strings.Join(m.Text.MentionedMobileList, ",") != "13800001111,@all" || !strings.Contains(m.Text.Content, "升级通知") {
-		t.Errorf("%s", f.lastTaken())
+		t.Errorf("%s", f.LastTaken())
 	}
 }
 
 func TestFeishuCardAndText(t *testing.T) {
-	f := fakeFeishu(t, feishuKey)
-	c := newChat(t, alerting.NotifyConfig{Type: "feishu", URL: f.feishuURL(), Secret: feishuKey, AtAll: true})
+	f := fakerobot.Feishu(t, feishuHook, feishuKey)
+	c := newChat(t, alerting.NotifyConfig{Type: "feishu", URL: f.Webhook(), Secret: feishuKey, AtAll: true})
 	if err := c.Notify(ctxT(t), notification(t, alerting.TypeFiring, 1, gasAlert("a1", "orange", 57.3))); err != nil {
 		t.Fatal(err)
 	}
-	body := string(f.lastTaken())
+	body := string(f.LastTaken())
 	for _, want := range []string{`"template":"orange"`, `橙色 II级`, `<at id=all></at>`, `"tag":"lark_md"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("card lacks %s: %s", want, body)
 		}
 	}
 	no := false
-	c = newChat(t, alerting.NotifyConfig{Type: "feishu", URL: f.feishuURL(), Secret: feishuKey, Card: &no})
+	c = newChat(t, alerting.NotifyConfig{Type: "feishu", URL: f.Webhook(), Secret: feishuKey, Card: &no})
 	if err := c.Notify(ctxT(t), notification(t, alerting.TypeFiring, 1, gasAlert("a1", "orange", 57.3))); err != nil {
 		t.Fatal(err)
 	}
-	if body := string(f.lastTaken()); !strings.Contains(body, `"msg_type":"text"`) || !strings.Contains(body, "橙色 II级") {
+	if body := string(f.LastTaken()); !strings.Contains(body, `"msg_type":"text"`) || !strings.Contains(body, "橙色 II级") {
 		t.Errorf("text: %s", body)
 	}
 }
@@ -375,8 +378,8 @@ func TestFeishuCardAndText(t *testing.T) {
 // Several notifications go as one message, most severe first, one alert's
 // in order; what does not fit is counted, never silently dropped.
 func TestBatch(t *testing.T) {
-	f := fakeDingTalk(t, dingSecret)
-	c := newChat(t, alerting.NotifyConfig{Type: "dingtalk", URL: f.dingURL(), Secret: dingSecret})
+	f := fakerobot.DingTalk(t, dingToken, dingSecret)
+	c := newChat(t, alerting.NotifyConfig{Type: "dingtalk", URL: f.Webhook(), Secret: dingSecret})
 	yellow := gasAlert("y1", "yellow", 30)
 	red := gasAlert("r1", "red", 70)
 	red.Label = "2号罐"
@@ -390,10 +393,10 @@ func TestBatch(t *testing.T) {
 	if err := c.NotifyBatch(ctxT(t), ms); err != nil {
 		t.Fatal(err)
 	}
-	if got, _, _ := f.counts(); got != 1 {
+	if got, _, _ := f.Counts(); got != 1 {
 		t.Fatalf("%d requests for one batch", got)
 	}
-	title, text, _ := dingText(t, f.lastTaken())
+	title, text, _ := dingText(t, f.LastTaken())
 	if !strings.Contains(title, "3 条告警通知") || !strings.Contains(title, "红色 I级") {
 		t.Errorf("title %q", title)
 	}
@@ -404,8 +407,8 @@ func TestBatch(t *testing.T) {
 }
 
 func TestBatchBoundedAndCounted(t *testing.T) {
-	f := fakeWeCom(t)
-	c := newChat(t, alerting.NotifyConfig{Type: "wecom", URL: f.weComURL()})
+	f := fakerobot.WeCom(t, weComKey)
+	c := newChat(t, alerting.NotifyConfig{Type: "wecom", URL: f.Webhook()})
 	var ms []alerting.Message
 	for i := range 200 {
 		ms = append(ms, notification(t, alerting.TypeFiring, 1, gasAlert(fmt.Sprintf("a%03d", i), "yellow", float64(i))))
@@ -414,7 +417,7 @@ func TestBatchBoundedAndCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	var m weComBody
-	json.Unmarshal(f.lastTaken(), &m)
+	json.Unmarshal(f.LastTaken(), &m)
 	content := m.Markdown.Content
 	if len(content) > 4096 {
 		t.Fatalf("%d bytes", len(content))
@@ -486,9 +489,9 @@ func TestRenderEnglishAndEscaping(t *testing.T) {
 }
 
 func TestNotifyEndsWithContext(t *testing.T) {
-	f := fakeDingTalk(t, "")
-	f.script(answer{200, `{"errcode":130101,"errmsg":"send too fast"}`})
-	c := newChat(t, alerting.NotifyConfig{Type: "dingtalk", URL: f.dingURL()})
+	f := fakerobot.DingTalk(t, dingToken, "")
+	f.Script(fakerobot.Answer{Status: 200, Body: `{"errcode":130101,"errmsg":"send too fast"}`})
+	c := newChat(t, alerting.NotifyConfig{Type: "dingtalk", URL: f.Webhook()})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	err := c.Notify(ctx, notification(t, alerting.TypeFiring, 1, gasAlert("a1", "red", 60)))

@@ -18,9 +18,13 @@
 // A client from New and a Failures are safe for concurrent use; New does
 // no I/O.
 //
-//	opts = opts.WithDefaults(retryhttp.Options{MinBackoff: time.Second, MaxBackoff: time.Minute, MaxRetryAfter: 5 * time.Minute})
-//	client := retryhttp.New(retryhttp.Config{
-//		Options: opts, Timeout: 5 * time.Second, Logger: logger, LogPrefix: "webhook client: ",
+//	defaults := retryhttp.Config{
+//		Options: retryhttp.Options{MinBackoff: time.Second, MaxBackoff: time.Minute, MaxRetryAfter: 5 * time.Minute},
+//		Timeout: 5 * time.Second,
+//	}
+//	c := retryhttp.Config{
+//		Options: opts, Timeout: cfg.Timeout, Logger: logger, LogPrefix: "webhook client: ",
 //		CheckRetry: n.checkRetry, Backoff: n.backoff, PrepareRetry: n.resign,
-//	})
+//	}.WithDefaults(defaults) // the zero values filled in, for the adapter's own use too
+//	client := retryhttp.New(c)
 package retryhttp

@@ -76,6 +76,23 @@ type Config struct {
 	PrepareRetry retryablehttp.PrepareRetry
 }
 
+// WithDefaults returns c with its zero options and a zero Timeout taken
+// from def (see Options.WithDefaults), and a nil Logger from def, or one
+// that discards when def has none either.
+func (c Config) WithDefaults(def Config) Config {
+	c.Options = c.Options.WithDefaults(def.Options)
+	if c.Timeout <= 0 {
+		c.Timeout = def.Timeout
+	}
+	if c.Logger == nil {
+		c.Logger = def.Logger
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
 // New returns a client that retries until the request is delivered, the
 // policy says it is final, or the request's context ends; after the last
 // attempt it returns the last answer and error as they are

@@ -29,6 +29,23 @@ func TestWithDefaults(t *testing.T) {
 	}
 }
 
+func TestConfigWithDefaults(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	def := Config{Options: Options{MinBackoff: time.Second, MaxBackoff: time.Minute}, Timeout: 5 * time.Second}
+	got := Config{LogPrefix: "x: "}.WithDefaults(def)
+	if got.MinBackoff != time.Second || got.MaxBackoff != time.Minute || got.Now == nil || got.Timeout != 5*time.Second || got.Logger == nil || got.LogPrefix != "x: " {
+		t.Errorf("zero config: %+v", got)
+	}
+	got = Config{Options: Options{MinBackoff: time.Millisecond}, Timeout: -1, Logger: logger}.WithDefaults(def)
+	if got.MinBackoff != time.Millisecond || got.MaxBackoff != time.Minute || got.Timeout != 5*time.Second || got.Logger != logger {
+		t.Errorf("set config: %+v", got)
+	}
+	got = Config{Timeout: time.Millisecond}.WithDefaults(Config{Timeout: time.Second, Logger: logger})
+	if got.Timeout != time.Millisecond || got.Logger != logger {
+		t.Errorf("set timeout, default logger: %+v", got)
+	}
+}
+
 func TestBackoff(t *testing.T) {
 	now := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
 	resp := func(code int, kv ...string) *http.Response {

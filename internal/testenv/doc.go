@@ -30,6 +30,18 @@
 // kernel also kills it if the test binary dies. The server's log is written to
 // a file in the temporary directory and printed when the test fails.
 //
+// # Full disks
+//
+// Tmpfs mounts a small tmpfs (the tests run as root) for a data directory
+// that FillDisk then fills, to a given margin or to the last byte, without
+// touching the machine's own disk; FreeBytes says what is left.
+//
+// # Other helpers
+//
+// Eventually awaits a condition, Clock is an injected clock, Go runs a
+// component's Run until the test ends, and Buffer collects what several
+// goroutines write (log lines, a child process's output).
+//
 // # Concurrency
 //
 // Methods that can fail the test (Start, Stop, Restart, CreateDB) must be called

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,22 +21,14 @@ import (
 // points that waited in the alert store reach InfluxDB.
 func TestAlarmOnFullDisk(t *testing.T) {
 	s := newAlertSite(t, siteOpts{devices: 1, interval: 200 * time.Millisecond})
-	data := filepath.Join(filepath.Dir(s.config), "data")
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", data, "tmpfs", 0, "size=16m"); err != nil {
-		t.Fatalf("mount a 16 MiB tmpfs as data_dir (the test needs root): %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(data, syscall.MNT_DETACH) })
+	data := testenv.Tmpfs(t, filepath.Join(filepath.Dir(s.config), "data"), "16m")
 	gw := s.start()
 	testenv.Eventually(t, time.Minute, func() bool { return s.influx.Count("hazard", "gas_detector", "") >= 3 }, "readings stored")
 
 	filler := filepath.Join(data, "app.log")
-	fillDisk(t, filler, 0)
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(data, &st); err != nil || st.Bavail != 0 {
-		t.Fatalf("after filling: %d blocks free (%v)", st.Bavail, err)
+	testenv.FillDisk(t, filler, 0)
+	if n := testenv.FreeBytes(t, data); n != 0 {
+		t.Fatalf("after filling: %d bytes free", n)
 	}
 	ready := "http://" + listenAddr(t, s.config) + "/readyz"
 	testenv.Eventually(t, time.Minute, func() bool {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -62,12 +61,8 @@ func newAlertSite(t testing.TB, o siteOpts) *alertSite {
 	t.Helper()
 	dir := t.TempDir()
 	s := &alertSite{t: t, influx: newInflux(t, "hazard")}
-	s.sim = modbussim.New(modbussim.Options{})
-	t.Cleanup(func() { s.sim.Close() })
-	addr, err := s.sim.ListenTCP("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	var addr string
+	s.sim, addr = newModbusSim(t, nil)
 	for u := 1; u <= o.devices; u++ {
 		s.set(u, 0)
 	}
@@ -210,20 +205,7 @@ func has(device, rule, typ string) func([]dutydesk.Delivery) bool {
 // call does an API request; token "" sends none.
 func (s *alertSite) call(method, path, token, body string) (int, []byte) {
 	s.t.Helper()
-	req, err := http.NewRequest(method, s.api+path, strings.NewReader(body))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return callAPI(s.t, method, s.api+path, token, body)
 }
 
 type apiAlert struct {
@@ -515,20 +497,9 @@ func BenchmarkAlarmLatency(b *testing.B) {
 // at confidence 0.9 raises a red alert at the duty desk, smoke at 0.5
 // raises none.
 func TestAlertCameraFireViaMQTT(t *testing.T) {
-	dir := t.TempDir()
-	influx := newInflux(t, "hazard")
-	broker := testenv.Mosquitto(t)
-	desk := newDesk(t)
-	config := filepath.Join(dir, "hazardgw.yaml")
-	err := os.WriteFile(config, fmt.Appendf(nil, `site: {id: forest-01, name: 林区, language: zh}
-gateway:
-  http: {listen: "127.0.0.1:%d", token: test-token}
-  data_dir: %s
-influxdb: {url: %s, bucket: hazard/autogen, flush_interval: 200ms}
-mqtt:
-  url: %s
-  client_id: hazardgw-e2e-alerts
-  subscriptions:
+	s := newMQTTSite(t, "forest-01", "hazard")
+	influx, desk := s.influx, s.desk
+	s.writeConfig("name: 林区, language: zh", "hazardgw-e2e-alerts", `  subscriptions:
     - {topic: "site/{site}/camera/{camera}/event", format: camera_event, qos: 1}
 alerting:
   rules:
@@ -539,15 +510,8 @@ alerting:
       auto_resolve: 10m
   notify:
     - {name: duty-desk, url: %q, secret: "${DUTY_DESK_SECRET}", timeout: 2s}
-`, testenv.FreePort(t), filepath.Join(dir, "data"), influx.URL(), broker.URL(), desk.URL()), 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	startGateway(t, config, "DUTY_DESK_SECRET="+deskSecret)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	pub := newPublisher(t, ctx, broker, "forest-01", "e2e-cameras")
+`, desk.URL())
+	_, ctx, pub := s.start(60*time.Second, "e2e-cameras")
 	for _, ev := range []mqttsim.CameraEvent{
 		{EventID: "CAM-03-000001", CameraID: "CAM-03", TS: time.Now(), Type: mqttsim.Smoke, Confidence: 0.5},
 		{EventID: "CAM-07-000001", CameraID: "CAM-07", TS: time.Now(), Type: mqttsim.Fire, Confidence: 0.9, BearingDeg: mqttsim.Ptr(132.5)},
@@ -567,7 +531,7 @@ alerting:
 	// Once both events are in InfluxDB the engine has long evaluated both
 	// (it sees points when they are committed, before the forwarder).
 	testenv.Eventually(t, 30*time.Second, func() bool { return influx.Count("hazard", "fire_detection", "") == 2 }, "both events stored")
-	req, _ := http.NewRequest("GET", "http://"+listenAddr(t, config)+"/api/v1/alerts", nil)
+	req, _ := http.NewRequest("GET", s.api+"/api/v1/alerts", nil)
 	req.Header.Set("Authorization", "Bearer test-token")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

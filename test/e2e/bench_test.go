@@ -37,12 +37,7 @@ func BenchmarkModbusGateway(b *testing.B) {
 	}
 	for b.Loop() {
 		influx := newInflux(b, "hazard")
-		sim := modbussim.New(modbussim.Options{})
-		b.Cleanup(func() { sim.Close() })
-		addr, err := sim.ListenTCP("127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
+		sim, addr := newModbusSim(b, nil)
 		dir := b.TempDir()
 		var c strings.Builder
 		fmt.Fprintf(&c, `site: {id: bench}

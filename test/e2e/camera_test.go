@@ -1,12 +1,8 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -78,23 +74,12 @@ func cameraData(t *testing.T, d dutydesk.Delivery) cameraAlert {
 // (or retained, across a restart) raises nothing, and an event three hours
 // old alarms as late with its own time.
 func TestCameraIncidentViaMQTT(t *testing.T) {
-	dir := t.TempDir()
-	influx := newInflux(t, "forest")
-	broker := testenv.Mosquitto(t)
-	desk := newDesk(t)
+	s := newMQTTSite(t, "bs-forest-01", "forest")
+	desk := s.desk
 
 	towerA, towerB := latLon{25.07, 118.21}, latLon{25.03, 118.15}
 	fire := destination(towerA, 200, 4200) // south-south-west of tower A, 4.2 km
-	config := filepath.Join(dir, "hazardgw.yaml")
-	err := os.WriteFile(config, fmt.Appendf(nil, `site: {id: bs-forest-01, name: 北山林场, language: zh}
-gateway:
-  http: {listen: "127.0.0.1:%d", token: test-token}
-  data_dir: %s
-influxdb: {url: %s, bucket: forest/autogen, flush_interval: 200ms}
-mqtt:
-  url: %s
-  client_id: hazardgw-e2e-cameras
-  devices:
+	s.writeConfig("name: 北山林场, language: zh", "hazardgw-e2e-cameras", `  devices:
     - {id: CAM-01, kind: camera, label: 东山瞭望塔1号摄像机, location: {lat: %v, lon: %v}}
     - {id: CAM-02, kind: camera, label: 西岭瞭望塔2号摄像机, location: {lat: %v, lon: %v}}
   subscriptions:
@@ -114,24 +99,11 @@ alerting:
       auto_resolve: 10m
   notify:
     - {name: fire-command-post, url: %q, secret: "${DUTY_DESK_SECRET}", timeout: 2s}
-`, testenv.FreePort(t), filepath.Join(dir, "data"), influx.URL(), broker.URL(),
-		towerA.lat, towerA.lon, towerB.lat, towerB.lon, desk.URL()), 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw := startGateway(t, config, "DUTY_DESK_SECRET="+deskSecret)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	pub := newPublisher(t, ctx, broker, "bs-forest-01", "e2e-lookouts")
+`, towerA.lat, towerA.lon, towerB.lat, towerB.lon, desk.URL())
+	gw, ctx, pub := s.start(90*time.Second, "e2e-lookouts")
 	send := func(ev mqttsim.CameraEvent) {
 		t.Helper()
-		if err := pub.PublishCamera(ctx, ev); err != nil {
-			t.Fatal(err)
-		}
-		if err := pub.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
+		flushed(t, ctx, pub, pub.PublishCamera(ctx, ev))
 	}
 	waitN := func(n int, what string) []dutydesk.Delivery {
 		t.Helper()
@@ -203,12 +175,7 @@ alerting:
 
 	// Redelivered and retained copies of events already judged.
 	send(smokeA)
-	if err := pub.PublishRetained(ctx, smokeB); err != nil {
-		t.Fatal(err)
-	}
-	if err := pub.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	flushed(t, ctx, pub, pub.PublishRetained(ctx, smokeB))
 	ignored := func(g *gatewayProc, id string) func() bool {
 		return func() bool {
 			for _, l := range strings.Split(g.out.String(), "\n") {
@@ -224,7 +191,7 @@ alerting:
 	// After a restart the broker hands the retained event to the new
 	// subscription: still known.
 	gw.stop(30 * time.Second)
-	gw = startGateway(t, config, "DUTY_DESK_SECRET="+deskSecret)
+	gw = startGateway(t, s.config, "DUTY_DESK_SECRET="+deskSecret)
 	testenv.Eventually(t, 30*time.Second, ignored(gw, "CAM-02-000001"), "the retained event ignored after a restart")
 
 	// An event three hours old, arriving now (its camera's link was down).

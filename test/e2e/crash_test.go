@@ -10,7 +10,6 @@ import (
 
 	"github.com/hazardgw/hazardgw/gateway/spool"
 	"github.com/hazardgw/hazardgw/internal/testenv"
-	"github.com/hazardgw/hazardgw/simulators/modbussim"
 )
 
 // TestKill9LosesNothingAndDuplicatesNothing kills the gateway with SIGKILL
@@ -22,12 +21,7 @@ func TestKill9LosesNothingAndDuplicatesNothing(t *testing.T) {
 	influx := newInflux(t, "hazard")
 	influx.Stop() // points can only pile up in the spool
 
-	sim := modbussim.New(modbussim.Options{})
-	t.Cleanup(func() { sim.Close() })
-	addr, err := sim.ListenTCP("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim, addr := newModbusSim(t, nil)
 	for u := 1; u <= devices; u++ {
 		setValues(t, sim.Unit(uint8(u)), u)
 	}

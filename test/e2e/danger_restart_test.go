@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -19,43 +16,9 @@ import (
 // without the voice warning, before any new station reading, raises
 // voice-missed at once with the level rated before the restart.
 func TestVoiceMissedRightAfterRestart(t *testing.T) {
-	dir := t.TempDir()
-	influx := newInflux(t, "hazard")
-	broker := testenv.Mosquitto(t)
-	desk := newDesk(t)
-	config := filepath.Join(dir, "hazardgw.yaml")
-	err := os.WriteFile(config, fmt.Appendf(nil, `site: {id: forest-01, name: 北山林场, language: zh, timezone: Asia/Shanghai}
-gateway:
-  http: {listen: "127.0.0.1:%d", token: test-token}
-  data_dir: %s
-influxdb: {url: %s, bucket: hazard/autogen, flush_interval: 200ms}
-mqtt:
-  url: %s
-  client_id: hazardgw-e2e-danger-restart
-  devices:
-    - {id: WS-01, kind: weather_station, label: 北山林区1号气象站, stale: 1h}
-    - {id: KK-03, kind: checkpoint, label: 九仙山入口智能语音卡口, stale: 1h}
-  subscriptions:
-    - {topic: "site/{site}/checkpoint/{checkpoint}/passage", format: checkpoint_passage, qos: 1}
-    - topic: vendor/ws/{station}/telemetry
-      format: json
-      qos: 1
-      json:
-        measurement: weather_station
-        time: ts
-        time_format: unix_ms
-        device: id
-        fields:
-          air_temp_c: {path: temp}
-          rh_pct: {path: rh}
-          wind_ms: {path: wind}
-          rain_mm: {path: rain}
-forest:
-  danger:
-    station: WS-01
-    points: {temperature: air_temp_c, humidity: rh_pct, wind: wind_ms, rain: rain_mm}
-    initial_dry_days: 6
-alerting:
+	site := newMQTTSite(t, "forest-01", "hazard")
+	desk, config := site.desk, site.config
+	site.writeConfig(dangerSite, "hazardgw-e2e-danger-restart", dangerStation+`alerting:
   rules:
     - name: fire-danger
       match: {kind: fire_danger, point: level}
@@ -68,14 +31,8 @@ alerting:
       severity: orange
   notify:
     - {name: duty-desk, url: %q, secret: "${DUTY_DESK_SECRET}", timeout: 2s}
-`, testenv.FreePort(t), filepath.Join(dir, "data"), influx.URL(), broker.URL(), desk.URL()), 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := startGateway(t, config, "DUTY_DESK_SECRET="+deskSecret)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	pub := newPublisher(t, ctx, broker, "forest-01", "e2e-ws-restart")
+`, "1h", desk.URL())
+	g, ctx, pub := site.start(2*time.Minute, "e2e-ws-restart")
 	in := func(ds []dutydesk.Delivery, rule, typ string) bool {
 		return slices.ContainsFunc(ds, func(d dutydesk.Delivery) bool { return d.Alert.Rule == rule && d.Type == typ })
 	}
@@ -86,12 +43,7 @@ alerting:
 	base := dangerDay(t)
 	testenv.Eventually(t, 60*time.Second, func() bool {
 		payload := fmt.Sprintf(`{"id":"WS-01","ts":%d,"temp":22,"rh":30,"wind":5,"rain":0}`, base.UnixMilli())
-		if err := pub.PublishRaw(ctx, "vendor/ws/WS-01/telemetry", []byte(payload)); err != nil {
-			t.Fatal(err)
-		}
-		if err := pub.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
+		flushed(t, ctx, pub, pub.PublishRaw(ctx, "vendor/ws/WS-01/telemetry", []byte(payload)))
 		return has("fire-danger", "alert.firing")
 	}, "the station rated level 4")
 	if has("voice-missed", "alert.firing") {
@@ -102,13 +54,8 @@ alerting:
 	startGateway(t, config, "DUTY_DESK_SECRET="+deskSecret)
 	// The gateway's MQTT session persists: the broker keeps the passage for
 	// it until it has subscribed again.
-	if err := pub.PublishPassage(ctx, mqttsim.Passage{EventID: "KK-03-000001", CheckpointID: "KK-03", TS: time.Now(),
-		Direction: mqttsim.In, People: mqttsim.Ptr(1), Vehicles: mqttsim.Ptr(0), VoicePlayed: mqttsim.Ptr(false)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := pub.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	flushed(t, ctx, pub, pub.PublishPassage(ctx, mqttsim.Passage{EventID: "KK-03-000001", CheckpointID: "KK-03", TS: time.Now(),
+		Direction: mqttsim.In, People: mqttsim.Ptr(1), Vehicles: mqttsim.Ptr(0), VoicePlayed: mqttsim.Ptr(false)}))
 	if err := desk.Wait(ctx, func(ds []dutydesk.Delivery) bool { return in(ds, "voice-missed", "alert.firing") }); err != nil {
 		t.Fatalf("voice-missed after the restart, before any station reading: %v; deliveries %+v", err, desk.Deliveries())
 	}

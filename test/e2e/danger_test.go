@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -34,35 +32,15 @@ func dangerDay(t *testing.T) time.Time {
 	return noon
 }
 
-// TestFireDangerThroughGateway runs the real binary on Mosquitto and
-// InfluxDB with a weather station publishing JSON and a declared voice
-// checkpoint: readings drive the rating from level 3 to 5 (the duty desk
-// gets fire-danger yellow, then orange, then red; InfluxDB holds the
-// fire_danger series with exactly those levels); the checkpoint's command
-// is retained, so a subscriber started afterwards gets it; a passage
-// without the voice warning raises voice-missed; a bad station reading
-// rates nothing, and a silent station is alarmed.
-func TestFireDangerThroughGateway(t *testing.T) {
-	sub, err := exec.LookPath("mosquitto_sub")
-	if err != nil {
-		t.Fatal("mosquitto_sub not found: scripts/setup.sh installs mosquitto-clients")
-	}
-	dir := t.TempDir()
-	influx := newInflux(t, "hazard")
-	broker := testenv.Mosquitto(t)
-	desk := newDesk(t)
-	port := testenv.FreePort(t)
-	config := filepath.Join(dir, "hazardgw.yaml")
-	err = os.WriteFile(config, fmt.Appendf(nil, `site: {id: forest-01, name: 北山林场, language: zh, timezone: Asia/Shanghai}
-gateway:
-  http: {listen: "127.0.0.1:%d", token: test-token}
-  data_dir: %s
-influxdb: {url: %s, bucket: hazard/autogen, flush_interval: 200ms}
-mqtt:
-  url: %s
-  client_id: hazardgw-e2e-danger
-  devices:
-    - {id: WS-01, kind: weather_station, label: 北山林区1号气象站, stale: 5s}
+// dangerSite is the site of the fire-danger tests (in writeConfig), and
+// dangerStation their MQTT devices and subscriptions and the forest
+// section: weather station WS-01 (silent after the duration it is
+// formatted with) publishing JSON that rates the fire danger, and voice
+// checkpoint KK-03.
+const (
+	dangerSite    = "name: 北山林场, language: zh, timezone: Asia/Shanghai"
+	dangerStation = `  devices:
+    - {id: WS-01, kind: weather_station, label: 北山林区1号气象站, stale: %s}
     - {id: KK-03, kind: checkpoint, label: 九仙山入口智能语音卡口, stale: 1h}
   subscriptions:
     - {topic: "site/{site}/checkpoint/{checkpoint}/passage", format: checkpoint_passage, qos: 1}
@@ -84,7 +62,25 @@ forest:
     station: WS-01
     points: {temperature: air_temp_c, humidity: rh_pct, wind: wind_ms, rain: rain_mm}
     initial_dry_days: 6
-alerting:
+`
+)
+
+// TestFireDangerThroughGateway runs the real binary on Mosquitto and
+// InfluxDB with a weather station publishing JSON and a declared voice
+// checkpoint: readings drive the rating from level 3 to 5 (the duty desk
+// gets fire-danger yellow, then orange, then red; InfluxDB holds the
+// fire_danger series with exactly those levels); the checkpoint's command
+// is retained, so a subscriber started afterwards gets it; a passage
+// without the voice warning raises voice-missed; a bad station reading
+// rates nothing, and a silent station is alarmed.
+func TestFireDangerThroughGateway(t *testing.T) {
+	sub, err := exec.LookPath("mosquitto_sub")
+	if err != nil {
+		t.Fatal("mosquitto_sub not found: scripts/setup.sh installs mosquitto-clients")
+	}
+	site := newMQTTSite(t, "forest-01", "hazard")
+	influx, broker, desk, config := site.influx, site.broker, site.desk, site.config
+	site.writeConfig(dangerSite, "hazardgw-e2e-danger", dangerStation+`alerting:
   rules:
     - name: fire-danger
       match: {kind: fire_danger, point: level}
@@ -102,36 +98,17 @@ alerting:
       severity: blue
   notify:
     - {name: duty-desk, url: %q, secret: "${DUTY_DESK_SECRET}", timeout: 2s}
-`, port, filepath.Join(dir, "data"), influx.URL(), broker.URL(), desk.URL()), 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := startGateway(t, config, "DUTY_DESK_SECRET="+deskSecret)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	pub := newPublisher(t, ctx, broker, "forest-01", "e2e-ws")
+`, "5s", desk.URL())
+	g, ctx, pub := site.start(4*time.Minute, "e2e-ws")
 	base := dangerDay(t)
 	reading := func(at time.Time, body string) {
 		t.Helper()
 		payload := fmt.Sprintf(`{"id":"WS-01","ts":%d,%s}`, at.UnixMilli(), body)
-		if err := pub.PublishRaw(ctx, "vendor/ws/WS-01/telemetry", []byte(payload)); err != nil {
-			t.Fatal(err)
-		}
-		if err := pub.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
+		flushed(t, ctx, pub, pub.PublishRaw(ctx, "vendor/ws/WS-01/telemetry", []byte(payload)))
 	}
 	wait := func(what string, cond func([]dutydesk.Delivery) bool) {
 		t.Helper()
-		wctx, wcancel := context.WithTimeout(ctx, 90*time.Second)
-		defer wcancel()
-		if err := desk.Wait(wctx, cond); err != nil {
-			var got []string
-			for _, d := range desk.Deliveries() {
-				got = append(got, d.Type+" "+d.Alert.Rule+" "+d.Alert.Device+" "+d.Alert.Level)
-			}
-			t.Fatalf("%s: %v; received:\n%s", what, err, strings.Join(got, "\n"))
-		}
+		site.wait(90*time.Second, what, cond)
 	}
 	has := func(rule, typ, level string) func([]dutydesk.Delivery) bool {
 		return func(ds []dutydesk.Delivery) bool {
@@ -157,7 +134,7 @@ alerting:
 		wait("fire-danger "+s.level, has("fire-danger", s.typ, s.level))
 	}
 	testenv.Eventually(t, 30*time.Second, func() bool {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+		resp, err := http.Get(site.api + "/metrics")
 		if err != nil {
 			return false
 		}

@@ -3,9 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,20 +22,9 @@ import (
 // /api/v1/devices, and after a restart it is still gone. A declared
 // camera is refused (409): the configuration removes it.
 func TestDecommissionLearntCamera(t *testing.T) {
-	dir := t.TempDir()
-	influx := newInflux(t, "forest")
-	broker := testenv.Mosquitto(t)
-	desk := newDesk(t)
-	config := filepath.Join(dir, "hazardgw.yaml")
-	err := os.WriteFile(config, fmt.Appendf(nil, `site: {id: bs-forest-01, name: 北山林场, language: zh}
-gateway:
-  http: {listen: "127.0.0.1:%d", token: test-token}
-  data_dir: %s
-influxdb: {url: %s, bucket: forest/autogen, flush_interval: 200ms}
-mqtt:
-  url: %s
-  client_id: hazardgw-e2e-decommission
-  devices:
+	site := newMQTTSite(t, "bs-forest-01", "forest")
+	broker, desk, config := site.broker, site.desk, site.config
+	site.writeConfig("name: 北山林场, language: zh", "hazardgw-e2e-decommission", `  devices:
     - {id: CAM-01, kind: camera, label: 东山瞭望塔1号摄像机, stale: 1h}
   subscriptions:
     - {topic: "site/{site}/camera/{camera}/event", format: camera_event, qos: 1, stale: 2s}
@@ -47,27 +33,9 @@ alerting:
     - {name: camera-offline, match: {kind: fire_detection}, stale: {after: 2s}, severity: orange}
   notify:
     - {name: fire-command-post, url: %q, secret: "${DUTY_DESK_SECRET}", timeout: 2s}
-`, testenv.FreePort(t), filepath.Join(dir, "data"), influx.URL(), broker.URL(), desk.URL()), 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
+`, desk.URL())
 	g := startGateway(t, config, "DUTY_DESK_SECRET="+deskSecret)
-	api := "http://" + listenAddr(t, config)
-	call := func(method, path, body string) (int, []byte) {
-		t.Helper()
-		req, err := http.NewRequest(method, api+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer test-token")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
-	}
+	call := site.call
 	devices := func() string {
 		t.Helper()
 		code, body := call("GET", "/api/v1/devices", "")
@@ -148,7 +116,7 @@ alerting:
 	if got := devices(); strings.Contains(got, "CAM-09") {
 		t.Errorf("devices after a restart: %s", got)
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "data", "mqtt-devices.json")); err != nil || strings.Contains(string(b), "CAM-09") {
+	if b, err := os.ReadFile(filepath.Join(site.dir, "data", "mqtt-devices.json")); err != nil || strings.Contains(string(b), "CAM-09") {
 		t.Errorf("devices file after a restart: %s %v", b, err)
 	}
 	if n := len(of(desk.Deliveries(), "alert.firing")); n != 1 {

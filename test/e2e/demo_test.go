@@ -248,7 +248,7 @@ func chromiumBinary(t *testing.T) string {
 // demoProc is scripts/demo.sh running in its own process group.
 type demoProc struct {
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *testenv.Buffer
 	dir    string
 	exited chan struct{}
 	err    error
@@ -265,7 +265,7 @@ func startDemo(t *testing.T, root string, env []string) *demoProc {
 		}
 	}
 	cmd.Env = append(cmd.Env, env...)
-	d := &demoProc{cmd: cmd, out: &syncBuffer{}, exited: make(chan struct{})}
+	d := &demoProc{cmd: cmd, out: &testenv.Buffer{}, exited: make(chan struct{})}
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "DEMO_DIR="); ok {
 			d.dir = v
@@ -613,7 +613,7 @@ func startChromium(t *testing.T, bin, url string, flags ...string) *cdpClient {
 		"--disable-dev-shm-usage", "--user-data-dir="+t.TempDir(), "--remote-debugging-pipe")
 	cmd.Args = append(append(cmd.Args, flags...), url)
 	cmd.ExtraFiles = []*os.File{cmdR, outW}
-	log := &syncBuffer{}
+	log := &testenv.Buffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start chromium: %v", err)

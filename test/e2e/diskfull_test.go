@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -43,14 +41,7 @@ func TestDiskFullThenFreed(t *testing.T) {
 
 func diskFullThenFreed(t *testing.T, leave int64) {
 	f := newForestSite(t, 1000)
-	data := filepath.Join(filepath.Dir(f.config), "data")
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", data, "tmpfs", 0, "size=16m"); err != nil {
-		t.Fatalf("mount a 16 MiB tmpfs as data_dir (the test needs root): %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(data, syscall.MNT_DETACH) })
+	data := testenv.Tmpfs(t, filepath.Join(filepath.Dir(f.config), "data"), "16m")
 
 	gw := startGateway(t, f.config, "DUTY_DESK_SECRET="+deskSecret)
 	testenv.Eventually(t, 60*time.Second, func() bool { return strings.Contains(gw.out.String(), "connected to MQTT broker") }, "connected to the broker")
@@ -82,7 +73,7 @@ func diskFullThenFreed(t *testing.T, leave int64) {
 	testenv.Eventually(t, time.Minute, func() bool { return f.influx.Count("hazard", "fire_detection", "") == before }, "%d events stored", before)
 
 	filler := filepath.Join(data, "filler")
-	fillDisk(t, filler, leave)
+	testenv.FillDisk(t, filler, leave)
 	publish("BB", during)
 	ready := readyzURL(t, f.config)
 	testenv.Eventually(t, time.Minute, func() bool {
@@ -136,40 +127,6 @@ func diskFullThenFreed(t *testing.T, leave int64) {
 	}
 }
 
-// fillDisk writes path until the file system has no more than leave bytes
-// free (rounded to 4 KiB pages).
-func fillDisk(t *testing.T, path string, leave int64) {
-	t.Helper()
-	if leave > 0 {
-		var st syscall.Statfs_t
-		if err := syscall.Statfs(filepath.Dir(path), &st); err != nil {
-			t.Fatal(err)
-		}
-		if n := int64(st.Bavail)*int64(st.Bsize) - leave; n > 0 {
-			if err := os.WriteFile(path, make([]byte, n), 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 64<<10)
-	for _, size := range []int{64 << 10, 4096, 1} {
-		for {
-			if _, err := f.Write(chunk[:size]); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatal(err)
-				}
-				break
-			}
-		}
-	}
-}
-
 // readyzURL is the gateway's /readyz for the config's listen address.
 func readyzURL(t *testing.T, config string) string {
 	t.Helper()
@@ -195,37 +152,24 @@ func TestModbusDiskFullLostPointsCounted(t *testing.T) {
 	const devices = 2
 	influx := testenv.InfluxDB(t)
 	influx.CreateDB("hazard")
-	sim := modbussim.New(modbussim.Options{})
-	t.Cleanup(func() { sim.Close() })
 	var polls atomic.Int64
-	sim.OnServe(func(sv modbussim.Served) {
+	sim, addr := newModbusSim(t, func(sv modbussim.Served) {
 		if sv.Area == modbussim.Holding {
 			polls.Add(1)
 		}
 	})
-	addr, err := sim.ListenTCP("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	for u := 1; u <= devices; u++ {
 		setValues(t, sim.Unit(uint8(u)), u)
 	}
 	dir := t.TempDir()
 	cfg := writeModbusConfig(t, dir, influx.URL(), []string{addr}, devices, 100*time.Millisecond)
-	data := filepath.Join(dir, "data")
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", data, "tmpfs", 0, "size=16m"); err != nil {
-		t.Fatalf("mount a 16 MiB tmpfs as data_dir (the test needs root): %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(data, syscall.MNT_DETACH) })
+	data := testenv.Tmpfs(t, filepath.Join(dir, "data"), "16m")
 
 	gw := startGateway(t, cfg)
 	metrics := "http://" + listenAddr(t, cfg) + "/metrics"
 	testenv.Eventually(t, time.Minute, func() bool { return influx.Count("hazard", "e2e_dev", "") >= 10 }, "polls stored")
 	filler := filepath.Join(data, "filler")
-	fillDisk(t, filler, 0)
+	testenv.FillDisk(t, filler, 0)
 	testenv.Eventually(t, time.Minute, func() bool { return scrapeCounter(t, metrics, "hazardgw_points_lost_total") >= 30 }, "polls lost on the full disk")
 	if code, body := get(readyzURL(t, cfg)); code != http.StatusServiceUnavailable || !strings.Contains(body, "disk full") {
 		t.Errorf("/readyz on a full disk: %d %s", code, body)

@@ -166,17 +166,11 @@ func TestModbusToInfluxExactValuesAcrossOutage(t *testing.T) {
 	for range links {
 		log := &servedLog{m: map[string][]served{}}
 		logs = append(logs, log)
-		s := modbussim.New(modbussim.Options{})
-		t.Cleanup(func() { s.Close() })
-		s.OnServe(func(sv modbussim.Served) {
+		s, addr := newModbusSim(t, func(sv modbussim.Served) {
 			if sv.Area.IsRegister() {
 				log.add(sv.Unit, sv.Area, sv.Time, sv.Words)
 			}
 		})
-		addr, err := s.ListenTCP("127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
 		for u := 1; u <= devices; u++ {
 			setValues(t, s.Unit(uint8(u)), 0)
 		}

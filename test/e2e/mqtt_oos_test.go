@@ -3,11 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,20 +19,9 @@ import (
 // alarm; back in service, it is listed no more and its next smoke event
 // is stored as a plain reading and raises a real alarm.
 func TestMQTTDeviceOutOfService(t *testing.T) {
-	dir := t.TempDir()
-	influx := newInflux(t, "forest")
-	broker := testenv.Mosquitto(t)
-	desk := newDesk(t)
-	config := filepath.Join(dir, "hazardgw.yaml")
-	err := os.WriteFile(config, fmt.Appendf(nil, `site: {id: bs-forest-01, name: 北山林场, language: zh}
-gateway:
-  http: {listen: "127.0.0.1:%d", token: test-token}
-  data_dir: %s
-influxdb: {url: %s, bucket: forest/autogen, flush_interval: 200ms}
-mqtt:
-  url: %s
-  client_id: hazardgw-e2e-oos
-  devices:
+	site := newMQTTSite(t, "bs-forest-01", "forest")
+	influx, broker, desk, config := site.influx, site.broker, site.desk, site.config
+	site.writeConfig("name: 北山林场, language: zh", "hazardgw-e2e-oos", `  devices:
     - {id: CAM-01, kind: camera, label: 东山瞭望塔1号摄像机, location: {lat: 25.07, lon: 118.21}}
   subscriptions:
     - {topic: "site/{site}/camera/{camera}/event", format: camera_event, qos: 1}
@@ -46,27 +30,9 @@ alerting:
     - {name: forest-fire, match: {kind: fire_detection}, event: {types: [smoke, fire], min_confidence: 0.7}, severity: red, auto_resolve: 30m}
   notify:
     - {name: fire-command-post, url: %q, secret: "${DUTY_DESK_SECRET}", timeout: 2s}
-`, testenv.FreePort(t), filepath.Join(dir, "data"), influx.URL(), broker.URL(), desk.URL()), 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
+`, desk.URL())
 	startGateway(t, config, "DUTY_DESK_SECRET="+deskSecret)
-	api := "http://" + listenAddr(t, config)
-	call := func(method, path, body string) (int, []byte) {
-		t.Helper()
-		req, err := http.NewRequest(method, api+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer test-token")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
-	}
+	call := site.call
 	type service struct {
 		Device, Label, By, Reason string
 		Since, Until              *time.Time

@@ -1,23 +1,16 @@
 package e2e
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/hazardgw/hazardgw/internal/fakerobot"
 	"github.com/hazardgw/hazardgw/internal/testenv"
 )
 
@@ -26,77 +19,23 @@ const (
 	robotSecret = "SECe2e0robot0secret0abcdefabcdef0123456789"
 )
 
-// dingTalkRobot is a DingTalk custom robot as its documentation describes
-// it, written here without the gateway's code: access_token in the query;
-// 加签 timestamp (ms, within an hour) and sign, the URL-encoded base64 of
-// HMAC-SHA256 keyed by the secret over timestamp+"\n"+secret; a markdown
-// body; errcode 0 for taken. While limited it answers 130101 (sending too
-// fast), as DingTalk does after 20 messages a minute.
-type dingTalkRobot struct {
-	mu       sync.Mutex
-	limited  bool
-	refused  int      // 130101 answers
-	bad      []string // requests failing the checks
-	messages []string // markdown texts taken, in order
-}
+// tooFast is DingTalk's answer once a robot has had 20 messages in a minute.
+var tooFast = fakerobot.Answer{Status: 200, Body: `{"errcode":130101,"errmsg":"send too fast, exceed 20 times per minute"}`}
 
-func (d *dingTalkRobot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	if err := d.check(r, body); err != nil {
-		d.bad = append(d.bad, err.Error())
-		io.WriteString(w, `{"errcode":310000,"errmsg":"sign not match"}`)
-		return
+// robotState is what a DingTalk robot (fakerobot.DingTalk, which checks
+// 加签 and the markdown body) has seen: attempts it answered other than
+// taken, requests failing its checks, and the markdown texts it took, in
+// order.
+func robotState(robot *fakerobot.Robot) (refused int, bad, messages []string) {
+	got, taken, bad := robot.Counts()
+	for _, b := range robot.Taken() {
+		var m struct {
+			Markdown struct{ Text string } `json:"markdown"`
+		}
+		json.Unmarshal(b, &m)
+		messages = append(messages, m.Markdown.Text)
 	}
-	if d.limited {
-		d.refused++
-		io.WriteString(w, `{"errcode":130101,"errmsg":"send too fast, exceed 20 times per minute"}`)
-		return
-	}
-	var m struct {
-		Markdown struct{ Text string } `json:"markdown"`
-	}
-	json.Unmarshal(body, &m)
-	d.messages = append(d.messages, m.Markdown.Text)
-	io.WriteString(w, `{"errcode":0,"errmsg":"ok"}`)
-}
-
-func (d *dingTalkRobot) check(r *http.Request, body []byte) error {
-	q := r.URL.Query()
-	if r.Method != http.MethodPost || q.Get("access_token") != robotToken {
-		return fmt.Errorf("%s without the token", r.Method)
-	}
-	ts, err := strconv.ParseInt(q.Get("timestamp"), 10, 64)
-	if err != nil || time.Since(time.UnixMilli(ts)).Abs() > time.Hour {
-		return fmt.Errorf("timestamp %q", q.Get("timestamp"))
-	}
-	mac := hmac.New(sha256.New, []byte(robotSecret))
-	mac.Write([]byte(q.Get("timestamp") + "\n" + robotSecret))
-	if q.Get("sign") != base64.StdEncoding.EncodeToString(mac.Sum(nil)) {
-		return fmt.Errorf("sign mismatch")
-	}
-	var m struct {
-		MsgType  string `json:"msgtype"`
-		Markdown struct{ Title, Text string }
-	}
-	if json.Unmarshal(body, &m) != nil || m.MsgType != "markdown" || m.Markdown.Title == "" || m.Markdown.Text == "" {
-		return fmt.Errorf("not a markdown message")
-	}
-	return nil
-}
-
-func (d *dingTalkRobot) setLimited(v bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.limited = v
-}
-
-func (d *dingTalkRobot) state() (refused int, bad, messages []string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.refused, slices.Clone(d.bad), slices.Clone(d.messages)
+	return got - taken, bad, messages
 }
 
 // robotItem finds each notification in a message: its severity, event and
@@ -119,9 +58,8 @@ func robotNotifications(messages []string) []string {
 // the robot takes messages again, each notification arrives exactly once,
 // signed, in order per alert.
 func TestDingTalkAcrossRateLimitAndKill9(t *testing.T) {
-	robot := &dingTalkRobot{limited: true}
-	srv := httptest.NewServer(robot)
-	t.Cleanup(srv.Close)
+	robot := fakerobot.DingTalk(t, robotToken, robotSecret)
+	robot.Script(tooFast)
 
 	s := newAlertSite(t, siteOpts{devices: 2, interval: 500 * time.Millisecond})
 	f, err := os.OpenFile(s.config, os.O_APPEND|os.O_WRONLY, 0)
@@ -134,15 +72,15 @@ func TestDingTalkAcrossRateLimitAndKill9(t *testing.T) {
       secret: ${ROBOT_SECRET}
       mobiles: ["13800000000"]
       timeout: 2s
-`, srv.URL)
+`, robot.URL())
 	f.Close()
 	env := []string{"DUTY_DESK_SECRET=" + deskSecret, "ROBOT_TOKEN=" + robotToken, "ROBOT_SECRET=" + robotSecret}
 
 	gw := startGateway(t, s.config, env...)
 	s.raiseTwoEscalateOne()
-	testenv.Eventually(t, 20*time.Second, func() bool { n, _, _ := robot.state(); return n >= 2 }, "the robot refused attempts")
+	testenv.Eventually(t, 20*time.Second, func() bool { n, _, _ := robotState(robot); return n >= 2 }, "the robot refused attempts")
 	gw.kill9()
-	if _, _, msgs := robot.state(); len(msgs) != 0 {
+	if _, _, msgs := robotState(robot); len(msgs) != 0 {
 		t.Fatalf("the robot was limiting, yet took %d messages", len(msgs))
 	}
 
@@ -150,21 +88,21 @@ func TestDingTalkAcrossRateLimitAndKill9(t *testing.T) {
 	s.set(2, 0)
 	testenv.Eventually(t, 20*time.Second, func() bool { return s.gasLevel("GD-102") == "resolved high-high" }, "GD-102 resolved")
 	// A graceful restart while they still wait.
-	refused, _, _ := robot.state()
-	testenv.Eventually(t, 20*time.Second, func() bool { n, _, _ := robot.state(); return n > refused }, "retrying after the restart")
+	refused, _, _ := robotState(robot)
+	testenv.Eventually(t, 20*time.Second, func() bool { n, _, _ := robotState(robot); return n > refused }, "retrying after the restart")
 	gw.stop(10 * time.Second)
 	gw = startGateway(t, s.config, env...)
-	robot.setLimited(false)
+	robot.Script(fakerobot.DingTalkOK)
 
 	want := []string{"黄色 告警 1号储罐区可燃气体探测器", "红色 告警 2号储罐区可燃气体探测器", "红色 告警变化 1号储罐区可燃气体探测器", "红色 已恢复 2号储罐区可燃气体探测器"}
 	testenv.Eventually(t, 90*time.Second, func() bool {
-		_, _, msgs := robot.state()
+		_, _, msgs := robotState(robot)
 		return len(robotNotifications(msgs)) >= len(want)
 	}, "every notification at the robot")
 	// Anything sent again would be a duplicate: an expectation over a
 	// window of a few polls and retries.
 	time.Sleep(3 * time.Second)
-	_, bad, msgs := robot.state()
+	_, bad, msgs := robotState(robot)
 	got := robotNotifications(msgs)
 	if len(bad) > 0 {
 		t.Errorf("requests failing the robot's checks: %v", bad)
@@ -199,22 +137,14 @@ func TestDingTalkAcrossRateLimitAndKill9(t *testing.T) {
 // and neither the desk nor the gateway's log ever sees the key.
 func TestWeComRefusalDeadLettered(t *testing.T) {
 	const key = "e2e-wecom-key-0123456789abcdef"
-	var mu sync.Mutex
-	attempts := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		attempts++
-		mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"errcode":93000,"errmsg":"invalid webhook url, hint: [`+r.URL.Query().Get("key")+`]"}`)
-	}))
-	t.Cleanup(srv.Close)
+	robot := fakerobot.WeCom(t, key)
+	robot.Script(fakerobot.Answer{Status: 200, Body: `{"errcode":93000,"errmsg":"invalid webhook url, hint: [` + key + `]"}`})
 	s := newAlertSite(t, siteOpts{devices: 1, interval: 300 * time.Millisecond})
 	f, err := os.OpenFile(s.config, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintf(f, "    - name: wecom-group\n      type: wecom\n      url: %s/cgi-bin/webhook/send?key=${WECOM_KEY}\n      timeout: 2s\n", srv.URL)
+	fmt.Fprintf(f, "    - name: wecom-group\n      type: wecom\n      url: %s/cgi-bin/webhook/send?key=${WECOM_KEY}\n      timeout: 2s\n", robot.URL())
 	f.Close()
 	s.set(1, 60)
 	gw := startGateway(t, s.config, "DUTY_DESK_SECRET="+deskSecret, "WECOM_KEY="+key)
@@ -231,9 +161,7 @@ func TestWeComRefusalDeadLettered(t *testing.T) {
 	if strings.Contains(gw.out.String(), key) {
 		t.Errorf("the key is in the gateway's log:\n%s", tail(gw.out.String(), 30))
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if attempts == 0 {
-		t.Error("the robot was never asked")
+	if got, _, bad := robot.Counts(); got == 0 || len(bad) > 0 {
+		t.Errorf("the robot was asked %d times, and refused %v", got, bad)
 	}
 }

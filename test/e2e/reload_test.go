@@ -25,12 +25,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	dir := t.TempDir()
 	influx := newInflux(t, "hazard")
 	broker := testenv.Mosquitto(t)
-	sim := modbussim.New(modbussim.Options{})
-	t.Cleanup(func() { sim.Close() })
-	addr, err := sim.ListenTCP("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim, addr := newModbusSim(t, nil)
 	for u := uint8(1); u <= 3; u++ {
 		if err := sim.Unit(u).SetValue(modbussim.Holding, 0, "float32", "ABCD", 1, 0, 2); err != nil {
 			t.Fatal(err)

@@ -1,50 +1,25 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hazardgw/hazardgw/internal/testenv"
 	"github.com/hazardgw/hazardgw/simulators/dutydesk"
 	"github.com/hazardgw/hazardgw/simulators/mqttsim"
 )
 
-// forestSite is a gateway on real Mosquitto and InfluxDB with a duty desk,
-// a fire rule and an offline rule for cameras, and camera CAM-01 declared.
-type forestSite struct {
-	t      *testing.T
-	influx *testenv.Influx
-	broker *testenv.Broker
-	desk   *dutydesk.Server
-	api    string
-	config string
-}
-
-func newForestSite(t *testing.T, maxDevices int) *forestSite {
+// newForestSite is a gateway on real Mosquitto and InfluxDB with a duty
+// desk, a fire rule and an offline rule for cameras, and camera CAM-01
+// declared.
+func newForestSite(t *testing.T, maxDevices int) *mqttSite {
 	t.Helper()
-	dir := t.TempDir()
-	f := &forestSite{t: t, influx: newInflux(t, "hazard"), broker: testenv.Mosquitto(t), desk: newDesk(t)}
-	port := testenv.FreePort(t)
-	f.api = fmt.Sprintf("http://127.0.0.1:%d", port)
-	f.config = filepath.Join(dir, "hazardgw.yaml")
-	err := os.WriteFile(f.config, fmt.Appendf(nil, `site: {id: forest-01, name: 林区, language: zh}
-gateway:
-  http: {listen: "127.0.0.1:%d", token: test-token}
-  data_dir: %s
-influxdb: {url: %s, bucket: hazard/autogen, flush_interval: 200ms}
-mqtt:
-  url: %s
-  client_id: hazardgw-e2e-forest
-  alert_after: 2s
+	f := newMQTTSite(t, "forest-01", "hazard")
+	f.writeConfig("name: 林区, language: zh", "hazardgw-e2e-forest", `  alert_after: 2s
   max_devices: %d
   devices:
     - {id: CAM-01, kind: camera, label: 东山瞭望塔1号摄像机, stale: 5s}
@@ -62,34 +37,8 @@ alerting:
       severity: orange
   notify:
     - {name: duty-desk, url: %q, secret: "${DUTY_DESK_SECRET}", timeout: 2s}
-`, port, filepath.Join(dir, "data"), f.influx.URL(), f.broker.URL(), maxDevices, f.desk.URL()), 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
+`, maxDevices, f.desk.URL())
 	return f
-}
-
-func (f *forestSite) wait(timeout time.Duration, what string, cond func([]dutydesk.Delivery) bool) {
-	f.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := f.desk.Wait(ctx, cond); err != nil {
-		var got []string
-		for _, d := range f.desk.Deliveries() {
-			got = append(got, d.Type+" "+d.Alert.Rule+" "+d.Alert.Device+" "+d.Alert.Level)
-		}
-		f.t.Fatalf("%s: %v; received:\n%s", what, err, strings.Join(got, "\n"))
-	}
-}
-
-func (f *forestSite) count(rule, device, typ string) int {
-	n := 0
-	for _, d := range f.desk.Deliveries() {
-		if d.Alert.Rule == rule && (device == "" || d.Alert.Device == device) && d.Type == typ {
-			n++
-		}
-	}
-	return n
 }
 
 // TestBrokerDownDeclaredCameraOffline: the broker goes away after CAM-01
@@ -97,16 +46,8 @@ func (f *forestSite) count(rule, device, typ string) int {
 // broker is still down, and gateway:mqtt-unreachable fires.
 func TestBrokerDownDeclaredCameraOffline(t *testing.T) {
 	f := newForestSite(t, 1000)
-	startGateway(t, f.config, "DUTY_DESK_SECRET="+deskSecret)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	pub := newPublisher(t, ctx, f.broker, "forest-01", "e2e-cam")
-	if err := pub.PublishCamera(ctx, mqttsim.CameraEvent{EventID: "CAM-01-1", CameraID: "CAM-01", TS: time.Now(), Type: mqttsim.Smoke, Confidence: 0.1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := pub.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	_, ctx, pub := f.start(2*time.Minute, "e2e-cam")
+	flushed(t, ctx, pub, pub.PublishCamera(ctx, mqttsim.CameraEvent{EventID: "CAM-01-1", CameraID: "CAM-01", TS: time.Now(), Type: mqttsim.Smoke, Confidence: 0.1}))
 	pub.Close(5 * time.Second)
 	time.Sleep(time.Second)
 	f.broker.Stop()
@@ -141,22 +82,14 @@ func TestBrokerDownDeclaredCameraOffline(t *testing.T) {
 // fires once, and the gateway tracks no more than max_devices.
 func TestDeviceFloodThenRealFire(t *testing.T) {
 	f := newForestSite(t, 1000)
-	g := startGateway(t, f.config, "DUTY_DESK_SECRET="+deskSecret)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	pub := newPublisher(t, ctx, f.broker, "forest-01", "e2e-flood")
+	g, ctx, pub := f.start(4*time.Minute, "e2e-flood")
 	for i := range 10050 {
 		id := fmt.Sprintf("BOGUS-%05d", i)
 		if err := pub.PublishCamera(ctx, mqttsim.CameraEvent{EventID: id + "-1", CameraID: id, TS: time.Now(), Type: mqttsim.Smoke, Confidence: 0.05}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := pub.PublishCamera(ctx, mqttsim.CameraEvent{EventID: "CAM-99-1", CameraID: "CAM-99", TS: time.Now(), Type: mqttsim.Fire, Confidence: 0.99}); err != nil {
-		t.Fatal(err)
-	}
-	if err := pub.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	flushed(t, ctx, pub, pub.PublishCamera(ctx, mqttsim.CameraEvent{EventID: "CAM-99-1", CameraID: "CAM-99", TS: time.Now(), Type: mqttsim.Fire, Confidence: 0.99}))
 	f.wait(3*time.Minute, "the fire from an untracked camera", func(ds []dutydesk.Delivery) bool {
 		return slices.ContainsFunc(ds, func(d dutydesk.Delivery) bool {
 			return d.Alert.Rule == "forest-fire" && d.Alert.Device == "CAM-99" && d.Type == "alert.firing"
@@ -169,7 +102,7 @@ func TestDeviceFloodThenRealFire(t *testing.T) {
 	if n := f.count("gateway:device-limit", "", "alert.firing"); n != 1 {
 		t.Errorf("%d device-limit alarms, want 1", n)
 	}
-	code, body := getAPI(t, f.api+"/api/v1/devices", "test-token")
+	code, body := f.call("GET", "/api/v1/devices", "")
 	if code != 200 {
 		t.Fatalf("devices: %d", code)
 	}
@@ -201,22 +134,6 @@ func TestDeviceFloodThenRealFire(t *testing.T) {
 	if n := strings.Count(g.out.String(), "MQTT device limit reached"); n != 1 {
 		t.Errorf("the device limit was logged %d times, want once", n)
 	}
-}
-
-func getAPI(t *testing.T, url, token string) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequest("GET", url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
 }
 
 // TestDeskRejectsGoesToOtherReceiver: a second receiver refuses every
