@@ -1,7 +1,10 @@
 package modbus
 
 import (
+	"encoding/binary"
 	"fmt"
+	"net"
+	"time"
 
 	"github.com/goburrow/modbus"
 )
@@ -45,10 +48,118 @@ func newConn(ep endpoint, l LinkConfig) conn {
 		h.IdleTimeout = 0
 		return &goburrowConn{handler: h, setUnit: func(u byte) { h.SlaveId = u }, client: modbus.NewClient(h)}
 	}
-	h := modbus.NewTCPClientHandler(ep.addr)
-	h.Timeout = l.Timeout
-	h.IdleTimeout = 0 // no timer goroutine outliving Run
-	return &goburrowConn{handler: h, setUnit: func(u byte) { h.SlaveId = u }, client: modbus.NewClient(h)}
+	// goburrow frames the requests and checks the replies; tcpTransport
+	// carries them.
+	h := &modbus.TCPClientHandler{}
+	t := &tcpTransport{addr: ep.addr, timeout: l.Timeout}
+	return &goburrowConn{handler: t, setUnit: func(u byte) { h.SlaveId = u }, client: modbus.NewClient2(h, t)}
+}
+
+// Modbus TCP framing: the MBAP header (transaction id, protocol id, length,
+// unit id) and the largest frame.
+const (
+	mbapHeader = 7
+	tcpMaxADU  = 260
+)
+
+// tcpTransport is the goburrow Transporter of a TCP link, in place of
+// goburrow's own, which sets the connection's deadline before every request
+// and reads every reply in two reads (header, then the rest). This one reads
+// whatever the connection holds into one buffer and takes the reply from
+// it: one read per reply when it arrives in one segment, as it does. And
+// back-to-back requests share a deadline: it is moved only when less than
+// nine tenths of the timeout is left, so each request still gets between
+// 0.9 and 1 times the timeout, with one deadline per poll rather than per
+// request. Only the link's goroutine uses it.
+type tcpTransport struct {
+	addr    string
+	timeout time.Duration // of the dial, and of each request; 0: none
+	conn    net.Conn
+	until   time.Time // conn's deadline
+	// buf[r:w] was received and not yet taken: bytes after a reply stay
+	// for the next request, as they would in the socket.
+	buf  [2 * tcpMaxADU]byte
+	r, w int
+}
+
+var _ modbus.Transporter = (*tcpTransport)(nil)
+
+// Connect dials unless connected.
+func (t *tcpTransport) Connect() error {
+	if t.conn != nil {
+		return nil
+	}
+	d := net.Dialer{Timeout: t.timeout}
+	c, err := d.Dial("tcp", t.addr)
+	if err != nil {
+		return err
+	}
+	t.conn, t.until, t.r, t.w = c, time.Time{}, 0, 0
+	return nil
+}
+
+// Close closes the connection, dropping whatever was received.
+func (t *tcpTransport) Close() error {
+	if t.conn == nil {
+		return nil
+	}
+	err := t.conn.Close()
+	t.conn, t.r, t.w = nil, 0, 0
+	return err
+}
+
+// Send writes one request and returns the next frame received, valid
+// until the next call. Like goburrow's, it checks the frame's length only:
+// goburrow's packager checks the ids and decodes it.
+func (t *tcpTransport) Send(req []byte) ([]byte, error) {
+	if err := t.Connect(); err != nil {
+		return nil, err
+	}
+	if t.timeout > 0 {
+		if now := time.Now(); t.until.Sub(now) < t.timeout-t.timeout/10 {
+			t.until = now.Add(t.timeout)
+			if err := t.conn.SetDeadline(t.until); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if _, err := t.conn.Write(req); err != nil {
+		return nil, err
+	}
+	if t.r > 0 {
+		t.w = copy(t.buf[:], t.buf[t.r:t.w])
+		t.r = 0
+	}
+	if err := t.fill(mbapHeader); err != nil {
+		return nil, err
+	}
+	length := int(binary.BigEndian.Uint16(t.buf[4:]))
+	if length <= 0 {
+		t.r, t.w = 0, 0
+		return nil, fmt.Errorf("modbus: length in response header '%v' must not be zero", length)
+	}
+	if length > tcpMaxADU-mbapHeader+1 {
+		t.r, t.w = 0, 0
+		return nil, fmt.Errorf("modbus: length in response header '%v' must not greater than '%v'", length, tcpMaxADU-mbapHeader+1)
+	}
+	size := mbapHeader - 1 + length // the length counts the unit id
+	if err := t.fill(size); err != nil {
+		return nil, err
+	}
+	t.r = size
+	return t.buf[:size:size], nil
+}
+
+// fill reads until buf holds at least n bytes from r (which is 0).
+func (t *tcpTransport) fill(n int) error {
+	for t.w < n {
+		k, err := t.conn.Read(t.buf[t.w:])
+		t.w += k
+		if err != nil && t.w < n {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *goburrowConn) connect() error { return c.handler.Connect() }
