@@ -3,8 +3,12 @@ package modbus
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
+	"os"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/goburrow/modbus"
 )
@@ -70,12 +74,21 @@ const (
 // back-to-back requests share a deadline: it is moved only when less than
 // nine tenths of the timeout is left, so each request still gets between
 // 0.9 and 1 times the timeout, with one deadline per poll rather than per
-// request. Only the link's goroutine uses it.
+// request.
+//
+// It reads and writes the socket with raw system calls through the
+// connection's RawConn: the socket is non-blocking, so they never block,
+// and the goroutine still waits for the socket in the runtime's network
+// poller, under the deadline. A plain system call would also wake the
+// runtime's monitor thread whenever the process was idle before it — on
+// every request and every reply of a poll, which cost more CPU than the
+// I/O itself. Only the link's goroutine uses it.
 type tcpTransport struct {
 	addr    string
 	timeout time.Duration // of the dial, and of each request; 0: none
 	conn    net.Conn
-	until   time.Time // conn's deadline
+	raw     syscall.RawConn // conn's; nil if it has none (tests)
+	until   time.Time       // conn's deadline
 	// buf[r:w] was received and not yet taken: bytes after a reply stay
 	// for the next request, as they would in the socket.
 	buf  [2 * tcpMaxADU]byte
@@ -94,8 +107,17 @@ func (t *tcpTransport) Connect() error {
 	if err != nil {
 		return err
 	}
-	t.conn, t.until, t.r, t.w = c, time.Time{}, 0, 0
+	t.setConn(c)
 	return nil
+}
+
+func (t *tcpTransport) setConn(c net.Conn) {
+	t.conn, t.raw, t.until, t.r, t.w = c, nil, time.Time{}, 0, 0
+	if sc, ok := c.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			t.raw = raw
+		}
+	}
 }
 
 // Close closes the connection, dropping whatever was received.
@@ -104,7 +126,7 @@ func (t *tcpTransport) Close() error {
 		return nil
 	}
 	err := t.conn.Close()
-	t.conn, t.r, t.w = nil, 0, 0
+	t.conn, t.raw, t.r, t.w = nil, nil, 0, 0
 	return err
 }
 
@@ -123,7 +145,7 @@ func (t *tcpTransport) Send(req []byte) ([]byte, error) {
 			}
 		}
 	}
-	if _, err := t.conn.Write(req); err != nil {
+	if err := t.write(req); err != nil {
 		return nil, err
 	}
 	if t.r > 0 {
@@ -153,11 +175,66 @@ func (t *tcpTransport) Send(req []byte) ([]byte, error) {
 // fill reads until buf holds at least n bytes from r (which is 0).
 func (t *tcpTransport) fill(n int) error {
 	for t.w < n {
-		k, err := t.conn.Read(t.buf[t.w:])
+		k, err := t.read(t.buf[t.w:])
 		t.w += k
 		if err != nil && t.w < n {
 			return err
 		}
+	}
+	return nil
+}
+
+// read reads into b (not empty) what the socket holds, waiting for
+// something to arrive.
+func (t *tcpTransport) read(b []byte) (int, error) {
+	if t.raw == nil {
+		return t.conn.Read(b)
+	}
+	var n int
+	var errno syscall.Errno
+	for {
+		err := t.raw.Read(func(fd uintptr) bool {
+			r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+			n, errno = int(r), e
+			return e != syscall.EAGAIN
+		})
+		switch {
+		case err != nil: // the deadline, or closed
+			return 0, &net.OpError{Op: "read", Net: "tcp", Addr: t.conn.RemoteAddr(), Err: err}
+		case errno == syscall.EINTR:
+			continue
+		case errno != 0:
+			return 0, &net.OpError{Op: "read", Net: "tcp", Addr: t.conn.RemoteAddr(), Err: os.NewSyscallError("read", errno)}
+		case n == 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+// write writes all of b.
+func (t *tcpTransport) write(b []byte) error {
+	if t.raw == nil {
+		_, err := t.conn.Write(b)
+		return err
+	}
+	for len(b) > 0 {
+		var n int
+		var errno syscall.Errno
+		err := t.raw.Write(func(fd uintptr) bool {
+			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+			n, errno = int(r), e
+			return e != syscall.EAGAIN
+		})
+		switch {
+		case err != nil:
+			return &net.OpError{Op: "write", Net: "tcp", Addr: t.conn.RemoteAddr(), Err: err}
+		case errno == syscall.EINTR:
+			continue
+		case errno != 0:
+			return &net.OpError{Op: "write", Net: "tcp", Addr: t.conn.RemoteAddr(), Err: os.NewSyscallError("write", errno)}
+		}
+		b = b[n:]
 	}
 	return nil
 }

@@ -101,6 +101,9 @@ func TestTCPTransport(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			tr := &tcpTransport{addr: scriptedServer(t, c.chunk, c.hangUp, c.replies...), timeout: 300 * time.Millisecond}
 			defer tr.Close()
+			if err := tr.Connect(); err != nil || tr.raw == nil {
+				t.Fatalf("connect: %v; raw conn %v", err, tr.raw)
+			}
 			for i, want := range c.want {
 				got, err := tr.Send(readReq)
 				if want == nil {
@@ -172,7 +175,8 @@ func FuzzTCPTransport(f *testing.F) {
 				r = r[n:]
 			}
 		}()
-		tr := &tcpTransport{conn: client, timeout: time.Second}
+		tr := &tcpTransport{timeout: time.Second}
+		tr.setConn(client) // a pipe: read and write, no RawConn
 		got, err := tr.Send(readReq)
 		tr.Close() // unblocks the server
 		if err != nil {
