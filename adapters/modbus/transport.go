@@ -200,16 +200,21 @@ func (t *tcpTransport) read(b []byte) (int, error) {
 		})
 		switch {
 		case err != nil: // the deadline, or closed
-			return 0, &net.OpError{Op: "read", Net: "tcp", Addr: t.conn.RemoteAddr(), Err: err}
+			return 0, t.opError("read", err)
 		case errno == syscall.EINTR:
 			continue
 		case errno != 0:
-			return 0, &net.OpError{Op: "read", Net: "tcp", Addr: t.conn.RemoteAddr(), Err: os.NewSyscallError("read", errno)}
+			return 0, t.opError("read", os.NewSyscallError("read", errno))
 		case n == 0:
 			return 0, io.EOF
 		}
 		return n, nil
 	}
+}
+
+// opError is err as net.Conn's Read and Write report it.
+func (t *tcpTransport) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: t.conn.LocalAddr(), Addr: t.conn.RemoteAddr(), Err: err}
 }
 
 // write writes all of b.
@@ -228,11 +233,11 @@ func (t *tcpTransport) write(b []byte) error {
 		})
 		switch {
 		case err != nil:
-			return &net.OpError{Op: "write", Net: "tcp", Addr: t.conn.RemoteAddr(), Err: err}
+			return t.opError("write", err)
 		case errno == syscall.EINTR:
 			continue
 		case errno != 0:
-			return &net.OpError{Op: "write", Net: "tcp", Addr: t.conn.RemoteAddr(), Err: os.NewSyscallError("write", errno)}
+			return t.opError("write", os.NewSyscallError("write", errno))
 		}
 		b = b[n:]
 	}

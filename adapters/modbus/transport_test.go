@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -109,6 +110,10 @@ func TestTCPTransport(t *testing.T) {
 				if want == nil {
 					if err == nil || classify(err) != c.wantErr {
 						t.Fatalf("request %d: %x, %v; want an error of class %s", i, got, err, c.wantErr)
+					}
+					// As net.Conn says it, for device_status.error.
+					if c.wantErr == classTimeout && !strings.HasPrefix(err.Error(), "read tcp 127.0.0.1:") {
+						t.Fatalf("request %d: %q, want a net.Conn read error", i, err)
 					}
 					continue
 				}
