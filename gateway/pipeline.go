@@ -33,8 +33,10 @@ type PipelineOptions struct {
 	// Accept blocks (back-pressure). Default 1024.
 	Queue int
 	// Linger is how long the committer waits for more points after the
-	// first one arrives, so that sources polling in step share one fsync.
-	// It bounds the extra latency. Default 2ms; negative disables it.
+	// first synchronous Accept arrives, so that a stream of them (MQTT
+	// messages) shares one fsync. It bounds the extra latency. Points
+	// handed over asynchronously (Async: polls) are committed without
+	// waiting. Default 2ms; negative disables it.
 	Linger time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -263,26 +265,33 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 }
 
-// collect gathers first and whatever else arrives within Linger of it, up
-// to MaxBatch lines.
+// collect gathers first and whatever is already queued behind it, up to
+// MaxBatch lines. While the batch holds a caller waiting for its commit (a
+// synchronous Accept: MQTT messages, which come in streams), it also waits
+// up to Linger for more, so that they share one fsync. Asynchronous
+// hand-overs alone (polls: a link hands over a whole tick at once) are
+// committed at once: waiting would cost a wake-up and the latency, and
+// whatever arrives during the fsync shares the next commit anyway.
 func (p *Pipeline) collect(first *acceptReq, batch []*acceptReq, lines [][]byte) ([]*acceptReq, [][]byte) {
 	batch = append(batch, first)
 	lines = append(lines, first.lines...)
+	waiting := !first.async
 	var linger <-chan time.Time
-	if p.opts.Linger > 0 {
-		if p.linger == nil {
-			p.linger = time.NewTimer(p.opts.Linger)
-		} else {
-			p.linger.Reset(p.opts.Linger)
-		}
-		defer p.linger.Stop()
-		linger = p.linger.C
-	}
 	for len(lines) < p.opts.MaxBatch {
+		if linger == nil && waiting && p.opts.Linger > 0 {
+			if p.linger == nil {
+				p.linger = time.NewTimer(p.opts.Linger)
+			} else {
+				p.linger.Reset(p.opts.Linger)
+			}
+			defer p.linger.Stop()
+			linger = p.linger.C
+		}
 		select {
 		case r := <-p.reqs:
 			batch = append(batch, r)
 			lines = append(lines, r.lines...)
+			waiting = waiting || !r.async
 			continue
 		default:
 		}
@@ -293,6 +302,7 @@ func (p *Pipeline) collect(first *acceptReq, batch []*acceptReq, lines [][]byte)
 		case r := <-p.reqs:
 			batch = append(batch, r)
 			lines = append(lines, r.lines...)
+			waiting = waiting || !r.async
 		case <-linger:
 			return batch, lines
 		}

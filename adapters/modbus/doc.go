@@ -62,6 +62,17 @@
 // max_backoff; polls due meanwhile report the device offline without I/O.
 // Devices and links are logged when their state changes, not per failure.
 //
+// # TCP transport
+//
+// goburrow builds the requests and checks the replies (transaction id,
+// unit, function, exceptions); on TCP the frames travel through the
+// adapter's own transport: a request is one write and its reply usually one
+// read, through the connection's RawConn so that the waiting happens in the
+// runtime's network poller without a system call that wakes the runtime's
+// monitor thread; back-to-back requests share one deadline, renewed when
+// less than nine tenths of the timeout is left. Serial links use goburrow's
+// RTU transport unchanged.
+//
 // # Example
 //
 //	modbus:

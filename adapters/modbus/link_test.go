@@ -328,9 +328,9 @@ func TestNewAppliesDefaultsAndRejectsWhatCannotBePolled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tcp := src.links[0].conn.(*goburrowConn).handler.(*modbus.TCPClientHandler)
-	if tcp.Address != "10.0.0.5:502" || tcp.Timeout != time.Second || tcp.IdleTimeout != 0 {
-		t.Errorf("tcp handler %+v", tcp)
+	tcp := src.links[0].conn.(*goburrowConn).handler.(*tcpTransport)
+	if tcp.addr != "10.0.0.5:502" || tcp.timeout != time.Second {
+		t.Errorf("tcp transport: address %q, timeout %v", tcp.addr, tcp.timeout)
 	}
 	rtu := src.links[1].conn.(*goburrowConn).handler.(*modbus.RTUClientHandler)
 	if rtu.Address != "/dev/ttyUSB0" || rtu.BaudRate != 9600 || rtu.DataBits != 8 || rtu.Parity != "E" || rtu.StopBits != 1 || rtu.Timeout != time.Second || rtu.IdleTimeout != 0 {

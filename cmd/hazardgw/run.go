@@ -42,6 +42,7 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 			err = &startError{err}
 		}
 	}()
+	applyMaxProcs(os.LookupEnv, cfg.MQTT.URL != "", logger)
 	gw := cfg.Gateway
 	if gw.DataDir == "" {
 		gw.DataDir = gateway.DefaultDataDir

@@ -867,3 +867,61 @@ func TestMinFreeKeepsRoom(t *testing.T) {
 		t.Fatalf("Writable after the backlog drained: %v", err)
 	}
 }
+
+// TestAppendLooksAtFreeSpaceWhenItCouldMatter: with MinFree, an append
+// looks at the file system (statfs) only when the last look is stale or
+// what was free then, less what has been appended since, comes near the
+// reserve; there, every append looks and is refused below it.
+func TestAppendLooksAtFreeSpaceWhenItCouldMatter(t *testing.T) {
+	const minFree = 1 << 20
+	s := mustOpen(t, filepath.Join(t.TempDir(), "spool.db"), Options{MinFree: minFree, NoSync: true})
+	defer s.Close()
+	now := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+	s.now = func() time.Time { return now }
+	free, looks := int64(10*minFree), 0
+	s.statfs = func(string) (int64, error) { looks++; return free, nil }
+	line := []byte(strings.Repeat("x", 1000))
+	batch := make([][]byte, 100) // about 100 KiB framed
+	for i := range batch {
+		batch[i] = line
+	}
+	cases := []struct {
+		name      string
+		advance   time.Duration
+		free      int64 // what the file system reports from now on
+		wantLooks int   // looks so far
+		refused   bool
+	}{
+		{name: "first append looks", free: 10 * minFree, wantLooks: 1},
+		{name: "well clear, fresh: no look", free: 10 * minFree, wantLooks: 1},
+		{name: "another, still clear", free: 10 * minFree, wantLooks: 1},
+		{name: "last look stale: looks", advance: freeCheckEvery, free: 10 * minFree, wantLooks: 2},
+		{name: "fresh again: no look, though others filled the disk", advance: time.Millisecond, free: minFree / 2, wantLooks: 2},
+		{name: "stale: looks, below the reserve: refused", advance: freeCheckEvery, free: minFree / 2, wantLooks: 3, refused: true},
+		{name: "near the reserve every append looks", free: minFree / 2, wantLooks: 4, refused: true},
+		{name: "room again", free: 2*minFree + 150<<10, wantLooks: 5},
+		{name: "within twice the reserve once appended: looks", free: 2*minFree + 150<<10, wantLooks: 6},
+	}
+	for _, c := range cases {
+		now = now.Add(c.advance)
+		free = c.free
+		_, err := s.Append(batch, now)
+		if c.refused != (err != nil) {
+			t.Fatalf("%s: append error %v, want refused %v", c.name, err, c.refused)
+		}
+		if err != nil && !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("%s: %v, want ENOSPC", c.name, err)
+		}
+		if looks != c.wantLooks {
+			t.Fatalf("%s: %d looks at the file system, want %d", c.name, looks, c.wantLooks)
+		}
+	}
+	// Writable is a probe: it always looks.
+	before := looks
+	if err := s.Writable(); err != nil {
+		t.Fatal(err)
+	}
+	if looks != before+1 {
+		t.Fatalf("Writable looked %d times, want 1", looks-before)
+	}
+}

@@ -131,6 +131,13 @@ type Spool struct {
 	// success: Writable probes with as many bytes.
 	failed atomic.Int64
 	cmu    sync.Mutex // serialises cursor writes
+	// What the last look at the file system found free, when, and how
+	// much has been appended since (wmu): see roomFor.
+	freeSeen    int64
+	freeSeenAt  time.Time
+	freeWritten int64
+	now         func() time.Time                // monotonic clock for freeSeenAt
+	statfs      func(dir string) (int64, error) // bytes free for us on dir's file system
 
 	mu      sync.Mutex // guards everything below
 	closed  bool
@@ -177,7 +184,7 @@ func Open(path string, opts Options) (*Spool, error) {
 	}
 	parent := filepath.Dir(path)
 	name := strings.TrimSuffix(filepath.Base(path), ".db")
-	s := &Spool{path: path, dir: filepath.Join(parent, name), opts: opts, log: opts.Logger}
+	s := &Spool{path: path, dir: filepath.Join(parent, name), opts: opts, log: opts.Logger, now: time.Now, statfs: bytesFree}
 	lock, err := lockDir(parent, filepath.Join(parent, name+".lock"))
 	if err != nil {
 		return nil, err
@@ -670,7 +677,7 @@ func (s *Spool) commitCount(buf []byte, n int, add int64, first time.Time) (drop
 	next := s.nextSeq
 	s.mu.Unlock()
 
-	if err := s.checkFree(int64(len(buf))); err != nil {
+	if err := s.roomFor(int64(len(buf))); err != nil {
 		return 0, fmt.Errorf("append to spool: %w", err)
 	}
 	if last.size > 0 && last.size+int64(len(buf)) > s.opts.SegmentBytes {
@@ -690,6 +697,7 @@ func (s *Spool) commitCount(buf []byte, n int, add int64, first time.Time) (drop
 		}
 	}
 
+	s.freeWritten += int64(len(buf))
 	s.mu.Lock()
 	var gone []uint64
 	defer func() {
@@ -931,15 +939,55 @@ func (s *Spool) checkFree(n int64) error {
 	if s.opts.MinFree <= 0 {
 		return nil
 	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(s.dir, &st); err != nil {
+	free, err := s.statfs(s.dir)
+	if err != nil {
 		return nil
 	}
-	free := int64(st.Bavail) * int64(st.Bsize)
+	return s.refuseBelow(free, n)
+}
+
+func (s *Spool) refuseBelow(free, n int64) error {
 	if free-n < s.opts.MinFree {
 		return fmt.Errorf("%w: %d bytes free, %d kept free for the cursor and the gateway's state", syscall.ENOSPC, free, s.opts.MinFree)
 	}
 	return nil
+}
+
+// freeCheckEvery bounds how long an append relies on an earlier look at the
+// file system's free space.
+const freeCheckEvery = 2 * time.Second
+
+// roomFor is checkFree for an append (wmu held), without a statfs per
+// commit: while the last look, less what has been appended since, leaves
+// the write well clear of the reserve (twice MinFree) and is less than
+// freeCheckEvery old, the write goes ahead. Near the reserve every append
+// looks. What other programs write meanwhile is seen at the next look; if
+// they fill the disk first, the write itself fails and is undone.
+func (s *Spool) roomFor(n int64) error {
+	if s.opts.MinFree <= 0 {
+		return nil
+	}
+	now := s.now()
+	if !s.freeSeenAt.IsZero() && now.Sub(s.freeSeenAt) < freeCheckEvery &&
+		s.freeSeen-s.freeWritten-n >= 2*s.opts.MinFree {
+		return nil
+	}
+	free, err := s.statfs(s.dir)
+	if err != nil {
+		s.freeSeenAt = time.Time{}
+		return nil
+	}
+	s.freeSeen, s.freeSeenAt, s.freeWritten = free, now, 0
+	return s.refuseBelow(free, n)
+}
+
+// bytesFree is what an unprivileged writer may still use on dir's file system.
+func bytesFree(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
 func notWritable(err error) error {
