@@ -82,9 +82,9 @@ type Forwarder struct {
 	entries []spool.Entry
 	buf     []byte
 	limit   int // batch size after a 413, 0 for BatchSize; Run's goroutine only
-	// draining: the last batch written was full (a backlog is being
+	// lastFull: when a full batch was last written (a backlog was being
 	// written); lastCommit: when a commit last woke Run. Run's goroutine only.
-	draining   bool
+	lastFull   time.Time
 	lastCommit time.Time
 	limiter    *logx.Limiter
 }
@@ -183,9 +183,12 @@ func (f *Forwarder) Drain(ctx context.Context) error {
 // due says whether a batch should be written now, or how long to wait: a
 // full batch (BatchSize points or BatchBytes) at once, a partial one once
 // its oldest point has waited FlushInterval — or, at the end of a backlog
-// (the last batch written was full), once commits have paused for
-// drainQuiet: the flush interval is there to gather a trickle of points
-// into few requests, not to hold back the tail of a backlog.
+// (a full batch was written less than FlushInterval ago), once commits
+// have paused for drainQuiet: the flush interval is there to gather a
+// trickle of points into few requests, not to hold back the tail of a
+// backlog. The tail may come in pieces (ingest pausing for a moment near
+// the end, as on a busy machine): each is written once commits pause,
+// until a FlushInterval has passed since the last full batch.
 func (f *Forwarder) due() (time.Duration, bool) {
 	st := f.spool.Stats()
 	if st.Count == 0 {
@@ -199,7 +202,7 @@ func (f *Forwarder) due() (time.Duration, bool) {
 	if wait <= 0 {
 		return 0, true
 	}
-	if f.draining {
+	if !f.lastFull.IsZero() && now.Sub(f.lastFull) < f.opts.FlushInterval {
 		quiet := min(drainQuiet, f.opts.FlushInterval) - now.Sub(f.lastCommit)
 		if quiet <= 0 {
 			return 0, true
@@ -245,13 +248,14 @@ func (f *Forwarder) writeBatch(ctx context.Context) (int, error) {
 	}
 	clear(f.lines) // the lines alias buf: nothing else may keep them
 	if err == nil {
-		// A batch cut by a limit means a backlog; one that took all
-		// there was, that it has been written.
+		// A batch cut by a limit means a backlog.
 		lineBytes := 0
 		for _, e := range entries[:written] {
 			lineBytes += len(e.Line)
 		}
-		f.draining = written >= size || lineBytes >= f.opts.BatchBytes/2
+		if written >= size || lineBytes >= f.opts.BatchBytes/2 {
+			f.lastFull = f.opts.Now()
+		}
 	}
 	return written, err
 }

@@ -225,7 +225,7 @@ func TestForwarderDue(t *testing.T) {
 		name       string
 		points     int
 		opts       ForwarderOptions
-		draining   bool
+		sinceFull  time.Duration // since the last full batch was written; 0: never
 		sinceCmt   time.Duration // since the last commit woke Run
 		age        time.Duration // of the oldest point
 		wantDue    bool
@@ -236,8 +236,10 @@ func TestForwarderDue(t *testing.T) {
 		{name: "full in bytes", points: 5, opts: ForwarderOptions{BatchSize: 100, BatchBytes: 50}, wantDue: true},
 		{name: "partial, young", points: 5, age: 100 * time.Millisecond, wantDue: false, wantAtMost: 900 * time.Millisecond},
 		{name: "partial, old", points: 5, age: time.Second, wantDue: true},
-		{name: "backlog tail, commits going on", points: 5, draining: true, sinceCmt: 5 * time.Millisecond, wantDue: false, wantAtMost: 15 * time.Millisecond},
-		{name: "backlog tail, commits paused", points: 5, draining: true, sinceCmt: drainQuiet, wantDue: true},
+		{name: "backlog tail, commits going on", points: 5, sinceFull: time.Millisecond, sinceCmt: 5 * time.Millisecond, wantDue: false, wantAtMost: 15 * time.Millisecond},
+		{name: "backlog tail, commits paused", points: 5, sinceFull: time.Millisecond, sinceCmt: drainQuiet, wantDue: true},
+		{name: "backlog tail after a pause, commits paused", points: 5, sinceFull: 500 * time.Millisecond, sinceCmt: drainQuiet, age: 50 * time.Millisecond, wantDue: true},
+		{name: "backlog long over, commits paused", points: 5, sinceFull: 2 * time.Second, sinceCmt: drainQuiet, age: 100 * time.Millisecond, wantDue: false, wantAtMost: 900 * time.Millisecond},
 		{name: "trickle, commits paused", points: 5, sinceCmt: time.Minute, age: 100 * time.Millisecond, wantDue: false, wantAtMost: 900 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -255,7 +257,10 @@ func TestForwarderDue(t *testing.T) {
 			opts := tc.opts
 			opts.Now = clock.Now
 			f := NewForwarder(sp, &sizeSink{}, nil, opts, nil)
-			f.draining, f.lastCommit = tc.draining, now.Add(-tc.sinceCmt)
+			f.lastCommit = now.Add(-tc.sinceCmt)
+			if tc.sinceFull > 0 {
+				f.lastFull = now.Add(-tc.sinceFull)
+			}
 			wait, due := f.due()
 			if due != tc.wantDue || (!due && wait > tc.wantAtMost) {
 				t.Errorf("due %v, wait %v; want due %v, wait at most %v", due, wait, tc.wantDue, tc.wantAtMost)
@@ -391,5 +396,29 @@ func TestForwarderInFlightSettlesInOrder(t *testing.T) {
 				t.Errorf("%d points stored twice, want at most %d", twice, c.storedTwiceMax)
 			}
 		})
+	}
+}
+
+// TestForwarderBacklogTailInPieces: the tail of a backlog that arrives in
+// pieces (ingest pausing near the end) is written once commits pause, not
+// after FlushInterval, even after a partial batch of the tail was written.
+func TestForwarderBacklogTailInPieces(t *testing.T) {
+	clock := testenv.NewClock(time.Unix(1_700_000_000, 0))
+	sp := openSpool(t)
+	f := NewForwarder(sp, &sizeSink{}, nil, ForwarderOptions{BatchSize: 10, Now: clock.Now}, nil)
+	line := func(dev string, i int) []byte { return fmt.Appendf(nil, "m,device=%s v=%d %d", dev, i, i) }
+	for i, n := range []int{10, 3, 2} { // a full batch, then two pieces of the tail
+		if _, err := sp.Append(nLines(line, fmt.Sprint("p", i), n), clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		f.lastCommit = clock.Now()
+		clock.Add(drainQuiet)
+		if wait, due := f.due(); !due {
+			t.Fatalf("piece %d (%d points): not due, wait %v", i, n, wait)
+		}
+		if got, err := f.writeBatch(context.Background()); err != nil || got != n {
+			t.Fatalf("piece %d: wrote %d, %v; want %d", i, got, err, n)
+		}
+		clock.Add(100 * time.Millisecond)
 	}
 }
