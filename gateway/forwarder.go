@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,7 +20,10 @@ type ForwarderOptions struct {
 	FlushInterval time.Duration // longest a point waits for a fuller batch; default 1s
 	MinBackoff    time.Duration // first retry delay; default 500ms
 	MaxBackoff    time.Duration // retry delay cap; default 30s
-	Now           func() time.Time
+	// InFlight is how many batches may be written at once; default 1.
+	// More than 1 needs a Sink whose Write may be called concurrently.
+	InFlight int
+	Now      func() time.Time
 }
 
 // ForwarderStats are counters since start.
@@ -47,7 +51,16 @@ type ForwarderStats struct {
 // buffers reused batch after batch: the lines handed to Sink.Write are
 // valid only until it returns.
 //
-// One goroutine runs a Forwarder (Run, then optionally Drain).
+// With InFlight n > 1, up to n consecutive batches are read at once (at
+// most n × BatchBytes of lines) and written concurrently, so that InFlight
+// requests overlap; they are settled in spool order: a batch is
+// acknowledged only once every batch before it is settled, and the first
+// batch that fails transiently stops the round, leaving it and every later
+// batch in the spool — a later batch that was stored is written again on
+// the retry, which InfluxDB stores as the same points.
+//
+// One goroutine runs a Forwarder (Run, then optionally Drain); the writes
+// of a round run on goroutines of their own that end before it returns.
 type Forwarder struct {
 	spool  *spool.Spool
 	sink   Sink
@@ -59,15 +72,19 @@ type Forwarder struct {
 	lastWrite                       atomic.Int64 // Unix ns of the last write the sink took (in whole or in part)
 	failing                         atomic.Bool
 	lines                           [][]byte
+	// cuts and errs: the batches of a round (end indexes into entries) and
+	// their write results, reused round after round.
+	cuts []int
+	errs []error
 	// entries and buf hold the batch read from the spool, reused batch
 	// after batch (Run's goroutine only): a drain does not allocate a
 	// batch's worth of memory per write.
 	entries []spool.Entry
 	buf     []byte
 	limit   int // batch size after a 413, 0 for BatchSize; Run's goroutine only
-	// draining: the last batch written was full (a backlog is being
+	// lastFull: when a full batch was last written (a backlog was being
 	// written); lastCommit: when a commit last woke Run. Run's goroutine only.
-	draining   bool
+	lastFull   time.Time
 	lastCommit time.Time
 	limiter    *logx.Limiter
 }
@@ -92,6 +109,9 @@ func NewForwarder(sp *spool.Spool, sink Sink, notify <-chan struct{}, opts Forwa
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.InFlight <= 0 {
+		opts.InFlight = 1
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -163,9 +183,12 @@ func (f *Forwarder) Drain(ctx context.Context) error {
 // due says whether a batch should be written now, or how long to wait: a
 // full batch (BatchSize points or BatchBytes) at once, a partial one once
 // its oldest point has waited FlushInterval — or, at the end of a backlog
-// (the last batch written was full), once commits have paused for
-// drainQuiet: the flush interval is there to gather a trickle of points
-// into few requests, not to hold back the tail of a backlog.
+// (a full batch was written less than FlushInterval ago), once commits
+// have paused for drainQuiet: the flush interval is there to gather a
+// trickle of points into few requests, not to hold back the tail of a
+// backlog. The tail may come in pieces (ingest pausing for a moment near
+// the end, as on a busy machine): each is written once commits pause,
+// until a FlushInterval has passed since the last full batch.
 func (f *Forwarder) due() (time.Duration, bool) {
 	st := f.spool.Stats()
 	if st.Count == 0 {
@@ -179,7 +202,7 @@ func (f *Forwarder) due() (time.Duration, bool) {
 	if wait <= 0 {
 		return 0, true
 	}
-	if f.draining {
+	if !f.lastFull.IsZero() && now.Sub(f.lastFull) < f.opts.FlushInterval {
 		quiet := min(drainQuiet, f.opts.FlushInterval) - now.Sub(f.lastCommit)
 		if quiet <= 0 {
 			return 0, true
@@ -193,57 +216,149 @@ func (f *Forwarder) due() (time.Duration, bool) {
 // before a partial batch is written without waiting for FlushInterval.
 const drainQuiet = 20 * time.Millisecond
 
-// writeBatch writes the oldest batch and settles it: deleted once stored,
-// dead-lettered point by point when rejected for good, kept on a transient
-// error. A batch the sink finds too large, or rejects as a whole, is split
-// in halves until each part is stored or is a single rejected point, so that
-// one bad or oversized point never takes its neighbours with it.
+// writeBatch writes the oldest batches (up to InFlight of them at once, see
+// Forwarder) and settles them: deleted once stored, dead-lettered point by
+// point when rejected for good, kept on a transient error. A batch the sink
+// finds too large, or rejects as a whole, is split in halves until each part
+// is stored or is a single rejected point, so that one bad or oversized
+// point never takes its neighbours with it. It returns how many points it
+// read.
 func (f *Forwarder) writeBatch(ctx context.Context) (int, error) {
 	size := f.opts.BatchSize
+	n := f.opts.InFlight
 	if f.limit > 0 {
-		size = f.limit
+		// After a 413, one cautious batch at a time until sizes grow back.
+		size, n = f.limit, 1
 	}
-	entries, buf, err := f.spool.ReadInto(f.entries, f.buf, size, f.opts.BatchBytes)
+	entries, buf, err := f.spool.ReadInto(f.entries, f.buf, size*n, f.opts.BatchBytes*n)
 	f.entries, f.buf = entries, buf
 	if err != nil || len(entries) == 0 {
 		return 0, err
 	}
-	err = f.settle(ctx, entries)
-	clear(f.lines) // the lines alias buf: nothing else may keep them
-	if err == nil {
-		// A batch cut by a limit means a backlog; one that took all
-		// there was, that it has been written.
-		lineBytes := 0
-		for _, e := range entries {
-			lineBytes += len(e.Line)
-		}
-		f.draining = len(entries) >= size || lineBytes >= f.opts.BatchBytes/2
-	}
-	return len(entries), err
-}
-
-func (f *Forwarder) settle(ctx context.Context, entries []spool.Entry) error {
 	f.lines = f.lines[:0]
 	for _, e := range entries {
 		f.lines = append(f.lines, e.Line)
 	}
+	f.cuts = cutBatches(f.cuts[:0], f.lines, size, f.opts.BatchBytes, n)
+	written := f.cuts[len(f.cuts)-1]
+	if len(f.cuts) == 1 {
+		err = f.settle(ctx, entries, f.lines)
+	} else {
+		err = f.settleRound(ctx, entries)
+	}
+	clear(f.lines) // the lines alias buf: nothing else may keep them
+	if err == nil {
+		// A batch cut by a limit means a backlog.
+		lineBytes := 0
+		for _, e := range entries[:written] {
+			lineBytes += len(e.Line)
+		}
+		if written >= size || lineBytes >= f.opts.BatchBytes/2 {
+			f.lastFull = f.opts.Now()
+		}
+	}
+	return written, err
+}
+
+// cutBatches appends to cuts the end indexes of up to n consecutive batches
+// of lines, each at most size lines and maxBytes of lines (but at least one
+// line); lines past the n-th batch are left out.
+func cutBatches(cuts []int, lines [][]byte, size, maxBytes, n int) []int {
+	count, bytes := 0, 0
+	for i, l := range lines {
+		if count > 0 && (count >= size || bytes+len(l) > maxBytes) {
+			cuts = append(cuts, i)
+			if len(cuts) == n {
+				return cuts
+			}
+			count, bytes = 0, 0
+		}
+		count++
+		bytes += len(l)
+	}
+	return append(cuts, len(lines))
+}
+
+// settleRound writes the batches f.cuts of entries concurrently, then settles
+// them in order (see Forwarder): stored batches are acknowledged together,
+// up to the first one that failed, which is settled (split, dead-lettered)
+// or, when it failed transiently, stops the round.
+func (f *Forwarder) settleRound(ctx context.Context, entries []spool.Entry) error {
+	f.errs = append(f.errs[:0], make([]error, len(f.cuts))...)
+	var wg sync.WaitGroup
+	start := 0
+	for i, end := range f.cuts {
+		lines := f.lines[start:end]
+		if i == 0 {
+			start = end
+			continue // written on this goroutine, below
+		}
+		wg.Go(func() { f.errs[i] = f.sink.Write(ctx, lines) })
+		start = end
+	}
+	f.errs[0] = f.sink.Write(ctx, f.lines[:f.cuts[0]])
+	wg.Wait()
+	defer clear(f.errs)
+
+	var stored uint64 // acknowledged once the next failed batch (or the end) is reached
+	pending := false
+	start = 0
+	for i, end := range f.cuts {
+		batch := entries[start:end]
+		start = end
+		if f.errs[i] == nil {
+			f.stored(batch)
+			stored, pending = batch[len(batch)-1].Seq, true
+			continue
+		}
+		if pending {
+			// The spool acknowledges prefixes: the stored batches
+			// before this one first.
+			if err := f.spool.Delete(stored); err != nil {
+				return err
+			}
+			pending = false
+		}
+		if err := f.settleErr(ctx, batch, f.lines[end-len(batch):end], f.errs[i]); err != nil {
+			return err
+		}
+	}
+	if pending {
+		return f.spool.Delete(stored)
+	}
+	return nil
+}
+
+// settle writes one batch and settles it.
+func (f *Forwarder) settle(ctx context.Context, entries []spool.Entry, lines [][]byte) error {
+	if err := f.sink.Write(ctx, lines); err != nil {
+		return f.settleErr(ctx, entries, lines, err)
+	}
+	f.stored(entries)
+	return f.spool.Delete(entries[len(entries)-1].Seq)
+}
+
+// stored counts a batch the sink stored (the caller acknowledges it).
+func (f *Forwarder) stored(entries []spool.Entry) {
+	f.failing.Store(false)
+	f.written.Add(int64(len(entries)))
+	f.batches.Add(1)
+	f.lastWrite.Store(time.Now().UnixNano())
+	if f.limit > 0 && len(entries) >= f.limit {
+		// The size that fitted may be too cautious now: grow back.
+		f.limit *= 2
+		if f.limit >= f.opts.BatchSize {
+			f.limit = 0
+		}
+	}
+}
+
+// settleErr settles a batch whose write failed with err: split, partly or
+// wholly dead-lettered, or kept (a transient error, returned).
+func (f *Forwarder) settleErr(ctx context.Context, entries []spool.Entry, lines [][]byte, err error) error {
 	last := entries[len(entries)-1].Seq
-	err := f.sink.Write(ctx, f.lines)
 	var pw *PartialWriteError
 	switch {
-	case err == nil:
-		f.failing.Store(false)
-		f.written.Add(int64(len(entries)))
-		f.batches.Add(1)
-		f.lastWrite.Store(time.Now().UnixNano())
-		if f.limit > 0 && len(entries) >= f.limit {
-			// The size that fitted may be too cautious now: grow back.
-			f.limit *= 2
-			if f.limit >= f.opts.BatchSize {
-				f.limit = 0
-			}
-		}
-		return f.spool.Delete(last)
 	case errors.As(err, &pw):
 		f.failing.Store(false)
 		return f.settlePartial(entries, pw)
@@ -252,10 +367,10 @@ func (f *Forwarder) settle(ctx context.Context, entries []spool.Entry) error {
 			f.limit = len(entries) / 2
 		}
 		half := len(entries) / 2
-		if err := f.settle(ctx, entries[:half]); err != nil {
+		if err := f.settle(ctx, entries[:half], lines[:half]); err != nil {
 			return err
 		}
-		return f.settle(ctx, entries[half:])
+		return f.settle(ctx, entries[half:], lines[half:])
 	case errors.Is(err, ErrTooLarge) || IsPermanent(err):
 		f.failing.Store(false)
 		f.dead.Add(1)

@@ -114,7 +114,8 @@ type Source interface {
 // A Sink stores encoded points (InfluxDB line protocol, one point per line,
 // no trailing newline). Write returns nil only when every line is stored.
 // Errors are classified with IsPermanent and RetryAfter; anything else is
-// treated as transient and retried. Write is called from one goroutine.
+// treated as transient and retried. Write is called from one goroutine,
+// or from several at once for a forwarder with InFlight > 1.
 type Sink interface {
 	Write(ctx context.Context, lines [][]byte) error
 }

@@ -4,16 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
-	"unsafe"
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
-	"github.com/influxdata/influxdb-client-go/v2/api"
 	ihttp "github.com/influxdata/influxdb-client-go/v2/api/http"
 
 	"github.com/hazardgw/hazardgw/gateway"
@@ -26,19 +25,23 @@ const (
 	DefaultTimeout       = 10 * time.Second
 )
 
-// Writer is the InfluxDB Sink. It writes line protocol with the client's
-// blocking write API — the async API keeps retries in memory, which a crash
-// loses; the spool and the forwarder own retrying instead — and classifies
-// failures: network errors, 429 and 5xx are transient (with Retry-After
-// honoured), other 4xx are permanent.
+// Writer is the InfluxDB Sink. It posts line protocol to the v2 write
+// endpoint through the client's HTTP service, one request per Write, with no
+// retries of its own — the client's async API keeps retries in memory, which
+// a crash loses; the spool and the forwarder own retrying instead — and
+// classifies failures: network errors, 429 and 5xx are transient (with
+// Retry-After honoured), other 4xx are permanent.
 //
-// Write is called from one goroutine at a time (the forwarder).
+// The request body is read straight from the lines handed to Write (joined
+// by newlines as it is sent), so a write does not build a copy of its batch.
+//
+// Write may be called from several goroutines at once.
 type Writer struct {
 	cfg    Config
 	log    *slog.Logger
 	client influxdb2.Client
-	api    api.WriteAPIBlocking
-	strs   []string
+	http   ihttp.Service
+	url    string // the write endpoint with org, bucket and precision
 }
 
 var _ gateway.Sink = (*Writer)(nil)
@@ -71,23 +74,88 @@ func New(cfg Config, logger *slog.Logger) (*Writer, error) {
 		SetPrecision(time.Nanosecond).
 		SetLogLevel(0) // the client's own logger would print URLs and bodies
 	client := influxdb2.NewClientWithOptions(strings.TrimRight(cfg.URL, "/"), cfg.Token, opts)
-	return &Writer{cfg: cfg, log: logger, client: client, api: client.WriteAPIBlocking(cfg.Org, cfg.Bucket)}, nil
+	svc := client.HTTPService()
+	u, err := url.Parse(svc.ServerAPIURL())
+	if err == nil {
+		u, err = u.Parse("write")
+	}
+	if err != nil {
+		return nil, errors.New("influxdb: invalid url")
+	}
+	q := u.Query()
+	q.Set("org", cfg.Org)
+	q.Set("bucket", cfg.Bucket)
+	q.Set("precision", "ns")
+	u.RawQuery = q.Encode()
+	return &Writer{cfg: cfg, log: logger, client: client, http: svc, url: u.String()}, nil
 }
 
-// Write stores lines in one request.
+// Write stores lines in one request. The lines are read while the request
+// is sent and left untouched.
 func (w *Writer) Write(ctx context.Context, lines [][]byte) error {
-	w.strs = w.strs[:0]
-	for _, l := range lines {
-		// The client joins the strings into its request body before
-		// returning, and lines stay untouched until then: no copy needed.
-		w.strs = append(w.strs, unsafe.String(unsafe.SliceData(l), len(l)))
-	}
-	err := w.api.WriteRecord(ctx, w.strs...)
-	clear(w.strs)
-	if err == nil {
+	if len(lines) == 0 {
 		return nil
 	}
-	return classify(err, lines)
+	size := int64(len(lines) - 1) // the newlines between lines
+	for _, l := range lines {
+		size += int64(len(l))
+	}
+	herr := w.http.DoPostRequest(ctx, w.url, &linesReader{lines: lines}, func(req *http.Request) {
+		// A known length (no chunked encoding), and a fresh body should
+		// the transport resend the request on a reused connection that
+		// the server had closed.
+		req.ContentLength = size
+		req.GetBody = func() (io.ReadCloser, error) {
+			return io.NopCloser(&linesReader{lines: lines}), nil
+		}
+	}, func(r *http.Response) error {
+		// Read to the end so that the connection can be reused.
+		_, err := io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10))
+		if cerr := r.Body.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+	if herr == nil {
+		return nil
+	}
+	return classify(herr, lines)
+}
+
+// linesReader reads lines joined by newlines, without a trailing one.
+type linesReader struct {
+	lines [][]byte
+	i     int  // the line being read
+	off   int  // bytes of lines[i] already read
+	nl    bool // the newline after lines[i-1] is still due
+}
+
+func (r *linesReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if r.nl {
+			p[n] = '\n'
+			n++
+			r.nl = false
+			continue
+		}
+		if r.i >= len(r.lines) {
+			break
+		}
+		l := r.lines[r.i]
+		c := copy(p[n:], l[r.off:])
+		n += c
+		r.off += c
+		if r.off == len(l) {
+			r.i++
+			r.off = 0
+			r.nl = r.i < len(r.lines)
+		}
+	}
+	if n == 0 && len(p) > 0 {
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 // Close releases idle connections.

@@ -196,6 +196,7 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 	pipe := gateway.NewPipeline(sp, gateway.PipelineOptions{}, logger.With("component", "pipeline"), observers...)
 	fwd := gateway.NewForwarder(sp, sink, pipe.Notify(), gateway.ForwarderOptions{
 		BatchSize: icfg.BatchSize, FlushInterval: icfg.FlushInterval,
+		InFlight: 2, // the InfluxDB writer takes concurrent writes
 	}, logger.With("component", "forwarder"))
 
 	reg.MustRegister(
