@@ -196,7 +196,9 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 	pipe := gateway.NewPipeline(sp, gateway.PipelineOptions{}, logger.With("component", "pipeline"), observers...)
 	fwd := gateway.NewForwarder(sp, sink, pipe.Notify(), gateway.ForwarderOptions{
 		BatchSize: icfg.BatchSize, FlushInterval: icfg.FlushInterval,
-		InFlight: 2, // the InfluxDB writer takes concurrent writes
+		// The InfluxDB writer takes concurrent writes. Two batches of at
+		// most 512 KiB of lines each hold as much memory as one of 1 MiB.
+		InFlight: 2, BatchBytes: 512 << 10,
 	}, logger.With("component", "forwarder"))
 
 	reg.MustRegister(
