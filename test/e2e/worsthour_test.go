@@ -84,6 +84,23 @@ func (s *alertSite) quiet(d time.Duration) {
 	}
 }
 
+// startWorstSite starts the gateway of a site of n gas detectors polled
+// every 200 ms.
+func startWorstSite(t *testing.T, n int) (*alertSite, *gatewayProc) {
+	t.Helper()
+	s := newAlertSite(t, siteOpts{devices: n, interval: 200 * time.Millisecond})
+	return s, s.start()
+}
+
+// crash kills the gateway with SIGKILL, as a power cut of the process
+// would, runs whileDown and starts the gateway again.
+func (s *alertSite) crash(g *gatewayProc, whileDown func()) *gatewayProc {
+	s.t.Helper()
+	g.kill9()
+	whileDown()
+	return s.start()
+}
+
 // waitFiring waits for each device's first alert.firing of rule at the desk.
 func (s *alertSite) waitFiring(rule string, devices ...string) {
 	s.t.Helper()
@@ -142,8 +159,7 @@ func (s *alertSite) deskVia(h http.Handler) {
 // occurrence; the removed device's alarm ends visibly instead of lingering
 // forever with nobody to clear it.
 func TestWorstHourReloadWhileAlarmsActive(t *testing.T) {
-	s := newAlertSite(t, siteOpts{devices: 4, interval: 200 * time.Millisecond})
-	g := s.start()
+	s, g := startWorstSite(t, 4)
 	const rule = "combustible-gas"
 
 	s.set(1, 30)
@@ -212,8 +228,7 @@ func TestWorstHourReloadWhileAlarmsActive(t *testing.T) {
 // one officer, InfluxDB exactly one acknowledged point, every bad request
 // a clear 4xx, and the gateway keeps running and alarming.
 func TestWorstHourConsolesAndBadRequests(t *testing.T) {
-	s := newAlertSite(t, siteOpts{devices: 2, interval: 200 * time.Millisecond})
-	g := s.start()
+	s, g := startWorstSite(t, 2)
 	const rule = "combustible-gas"
 	s.set(1, 55)
 	s.waitFiring(rule, "GD-101")
@@ -617,9 +632,7 @@ func TestWorstHourFlappingLossyLinkKill9(t *testing.T) {
 		}
 	}
 	flap(8)
-	g.kill9()
-	flap(3) // while the gateway is down
-	g = s.start()
+	g = s.crash(g, func() { flap(3) })
 	flap(8)
 	s.set(1, 0)
 	testenv.Eventually(t, 60*time.Second, func() bool {
@@ -710,8 +723,7 @@ func (s *alertSite) try(method, path, body string) (int, []byte) {
 // acknowledged once at the desk; the shelving ends with exactly one
 // alert.unshelved and the alarm is unacknowledged again.
 func TestWorstHourActionsAcrossReload(t *testing.T) {
-	s := newAlertSite(t, siteOpts{devices: 4, interval: 200 * time.Millisecond})
-	g := s.start()
+	s, g := startWorstSite(t, 4)
 	const rule = "combustible-gas"
 	for u := 1; u <= 4; u++ {
 		s.set(u, 30)
@@ -835,8 +847,7 @@ func TestWorstHourRemindersWhileDeskDown(t *testing.T) {
 // InfluxDB is back it holds exactly the alert points of what the desk
 // received, each once, in order.
 func TestWorstHourInfluxDownKill9(t *testing.T) {
-	s := newAlertSite(t, siteOpts{devices: 2, interval: 200 * time.Millisecond})
-	g := s.start()
+	s, g := startWorstSite(t, 2)
 	const rule = "combustible-gas"
 	s.influx.Stop()
 	s.set(1, 30)
@@ -846,9 +857,7 @@ func TestWorstHourInfluxDownKill9(t *testing.T) {
 	s.waitDesk(30*time.Second, "GD-101 changes", count("GD-101", rule, "alert.changed", 1))
 	s.waitDesk(30*time.Second, "GD-102 fires", count("GD-102", rule, "alert.firing", 1))
 	s.ackAlert("GD-101", rule, "值班员丙")
-	g.kill9()
-	s.set(1, 0)
-	g = s.start()
+	g = s.crash(g, func() { s.set(1, 0) })
 	s.waitDesk(30*time.Second, "GD-101 resolves after the restart", count("GD-101", rule, "alert.resolved", 1))
 	s.set(2, 0)
 	s.waitDesk(30*time.Second, "GD-102 resolves", count("GD-102", rule, "alert.resolved", 1))
@@ -930,8 +939,7 @@ func TestWorstHourReloadRemovesDeviceInMaintenance(t *testing.T) {
 // alarm stays one occurrence, acknowledged, and the desk gets nothing
 // twice.
 func TestWorstHourReloadStorm(t *testing.T) {
-	s := newAlertSite(t, siteOpts{devices: 1, interval: 200 * time.Millisecond})
-	g := s.start()
+	s, g := startWorstSite(t, 1)
 	const rule = "combustible-gas"
 	s.set(1, 55)
 	s.waitFiring(rule, "GD-101")
