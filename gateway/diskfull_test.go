@@ -32,6 +32,18 @@ func fullDisk(t *testing.T) (dir string, fill, free func()) {
 	return dir, fill, free
 }
 
+// spoolIn opens a spool of 64 KiB segments in dir that keeps minFree
+// bytes free; it is closed when the test ends.
+func spoolIn(t *testing.T, dir string, minFree int64) *spool.Spool {
+	t.Helper()
+	sp, err := spool.Open(filepath.Join(dir, "spool.db"), spool.Options{SegmentBytes: 64 << 10, MinFree: minFree})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp.Close() })
+	return sp
+}
+
 // TestPipelineDiskFull: on a full disk the polled (async) points are lost
 // and counted, a synchronous Accept fails and counts nothing lost (its
 // caller keeps the points), the lost polls are still observed (so that
@@ -41,11 +53,7 @@ func fullDisk(t *testing.T) (dir string, fill, free func()) {
 // not logged.
 func TestPipelineDiskFull(t *testing.T) {
 	dir, fill, free := fullDisk(t)
-	sp, err := spool.Open(filepath.Join(dir, "spool.db"), spool.Options{SegmentBytes: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
+	sp := spoolIn(t, dir, 0)
 	logs := &testenv.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	clk := testenv.NewClock(time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
@@ -68,7 +76,7 @@ func TestPipelineDiskFull(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	err = p.Accept(ctx, []Point{pt("D2", 1)})
+	err := p.Accept(ctx, []Point{pt("D2", 1)})
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Accept on a full disk: %v, want ENOSPC", err)
 	}
@@ -127,11 +135,7 @@ func TestPipelineDiskFull(t *testing.T) {
 // to the observers through Unstored.
 func TestSelfMonitorCountsUnstoredReports(t *testing.T) {
 	dir, fill, free := fullDisk(t)
-	sp, err := spool.Open(filepath.Join(dir, "spool.db"), spool.Options{SegmentBytes: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
+	sp := spoolIn(t, dir, 0)
 	rec := &recorder{}
 	p := NewPipeline(sp, PipelineOptions{Linger: -1}, nil, rec)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -178,11 +182,7 @@ func TestSelfMonitorCountsUnstoredReports(t *testing.T) {
 // other files grow; the failure is still logged once, not per commit.
 func TestPipelineBelowReserveLogsOnce(t *testing.T) {
 	dir, _, _ := fullDisk(t) // a 2 MiB tmpfs, not filled
-	sp, err := spool.Open(filepath.Join(dir, "spool.db"), spool.Options{SegmentBytes: 64 << 10, MinFree: 4 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
+	sp := spoolIn(t, dir, 4<<20)
 	logs := &testenv.Buffer{}
 	clk := testenv.NewClock(time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
 	p := NewPipeline(sp, PipelineOptions{Now: clk.Now, Linger: -1}, slog.New(slog.NewTextHandler(logs, nil)))
