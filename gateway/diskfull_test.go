@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,40 +21,27 @@ import (
 // it up (a file taking every free byte) and one that frees the space.
 func fullDisk(t *testing.T) (dir string, fill, free func()) {
 	t.Helper()
-	dir = t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=2m"); err != nil {
-		t.Fatalf("mount a 2 MiB tmpfs (the test needs root): %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	dir = testenv.Tmpfs(t, "", "2m")
 	filler := filepath.Join(dir, "filler")
-	fill = func() {
-		f, err := os.OpenFile(filler, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		chunk := make([]byte, 4096)
-		for {
-			if _, err := f.Write(chunk); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatal(err)
-				}
-				break
-			}
-		}
-		// Byte by byte to the very end.
-		for {
-			if _, err := f.Write(chunk[:1]); err != nil {
-				return
-			}
-		}
-	}
+	fill = func() { testenv.FillDisk(t, filler, 0) }
 	free = func() {
 		if err := os.Remove(filler); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return dir, fill, free
+}
+
+// spoolIn opens a spool of 64 KiB segments in dir that keeps minFree
+// bytes free; it is closed when the test ends.
+func spoolIn(t *testing.T, dir string, minFree int64) *spool.Spool {
+	t.Helper()
+	sp, err := spool.Open(filepath.Join(dir, "spool.db"), spool.Options{SegmentBytes: 64 << 10, MinFree: minFree})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp.Close() })
+	return sp
 }
 
 // TestPipelineDiskFull: on a full disk the polled (async) points are lost
@@ -68,12 +53,8 @@ func fullDisk(t *testing.T) (dir string, fill, free func()) {
 // not logged.
 func TestPipelineDiskFull(t *testing.T) {
 	dir, fill, free := fullDisk(t)
-	sp, err := spool.Open(filepath.Join(dir, "spool.db"), spool.Options{SegmentBytes: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
-	logs := &syncWriter{}
+	sp := spoolIn(t, dir, 0)
+	logs := &testenv.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	clk := testenv.NewClock(time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
 	rec := &recorder{}
@@ -95,7 +76,7 @@ func TestPipelineDiskFull(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	err = p.Accept(ctx, []Point{pt("D2", 1)})
+	err := p.Accept(ctx, []Point{pt("D2", 1)})
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Accept on a full disk: %v, want ENOSPC", err)
 	}
@@ -154,11 +135,7 @@ func TestPipelineDiskFull(t *testing.T) {
 // to the observers through Unstored.
 func TestSelfMonitorCountsUnstoredReports(t *testing.T) {
 	dir, fill, free := fullDisk(t)
-	sp, err := spool.Open(filepath.Join(dir, "spool.db"), spool.Options{SegmentBytes: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
+	sp := spoolIn(t, dir, 0)
 	rec := &recorder{}
 	p := NewPipeline(sp, PipelineOptions{Linger: -1}, nil, rec)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -200,34 +177,13 @@ func TestSelfMonitorCountsUnstoredReports(t *testing.T) {
 	}
 }
 
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
 // TestPipelineBelowReserveLogsOnce: below the spool's MinFree reserve
 // every refusal says how many bytes are free, a number that changes as
 // other files grow; the failure is still logged once, not per commit.
 func TestPipelineBelowReserveLogsOnce(t *testing.T) {
 	dir, _, _ := fullDisk(t) // a 2 MiB tmpfs, not filled
-	sp, err := spool.Open(filepath.Join(dir, "spool.db"), spool.Options{SegmentBytes: 64 << 10, MinFree: 4 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
-	logs := &syncWriter{}
+	sp := spoolIn(t, dir, 4<<20)
+	logs := &testenv.Buffer{}
 	clk := testenv.NewClock(time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
 	p := NewPipeline(sp, PipelineOptions{Now: clk.Now, Linger: -1}, slog.New(slog.NewTextHandler(logs, nil)))
 	ctx, cancel := context.WithCancel(context.Background())

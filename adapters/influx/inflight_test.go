@@ -85,18 +85,8 @@ func TestWriterInFlightInfluxStopped(t *testing.T) {
 			}
 			defer func() { sp.Close() }()
 			lines := points("cam", n)
-			raw := make([][]byte, n)
-			for i, l := range lines {
-				raw[i] = []byte(l)
-			}
-			if _, err := sp.Append(raw, time.Now()); err != nil {
-				t.Fatal(err)
-			}
-			w, err := New(Config{URL: db.URL(), Bucket: testDB + "/autogen"}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Close()
+			appendLines(t, sp, lines)
+			w := newTestWriter(t, db)
 			sink := &gateSink{w: w, first: lines[0], hold: make(chan struct{}), later: make(chan error, 1)}
 			opts := gateway.ForwarderOptions{BatchSize: 1000, InFlight: 2, MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}
 			f := gateway.NewForwarder(sp, sink, nil, opts, nil)

@@ -15,6 +15,29 @@ import (
 
 const testDB = "hz"
 
+// appendLines commits lines to sp as one append.
+func appendLines(t *testing.T, sp *spool.Spool, lines []string) {
+	t.Helper()
+	raw := make([][]byte, len(lines))
+	for i, l := range lines {
+		raw[i] = []byte(l)
+	}
+	if _, err := sp.Append(raw, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newTestWriter is a Writer to db's testDB, closed when the test ends.
+func newTestWriter(t *testing.T, db *testenv.Influx) *Writer {
+	t.Helper()
+	w, err := New(Config{URL: db.URL(), Bucket: testDB + "/autogen"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	return w
+}
+
 // drain spools lines and forwards them all to a real InfluxDB through a
 // Writer, returning the forwarder's and the spool's counters.
 func drain(t *testing.T, db *testenv.Influx, lines []string) (gateway.ForwarderStats, spool.Stats, []string) {
@@ -24,18 +47,8 @@ func drain(t *testing.T, db *testenv.Influx, lines []string) (gateway.ForwarderS
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sp.Close() })
-	raw := make([][]byte, len(lines))
-	for i, l := range lines {
-		raw[i] = []byte(l)
-	}
-	if _, err := sp.Append(raw, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	w, err := New(Config{URL: db.URL(), Bucket: testDB + "/autogen"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	appendLines(t, sp, lines)
+	w := newTestWriter(t, db)
 	f := gateway.NewForwarder(sp, w, nil, gateway.ForwarderOptions{BatchSize: 5000}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -57,9 +57,9 @@ func lineTime(t *testing.T, l string) time.Time {
 
 // runSource runs a Source for cfg into rec until the test ends or stop is
 // called, and waits until it is connected.
-func runSource(t *testing.T, cfg Config, rec *recorder) (src *Source, logs *syncBuf, stop func()) {
+func runSource(t *testing.T, cfg Config, rec *recorder) (src *Source, logs *testenv.Buffer, stop func()) {
 	t.Helper()
-	logs = &syncBuf{}
+	logs = &testenv.Buffer{}
 	src, err := New(cfg, "qz", slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -35,17 +35,9 @@ type stack struct {
 	pipe *gateway.Pipeline
 	fwd  *gateway.Forwarder
 	reg  *prometheus.Registry
-	logs *syncBuf
+	logs *testenv.Buffer
 	stop func()
 }
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func startStack(t *testing.T, cfg Config, influxURL string) *stack {
 	t.Helper()
@@ -57,7 +49,7 @@ func startStack(t *testing.T, cfg Config, influxURL string) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := &stack{reg: prometheus.NewRegistry(), logs: &syncBuf{}}
+	st := &stack{reg: prometheus.NewRegistry(), logs: &testenv.Buffer{}}
 	logger := slog.New(slog.NewTextHandler(st.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	st.pipe = gateway.NewPipeline(sp, gateway.PipelineOptions{}, nil)
 	st.fwd = gateway.NewForwarder(sp, sink, st.pipe.Notify(), gateway.ForwarderOptions{FlushInterval: 100 * time.Millisecond}, nil)
@@ -542,7 +534,7 @@ func TestPasswordNeverLogged(t *testing.T) {
 	broker := testenv.Mosquitto(t, testenv.WithUser("gw", "right-password"))
 	cfg := brokerConfig(strings.Replace(broker.URL(), "tcp://", "tcp://gw:url-s3cret@", 1))
 	cfg.Username, cfg.Password = "gw", "wrong-s3cret"
-	logs := &syncBuf{}
+	logs := &testenv.Buffer{}
 	src, err := New(cfg, "qz", slog.New(slog.NewTextHandler(logs, nil)), nil)
 	if err != nil {
 		t.Fatal(err)

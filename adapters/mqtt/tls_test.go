@@ -75,7 +75,7 @@ func TestTLSBroker(t *testing.T) {
 	bad := brokerConfig("ssl://" + broker.Addr())
 	bad.ClientID = "hazardgw-it-badca"
 	bad.TLS = TLSConfig{CAFile: other.writeCert(t, dir, "other-ca"), CertFile: cliCert, KeyFile: cliKey}
-	logs := &syncBuf{}
+	logs := &testenv.Buffer{}
 	src, err := New(bad, "qz", slog.New(slog.NewTextHandler(logs, nil)), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -197,4 +198,38 @@ func flushed(t testing.TB, ctx context.Context, pub *mqttsim.Publisher, err erro
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// cutConfig removes the site's config from the first from up to, not
+// including, the first to after it (a device, a rule).
+func (s *alertSite) cutConfig(from, to string) {
+	s.t.Helper()
+	b, err := os.ReadFile(s.config)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	i, j := strings.Index(string(b), from), strings.Index(string(b), to)
+	if i < 0 || j < i {
+		s.t.Fatalf("config has no %q followed by %q:\n%s", from, to, b)
+	}
+	if err := os.WriteFile(s.config, append(b[:i:i], b[j:]...), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// sighup asks the gateway to reload its config file.
+func (g *gatewayProc) sighup() {
+	g.t.Helper()
+	if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+// waitReloaded waits until the gateway says it restarts on a reloaded
+// configuration.
+func (g *gatewayProc) waitReloaded() {
+	g.t.Helper()
+	testenv.Eventually(g.t, 60*time.Second, func() bool {
+		return strings.Contains(g.out.String(), "restarting on the reloaded configuration")
+	}, "reload")
 }

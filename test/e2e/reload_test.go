@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -111,9 +110,7 @@ modbus:
 	}()
 	time.Sleep(500 * time.Millisecond)
 	write(config(1, 3))
-	if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	g.sighup()
 	waitLog("restarting on the reloaded configuration", 1)
 	reloadedAt := time.Now()
 	if err := <-published; err != nil {
@@ -122,9 +119,7 @@ modbus:
 
 	// An invalid file: logged, nothing changes, the gateway keeps running.
 	write(strings.Replace(config(1, 3), "kind: gas_detector", "kind: Gas-Detector", 1))
-	if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	g.sighup()
 	waitLog("configuration not reloaded; the running one stays", 1)
 	select {
 	case <-g.exited:

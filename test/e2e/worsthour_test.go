@@ -84,6 +84,72 @@ func (s *alertSite) quiet(d time.Duration) {
 	}
 }
 
+// startWorstSite starts the gateway of a site of n gas detectors polled
+// every 200 ms.
+func startWorstSite(t *testing.T, n int) (*alertSite, *gatewayProc) {
+	t.Helper()
+	s := newAlertSite(t, siteOpts{devices: n, interval: 200 * time.Millisecond})
+	return s, s.start()
+}
+
+// crash kills the gateway with SIGKILL, as a power cut of the process
+// would, runs whileDown and starts the gateway again.
+func (s *alertSite) crash(g *gatewayProc, whileDown func()) *gatewayProc {
+	s.t.Helper()
+	g.kill9()
+	whileDown()
+	return s.start()
+}
+
+// waitFiring waits for each device's first alert.firing of rule at the desk.
+func (s *alertSite) waitFiring(rule string, devices ...string) {
+	s.t.Helper()
+	for _, dev := range devices {
+		s.waitDesk(30*time.Second, dev+" fires", count(dev, rule, "alert.firing", 1))
+	}
+}
+
+// ackAlert acknowledges the alert of rule on device as by through the API
+// and returns it; an answer other than 200 fails the test.
+func (s *alertSite) ackAlert(device, rule, by string) apiAlert {
+	s.t.Helper()
+	a, ok := s.findAlert(device, rule)
+	if !ok {
+		s.t.Fatalf("no %s alert of %s to acknowledge", rule, device)
+	}
+	if code, body := s.call("POST", "/api/v1/alerts/"+a.ID+"/ack", "test-token", `{"by":"`+by+`"}`); code != 200 {
+		s.t.Fatalf("ack %s's %s alert by %s: %d %s", device, rule, by, code, body)
+	}
+	return a
+}
+
+// wantDesk checks what the desk received for device and rule (deskLines).
+func (s *alertSite) wantDesk(device, rule string, want ...string) {
+	s.t.Helper()
+	if got := s.deskLines(device, rule); !slices.Equal(got, want) {
+		s.t.Errorf("%s %s at the desk:\n%q\nwant:\n%q", device, rule, got, want)
+	}
+}
+
+// wantPoints waits until InfluxDB holds as many alert points for device
+// and rule as want lists, then checks them (alertPoints).
+func (s *alertSite) wantPoints(device, rule string, want ...string) {
+	s.t.Helper()
+	testenv.Eventually(s.t, 60*time.Second, func() bool { return len(s.alertPoints(device, rule)) >= len(want) }, "%s alert points", device)
+	if got := s.alertPoints(device, rule); !slices.Equal(got, want) {
+		s.t.Errorf("%s alert points:\n%q\nwant:\n%q", device, got, want)
+	}
+}
+
+// deskVia puts h in front of the duty desk: the gateway, once started,
+// notifies h, which may pass the request on to the desk.
+func (s *alertSite) deskVia(h http.Handler) {
+	s.t.Helper()
+	srv := httptest.NewServer(h)
+	s.t.Cleanup(srv.Close)
+	s.editConfig("url: "+s.desk.URL(), "url: "+srv.URL+"/api/alerts")
+}
+
 // TestWorstHourReloadWhileAlarmsActive: four detectors are in alarm, two
 // acknowledged, when SIGHUP applies a file that lowers the high-high
 // limit and removes GD-103. The untouched acknowledged alarm stays as it
@@ -93,48 +159,24 @@ func (s *alertSite) quiet(d time.Duration) {
 // occurrence; the removed device's alarm ends visibly instead of lingering
 // forever with nobody to clear it.
 func TestWorstHourReloadWhileAlarmsActive(t *testing.T) {
-	s := newAlertSite(t, siteOpts{devices: 4, interval: 200 * time.Millisecond})
-	g := s.start()
+	s, g := startWorstSite(t, 4)
 	const rule = "combustible-gas"
 
 	s.set(1, 30)
 	s.set(2, 55)
 	s.set(3, 30)
 	s.set(4, 47)
-	for _, dev := range []string{"GD-101", "GD-102", "GD-103", "GD-104"} {
-		s.waitDesk(30*time.Second, dev+" fires", count(dev, rule, "alert.firing", 1))
-	}
+	s.waitFiring(rule, "GD-101", "GD-102", "GD-103", "GD-104")
 	for _, dev := range []string{"GD-101", "GD-102"} {
-		a, _ := s.findAlert(dev, rule)
-		if code, body := s.call("POST", "/api/v1/alerts/"+a.ID+"/ack", "test-token", `{"by":"值班员甲"}`); code != 200 {
-			t.Fatalf("ack %s: %d %s", dev, code, body)
-		}
+		s.ackAlert(dev, rule, "值班员甲")
 		s.waitDesk(30*time.Second, dev+" acknowledged", count(dev, rule, "alert.acknowledged", 1))
 	}
 	ack101, _ := s.findAlert("GD-101", rule)
 
-	cfg, err := os.ReadFile(s.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i, j := strings.Index(string(cfg), "        - id: GD-103"), strings.Index(string(cfg), "        - id: GD-104")
-	if i < 0 || j < i {
-		t.Fatalf("GD-103 not found in the config:\n%s", cfg)
-	}
-	cfg = append(cfg[:i:i], cfg[j:]...)
-	next := strings.Replace(string(cfg), "{level: high-high, above: 50, severity: red}", "{level: high-high, above: 45, severity: red}", 1)
-	if next == string(cfg) {
-		t.Fatal("high-high limit not found in the config")
-	}
-	if err := os.WriteFile(s.config, []byte(next), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 60*time.Second, func() bool {
-		return strings.Contains(g.out.String(), "restarting on the reloaded configuration")
-	}, "reload")
+	s.cutConfig("        - id: GD-103", "        - id: GD-104")
+	s.editConfig("{level: high-high, above: 50, severity: red}", "{level: high-high, above: 45, severity: red}")
+	g.sighup()
+	g.waitReloaded()
 
 	s.waitDesk(60*time.Second, "GD-102 fires again at the new limit", count("GD-102", rule, "alert.firing", 2))
 	s.waitDesk(60*time.Second, "GD-102's old occurrence ends", count("GD-102", rule, "alert.resolved", 1))
@@ -148,9 +190,7 @@ func TestWorstHourReloadWhileAlarmsActive(t *testing.T) {
 	if !ok || a103.Status != "resolved" || a103.State != "cleared-unacknowledged" {
 		t.Fatalf("the removed device's alert: %+v; want resolved, cleared-unacknowledged", a103)
 	}
-	if code, body := s.call("POST", "/api/v1/alerts/"+a103.ID+"/ack", "test-token", `{"by":"值班员乙"}`); code != 200 {
-		t.Fatalf("ack the removed device's alert: %d %s", code, body)
-	}
+	s.ackAlert("GD-103", rule, "值班员乙")
 	s.waitDesk(30*time.Second, "GD-103 acknowledged", count("GD-103", rule, "alert.acknowledged", 1))
 	for _, a := range s.alerts("active") {
 		if a.Device == "GD-103" {
@@ -165,9 +205,7 @@ func TestWorstHourReloadWhileAlarmsActive(t *testing.T) {
 		"GD-104": {"alert.firing high yellow", "alert.changed high-high red"},
 	}
 	for dev, w := range want {
-		if got := s.deskLines(dev, rule); !slices.Equal(got, w) {
-			t.Errorf("%s at the desk:\n%q\nwant:\n%q", dev, got, w)
-		}
+		s.wantDesk(dev, rule, w...)
 	}
 	if a, ok := s.findAlert("GD-101", rule); !ok || a.ID != ack101.ID || !a.Acknowledged || a.Status != "firing" {
 		t.Errorf("GD-101 after the reload: %+v; want the same occurrence %s, firing and still acknowledged", a, ack101.ID)
@@ -179,10 +217,7 @@ func TestWorstHourReloadWhileAlarmsActive(t *testing.T) {
 		"GD-104": {"firing high yellow", "changed high-high red"},
 	}
 	for dev, w := range wantPoints {
-		testenv.Eventually(t, 30*time.Second, func() bool { return len(s.alertPoints(dev, rule)) >= len(w) }, "%s alert points", dev)
-		if got := s.alertPoints(dev, rule); !slices.Equal(got, w) {
-			t.Errorf("%s alert points:\n%q\nwant:\n%q", dev, got, w)
-		}
+		s.wantPoints(dev, rule, w...)
 	}
 }
 
@@ -193,11 +228,10 @@ func TestWorstHourReloadWhileAlarmsActive(t *testing.T) {
 // one officer, InfluxDB exactly one acknowledged point, every bad request
 // a clear 4xx, and the gateway keeps running and alarming.
 func TestWorstHourConsolesAndBadRequests(t *testing.T) {
-	s := newAlertSite(t, siteOpts{devices: 2, interval: 200 * time.Millisecond})
-	g := s.start()
+	s, g := startWorstSite(t, 2)
 	const rule = "combustible-gas"
 	s.set(1, 55)
-	s.waitDesk(30*time.Second, "GD-101 fires", count("GD-101", rule, "alert.firing", 1))
+	s.waitFiring(rule, "GD-101")
 	a, _ := s.findAlert("GD-101", rule)
 
 	var wg sync.WaitGroup
@@ -240,7 +274,7 @@ func TestWorstHourConsolesAndBadRequests(t *testing.T) {
 
 	// Bad bodies, to every POST endpoint.
 	s.set(2, 30)
-	s.waitDesk(30*time.Second, "GD-102 fires", count("GD-102", rule, "alert.firing", 1))
+	s.waitFiring(rule, "GD-102")
 	b2, _ := s.findAlert("GD-102", rule)
 	paths := []string{"/api/v1/alerts/" + b2.ID + "/ack", "/api/v1/alerts/" + b2.ID + "/shelve", "/api/v1/alerts/" + b2.ID + "/unshelve",
 		"/api/v1/alerts/" + b2.ID + "/reset", "/api/v1/devices/GD-102/out-of-service"}
@@ -284,25 +318,16 @@ func TestWorstHourConsolesAndBadRequests(t *testing.T) {
 	s.set(2, 55)
 	s.waitDesk(30*time.Second, "GD-102 changes", count("GD-102", rule, "alert.changed", 1))
 	s.quiet(2 * time.Second)
-	if got, want := s.deskLines("GD-101", rule), []string{"alert.firing high-high red", "alert.acknowledged high-high red", "alert.resolved high-high red"}; !slices.Equal(got, want) {
-		t.Errorf("GD-101 at the desk:\n%q\nwant:\n%q", got, want)
-	}
-	if got, want := s.deskLines("GD-102", rule), []string{"alert.firing high yellow", "alert.changed high-high red"}; !slices.Equal(got, want) {
-		t.Errorf("GD-102 at the desk:\n%q\nwant:\n%q", got, want)
-	}
-	testenv.Eventually(t, 30*time.Second, func() bool { return len(s.alertPoints("GD-102", rule)) >= 2 }, "GD-102 points")
+	s.wantDesk("GD-101", rule, "alert.firing high-high red", "alert.acknowledged high-high red", "alert.resolved high-high red")
+	s.wantDesk("GD-102", rule, "alert.firing high yellow", "alert.changed high-high red")
 	ackBy := strings.TrimPrefix(func() string {
 		for k := range seen {
 			return k
 		}
 		return ""
 	}(), "200 ")
-	if got, want := s.alertPoints("GD-101", rule), []string{"firing high-high red", "acknowledged high-high red " + ackBy, "resolved high-high red"}; !slices.Equal(got, want) {
-		t.Errorf("GD-101 alert points:\n%q\nwant:\n%q", got, want)
-	}
-	if got, want := s.alertPoints("GD-102", rule), []string{"firing high yellow", "changed high-high red"}; !slices.Equal(got, want) {
-		t.Errorf("GD-102 alert points:\n%q\nwant:\n%q", got, want)
-	}
+	s.wantPoints("GD-101", rule, "firing high-high red", "acknowledged high-high red "+ackBy, "resolved high-high red")
+	s.wantPoints("GD-102", rule, "firing high yellow", "changed high-high red")
 	if strings.Contains(g.out.String(), "panic") {
 		t.Errorf("the gateway panicked:\n%s", tail(g.out.String(), 40))
 	}
@@ -417,9 +442,7 @@ func TestWorstHourDeskMisbehaves(t *testing.T) {
 		}
 		return behaveNormal
 	}
-	srv := httptest.NewServer(proxy)
-	t.Cleanup(srv.Close)
-	s.editConfig("url: "+s.desk.URL(), "url: "+srv.URL+"/api/alerts")
+	s.deskVia(proxy)
 	g := s.start()
 
 	s.set(1, 30)
@@ -453,9 +476,7 @@ func TestWorstHourDeskMisbehaves(t *testing.T) {
 		"GD-104": {"alert.firing high yellow"},
 	}
 	for dev, w := range want {
-		if got := s.deskLines(dev, rule); !slices.Equal(got, w) {
-			t.Errorf("%s at the desk:\n%q\nwant:\n%q", dev, got, w)
-		}
+		s.wantDesk(dev, rule, w...)
 	}
 	first101, _ := firstOf.Load("GD-101")
 	if n := proxy.attempts(first101.(string)); n != 4 {
@@ -472,10 +493,7 @@ func TestWorstHourDeskMisbehaves(t *testing.T) {
 		"GD-101": {"firing high yellow", "changed high-high red", "resolved high-high red"},
 		"GD-102": {"firing high yellow", "changed high-high red"},
 	} {
-		testenv.Eventually(t, 30*time.Second, func() bool { return len(s.alertPoints(dev, rule)) >= len(w) }, "%s points", dev)
-		if got := s.alertPoints(dev, rule); !slices.Equal(got, w) {
-			t.Errorf("%s alert points:\n%q\nwant:\n%q", dev, got, w)
-		}
+		s.wantPoints(dev, rule, w...)
 	}
 }
 
@@ -605,7 +623,7 @@ func TestWorstHourFlappingLossyLinkKill9(t *testing.T) {
 	const rule = "combustible-gas"
 	g := s.start()
 	s.set(2, 55)
-	s.waitDesk(30*time.Second, "GD-102 fires", count("GD-102", rule, "alert.firing", 1))
+	s.waitFiring(rule, "GD-102")
 
 	flap := func(cycles int) {
 		for i := range cycles {
@@ -614,9 +632,7 @@ func TestWorstHourFlappingLossyLinkKill9(t *testing.T) {
 		}
 	}
 	flap(8)
-	g.kill9()
-	flap(3) // while the gateway is down
-	g = s.start()
+	g = s.crash(g, func() { flap(3) })
 	flap(8)
 	s.set(1, 0)
 	testenv.Eventually(t, 60*time.Second, func() bool {
@@ -707,15 +723,12 @@ func (s *alertSite) try(method, path, body string) (int, []byte) {
 // acknowledged once at the desk; the shelving ends with exactly one
 // alert.unshelved and the alarm is unacknowledged again.
 func TestWorstHourActionsAcrossReload(t *testing.T) {
-	s := newAlertSite(t, siteOpts{devices: 4, interval: 200 * time.Millisecond})
-	g := s.start()
+	s, g := startWorstSite(t, 4)
 	const rule = "combustible-gas"
 	for u := 1; u <= 4; u++ {
 		s.set(u, 30)
 	}
-	for _, dev := range []string{"GD-101", "GD-102", "GD-103", "GD-104"} {
-		s.waitDesk(30*time.Second, dev+" fires", count(dev, rule, "alert.firing", 1))
-	}
+	s.waitFiring(rule, "GD-101", "GD-102", "GD-103", "GD-104")
 	ids := map[string]string{}
 	for _, dev := range []string{"GD-101", "GD-102", "GD-103", "GD-104"} {
 		a, _ := s.findAlert(dev, rule)
@@ -727,9 +740,7 @@ func TestWorstHourActionsAcrossReload(t *testing.T) {
 
 	// The consoles start acknowledging as the gateway starts draining.
 	s.editConfig("timeout: 2s", "timeout: 3s")
-	if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	g.sighup()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -762,9 +773,7 @@ func TestWorstHourActionsAcrossReload(t *testing.T) {
 			}
 		})
 	}
-	testenv.Eventually(t, 60*time.Second, func() bool {
-		return strings.Contains(g.out.String(), "restarting on the reloaded configuration")
-	}, "reload")
+	g.waitReloaded()
 	s.waitDesk(60*time.Second, "GD-104 unshelved", count("GD-104", rule, "alert.unshelved", 1))
 	testenv.Eventually(t, 30*time.Second, func() bool {
 		mu.Lock()
@@ -791,17 +800,10 @@ func TestWorstHourActionsAcrossReload(t *testing.T) {
 		for k := range answered[dev] {
 			by = k
 		}
-		if got, want := s.deskLines(dev, rule), []string{"alert.firing high yellow", "alert.acknowledged high yellow"}; !slices.Equal(got, want) {
-			t.Errorf("%s at the desk:\n%q\nwant:\n%q", dev, got, want)
-		}
-		testenv.Eventually(t, 30*time.Second, func() bool { return len(s.alertPoints(dev, rule)) >= 2 }, "%s points", dev)
-		if got, want := s.alertPoints(dev, rule), []string{"firing high yellow", "acknowledged high yellow " + by}; !slices.Equal(got, want) {
-			t.Errorf("%s alert points:\n%q\nwant:\n%q", dev, got, want)
-		}
+		s.wantDesk(dev, rule, "alert.firing high yellow", "alert.acknowledged high yellow")
+		s.wantPoints(dev, rule, "firing high yellow", "acknowledged high yellow "+by)
 	}
-	if got, want := s.deskLines("GD-104", rule), []string{"alert.firing high yellow", "alert.shelved high yellow", "alert.unshelved high yellow"}; !slices.Equal(got, want) {
-		t.Errorf("GD-104 at the desk:\n%q\nwant:\n%q", got, want)
-	}
+	s.wantDesk("GD-104", rule, "alert.firing high yellow", "alert.shelved high yellow", "alert.unshelved high yellow")
 	if a, _ := s.findAlert("GD-104", rule); a.ID != ids["GD-104"] || a.State != "active-unacknowledged" {
 		t.Errorf("GD-104 after its shelving ran out: %+v; want the same occurrence, active-unacknowledged", a)
 	}
@@ -818,7 +820,7 @@ func TestWorstHourRemindersWhileDeskDown(t *testing.T) {
 	s.start()
 	const rule = "combustible-gas"
 	s.set(1, 55)
-	s.waitDesk(30*time.Second, "GD-101 fires", count("GD-101", rule, "alert.firing", 1))
+	s.waitFiring(rule, "GD-101")
 	s.waitDesk(30*time.Second, "a first reminder", count("GD-101", rule, "alert.reminder", 1))
 	if err := s.desk.RefuseFor(8 * time.Second); err != nil {
 		t.Fatal(err)
@@ -834,10 +836,7 @@ func TestWorstHourRemindersWhileDeskDown(t *testing.T) {
 	if n > 4 {
 		t.Errorf("%d reminders arrived within two intervals of the desk's return; want the one due and the next ones (at most 4), not one per missed interval", n)
 	}
-	a, _ := s.findAlert("GD-101", rule)
-	if code, body := s.call("POST", "/api/v1/alerts/"+a.ID+"/ack", "test-token", `{"by":"值班员"}`); code != 200 {
-		t.Fatalf("ack: %d %s", code, body)
-	}
+	s.ackAlert("GD-101", rule, "值班员")
 	s.waitDesk(30*time.Second, "acknowledged", count("GD-101", rule, "alert.acknowledged", 1))
 	s.quiet(2 * repeat) // no reminder after the acknowledgement
 }
@@ -848,8 +847,7 @@ func TestWorstHourRemindersWhileDeskDown(t *testing.T) {
 // InfluxDB is back it holds exactly the alert points of what the desk
 // received, each once, in order.
 func TestWorstHourInfluxDownKill9(t *testing.T) {
-	s := newAlertSite(t, siteOpts{devices: 2, interval: 200 * time.Millisecond})
-	g := s.start()
+	s, g := startWorstSite(t, 2)
 	const rule = "combustible-gas"
 	s.influx.Stop()
 	s.set(1, 30)
@@ -858,13 +856,8 @@ func TestWorstHourInfluxDownKill9(t *testing.T) {
 	s.set(2, 55)
 	s.waitDesk(30*time.Second, "GD-101 changes", count("GD-101", rule, "alert.changed", 1))
 	s.waitDesk(30*time.Second, "GD-102 fires", count("GD-102", rule, "alert.firing", 1))
-	a, _ := s.findAlert("GD-101", rule)
-	if code, body := s.call("POST", "/api/v1/alerts/"+a.ID+"/ack", "test-token", `{"by":"值班员丙"}`); code != 200 {
-		t.Fatalf("ack: %d %s", code, body)
-	}
-	g.kill9()
-	s.set(1, 0)
-	g = s.start()
+	s.ackAlert("GD-101", rule, "值班员丙")
+	g = s.crash(g, func() { s.set(1, 0) })
 	s.waitDesk(30*time.Second, "GD-101 resolves after the restart", count("GD-101", rule, "alert.resolved", 1))
 	s.set(2, 0)
 	s.waitDesk(30*time.Second, "GD-102 resolves", count("GD-102", rule, "alert.resolved", 1))
@@ -873,10 +866,7 @@ func TestWorstHourInfluxDownKill9(t *testing.T) {
 		"GD-101": {"firing high yellow", "changed high-high red", "acknowledged high-high red 值班员丙", "resolved high-high red"},
 		"GD-102": {"firing high-high red", "resolved high-high red"},
 	} {
-		testenv.Eventually(t, 60*time.Second, func() bool { return len(s.alertPoints(dev, rule)) >= len(want) }, "%s alert points", dev)
-		if got := s.alertPoints(dev, rule); !slices.Equal(got, want) {
-			t.Errorf("%s alert points:\n%q\nwant:\n%q", dev, got, want)
-		}
+		s.wantPoints(dev, rule, want...)
 		desk := s.occurrences(dev, rule)
 		if points := s.pointOccurrences(dev, rule); !maps.EqualFunc(desk, points, sameNotified) {
 			t.Errorf("%s: desk %v, points %v", dev, desk, points)
@@ -901,22 +891,18 @@ func TestWorstHourGatewayClockBehind(t *testing.T) {
 	ahead := func() time.Time { return time.Now().Add(time.Hour) }
 	s := newAlertSite(t, siteOpts{devices: 1, interval: 200 * time.Millisecond})
 	skewed := newDeskWith(t, dutydesk.Options{Secret: deskSecret, Now: ahead})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.deskVia(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Date", ahead().UTC().Format(http.TimeFormat))
 		skewed.Handler().ServeHTTP(w, r)
 	}))
-	t.Cleanup(srv.Close)
-	s.editConfig("url: "+s.desk.URL(), "url: "+srv.URL+"/api/alerts")
 	s.desk = skewed
 	g := s.start()
 	const rule = "combustible-gas"
 	s.set(1, 55)
-	s.waitDesk(30*time.Second, "GD-101 fires", count("GD-101", rule, "alert.firing", 1))
+	s.waitFiring(rule, "GD-101")
 	s.set(1, 0)
 	s.waitDesk(30*time.Second, "GD-101 resolves", count("GD-101", rule, "alert.resolved", 1))
-	if got, want := s.deskLines("GD-101", rule), []string{"alert.firing high-high red", "alert.resolved high-high red"}; !slices.Equal(got, want) {
-		t.Errorf("GD-101 at the desk:\n%q\nwant:\n%q", got, want)
-	}
+	s.wantDesk("GD-101", rule, "alert.firing high-high red", "alert.resolved high-high red")
 	if strings.Contains(g.out.String(), "dead-lettered") {
 		t.Errorf("a notification was dead-lettered:\n%s", tail(g.out.String(), 20))
 	}
@@ -933,27 +919,13 @@ func TestWorstHourReloadRemovesDeviceInMaintenance(t *testing.T) {
 	s.setBits(2, false, true)
 	s.waitDesk(30*time.Second, "GD-102 suppressed", count("GD-102", maint, "alert.suppressed", 1))
 
-	cfg, err := os.ReadFile(s.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i, j := strings.Index(string(cfg), "        - id: GD-102"), strings.Index(string(cfg), "alerting:")
-	if i < 0 || j < i {
-		t.Fatalf("GD-102 not found in the config:\n%s", cfg)
-	}
-	if err := os.WriteFile(s.config, append(cfg[:i:i], cfg[j:]...), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	s.cutConfig("        - id: GD-102", "alerting:")
+	g.sighup()
 	s.waitDesk(60*time.Second, "GD-102's maintenance ends", count("GD-102", maint, "alert.unsuppressed", 1))
 	s.set(1, 30)
 	s.waitDesk(30*time.Second, "GD-101 still alarms", count("GD-101", "combustible-gas", "alert.firing", 1))
 	s.quiet(2 * time.Second)
-	if got, want := s.deskLines("GD-102", maint), []string{"alert.suppressed maintenance blue", "alert.unsuppressed maintenance blue"}; !slices.Equal(got, want) {
-		t.Errorf("GD-102 maintenance at the desk:\n%q\nwant:\n%q", got, want)
-	}
+	s.wantDesk("GD-102", maint, "alert.suppressed maintenance blue", "alert.unsuppressed maintenance blue")
 	for _, a := range s.alerts("active") {
 		if a.Device == "GD-102" {
 			t.Errorf("the removed device is still listed: %+v", a)
@@ -967,15 +939,11 @@ func TestWorstHourReloadRemovesDeviceInMaintenance(t *testing.T) {
 // alarm stays one occurrence, acknowledged, and the desk gets nothing
 // twice.
 func TestWorstHourReloadStorm(t *testing.T) {
-	s := newAlertSite(t, siteOpts{devices: 1, interval: 200 * time.Millisecond})
-	g := s.start()
+	s, g := startWorstSite(t, 1)
 	const rule = "combustible-gas"
 	s.set(1, 55)
-	s.waitDesk(30*time.Second, "GD-101 fires", count("GD-101", rule, "alert.firing", 1))
-	a, _ := s.findAlert("GD-101", rule)
-	if code, body := s.call("POST", "/api/v1/alerts/"+a.ID+"/ack", "test-token", `{"by":"值班员"}`); code != 200 {
-		t.Fatalf("ack: %d %s", code, body)
-	}
+	s.waitFiring(rule, "GD-101")
+	s.ackAlert("GD-101", rule, "值班员")
 	s.waitDesk(30*time.Second, "acknowledged", count("GD-101", rule, "alert.acknowledged", 1))
 	for _, timeout := range []string{"3s", "4s", "5s"} {
 		b, err := os.ReadFile(s.config)
@@ -986,9 +954,7 @@ func TestWorstHourReloadStorm(t *testing.T) {
 		if err := os.WriteFile(s.config, []byte(next), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-			t.Fatal(err)
-		}
+		g.sighup()
 		time.Sleep(20 * time.Millisecond) // an operator's pace, not a synchronisation
 	}
 	// The last file is the one running: one more SIGHUP finds it unchanged.
@@ -1005,9 +971,7 @@ func TestWorstHourReloadStorm(t *testing.T) {
 	s.set(1, 0)
 	s.waitDesk(30*time.Second, "GD-101 resolves", count("GD-101", rule, "alert.resolved", 1))
 	s.quiet(2 * time.Second)
-	if got, want := s.deskLines("GD-101", rule), []string{"alert.firing high-high red", "alert.acknowledged high-high red", "alert.resolved high-high red"}; !slices.Equal(got, want) {
-		t.Errorf("GD-101 at the desk:\n%q\nwant:\n%q", got, want)
-	}
+	s.wantDesk("GD-101", rule, "alert.firing high-high red", "alert.acknowledged high-high red", "alert.resolved high-high red")
 	if st := s.desk.Stats(); st.Duplicates != 0 {
 		t.Logf("redeliveries (same webhook-id): %d", st.Duplicates)
 	}
