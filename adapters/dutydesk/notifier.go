@@ -237,3 +237,8 @@ func (n *Notifier) backoff(lo, hi time.Duration, attempt int, resp *http.Respons
 func Backoff(lo, hi, maxRetryAfter time.Duration, attempt int, resp *http.Response, now time.Time, jitter float64) time.Duration {
 	return retryhttp.Backoff(lo, hi, maxRetryAfter, attempt, resp, now, jitter)
 }
+
+// ClockOffset is how far the desk's clock is ahead of the gateway's
+// (negative: behind), as learnt from the Date header of a refusal; zero
+// until one showed a difference of a minute or more.
+func (n *Notifier) ClockOffset() time.Duration { return n.skew.Offset() }
