@@ -73,6 +73,9 @@ type attempt struct {
 	url    string
 	header http.Header
 	body   []byte
+	// timed: the attempt carries a signed timestamp, which the receiver
+	// checks against its clock.
+	timed bool
 }
 
 // signer makes the request of one attempt at now: vendors that sign put a
@@ -285,7 +288,7 @@ func (n *Notifier) checkRetry(ctx context.Context, resp *http.Response, err erro
 		n.learnClock(resp)
 	}
 	var re *RefusedError
-	if c, ok := ctx.Value(callKey{}).(*call); ok && errors.As(err, &re) && re.Clock && !c.reclocked &&
+	if c, ok := ctx.Value(callKey{}).(*call); ok && c.cur.timed && errors.As(err, &re) && re.Clock && !c.reclocked &&
 		(n.skew.Offset()-c.off).Abs() >= retryhttp.MinSkew {
 		c.reclocked = true
 		return true, nil // once more, signed with the receiver's time

@@ -148,3 +148,21 @@ func TestRobotRefusalNotAboutTimeIsFinal(t *testing.T) {
 		}
 	})
 }
+
+// TestUnsignedRobotRefusalIsFinal: a DingTalk robot without 加签 checks no
+// timestamp, so its 310000 (a keyword missing) is final at once even when
+// its Date header shows the gateway's clock three years off.
+func TestUnsignedRobotRefusalIsFinal(t *testing.T) {
+	f := fakerobot.DingTalk(t, dingToken, "")
+	f.Script(fakerobot.Answer{Status: 200, Body: `{"errcode":310000,"errmsg":"keywords not in content"}`})
+	c, _ := skewedChat(t, alerting.NotifyConfig{Name: "duty-group", Type: "dingtalk", URL: f.Webhook()}, -threeYears)
+	if err := c.Notify(ctxT(t), notification(t, alerting.TypeFiring, 1, gasAlert("a1", "red", 57.3))); !gateway.IsPermanent(err) {
+		t.Fatalf("err %v, want a final refusal", err)
+	}
+	if got, _, _ := f.Counts(); got != 1 {
+		t.Errorf("%d attempts, want 1", got)
+	}
+	if d := c.ClockOffset() - threeYears; d.Abs() > time.Minute {
+		t.Errorf("clock offset %v, want about %v (learnt from the refusal all the same)", c.ClockOffset(), threeYears)
+	}
+}

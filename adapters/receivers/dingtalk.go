@@ -86,7 +86,7 @@ func (d *dingTalk) prepare(ms []alerting.Message) (signer, error) {
 			q.Set("sign", DingTalkSign(d.secret, ts))
 			u.RawQuery = q.Encode()
 		}
-		return attempt{method: http.MethodPost, url: u.String(), header: jsonHeader(), body: body}, nil
+		return attempt{method: http.MethodPost, url: u.String(), header: jsonHeader(), body: body, timed: d.secret != ""}, nil
 	}, nil
 }
 

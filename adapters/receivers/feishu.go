@@ -87,7 +87,7 @@ func (f *feishu) prepare(ms []alerting.Message) (signer, error) {
 		msg["timestamp"] = strconv.FormatInt(ts, 10)
 		msg["sign"] = FeishuSign(f.key, ts)
 		body, err := marshal(msg)
-		return attempt{method: http.MethodPost, url: f.url, header: jsonHeader(), body: body}, err
+		return attempt{method: http.MethodPost, url: f.url, header: jsonHeader(), body: body, timed: true}, err
 	}, nil
 }
 
