@@ -316,7 +316,9 @@ func (n *Notifier) learnClock(resp *http.Response) {
 	if off < 0 {
 		way = "ahead"
 	}
-	n.log.Warn(fmt.Sprintf("the gateway's clock is %s %s (as the receiver's Date header tells); signing with the receiver's time", off.Abs().Round(time.Second), way),
+	// To the minute: a Date header has whole seconds, and an answer takes
+	// its time.
+	n.log.Warn(fmt.Sprintf("the gateway's clock is %s %s (as the receiver's Date header tells); signing with the receiver's time", off.Abs().Round(time.Minute), way),
 		"receiver", n.name, "type", n.typ, "offset_seconds", int64(off.Round(time.Second)/time.Second))
 }
 
