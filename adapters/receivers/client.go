@@ -164,6 +164,9 @@ type call struct {
 	// clock of the receiver's that differs from the one signed with, and
 	// the message was signed again with it; a second such refusal is final.
 	reclocked bool
+	// now: the next attempt goes without waiting (the one signed with
+	// the receiver's time: nothing to wait for).
+	now bool
 }
 
 // signNow signs the call's next attempt with the receiver's clock as far
@@ -290,7 +293,7 @@ func (n *Notifier) checkRetry(ctx context.Context, resp *http.Response, err erro
 	var re *RefusedError
 	if c, ok := ctx.Value(callKey{}).(*call); ok && c.cur.timed && errors.As(err, &re) && re.Clock && !c.reclocked &&
 		(n.skew.Offset()-c.off).Abs() >= retryhttp.MinSkew {
-		c.reclocked = true
+		c.reclocked, c.now = true, true
 		return true, nil // once more, signed with the receiver's time
 	}
 	retry := Retryable(resp, err)
@@ -333,6 +336,12 @@ func Retryable(resp *http.Response, err error) bool {
 }
 
 func (n *Notifier) backoff(lo, hi time.Duration, attempt int, resp *http.Response) time.Duration {
+	if resp != nil && resp.Request != nil {
+		if c, ok := resp.Request.Context().Value(callKey{}).(*call); ok && c.now {
+			c.now = false
+			return 0
+		}
+	}
 	return Backoff(lo, hi, n.opts.MaxRetryAfter, attempt, resp, n.opts.Now(), rand.Float64())
 }
 

@@ -37,7 +37,9 @@ var signedRobots = []signedRobot{
 func skewedChat(t *testing.T, cfg alerting.NotifyConfig, gatewayAhead time.Duration) (Chat, *bytes.Buffer) {
 	t.Helper()
 	var logs bytes.Buffer
-	opts := fastRetry
+	// Backoff of an hour: the attempt signed with the receiver's time
+	// goes at once, and any other retry would outlast the test's context.
+	opts := Options{MinBackoff: time.Hour, MaxBackoff: time.Hour}
 	opts.Now = func() time.Time { return time.Now().Add(gatewayAhead) }
 	n, err := New(cfg, testSite, opts, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
