@@ -23,15 +23,20 @@ var ErrAckNeedsBy = errors.New("acknowledgement needs by: who acknowledges")
 var ErrAckTooLong = errors.New("acknowledgement: by and comment are limited to 1024 bytes")
 
 // ErrByNotPrintable is returned by Ack and the other duty officer's
-// actions when by holds a control character or is not valid UTF-8: the
-// record must name someone readably.
-var ErrByNotPrintable = errors.New("by must be a printable name: valid UTF-8 without control characters")
+// actions when by holds a control or format character or is not valid
+// UTF-8: the record must name someone readably.
+var ErrByNotPrintable = errors.New("by must be a printable name: valid UTF-8 without control or format characters")
 
 // validActor reports whether by is valid UTF-8 without control characters
-// and comment is valid UTF-8 (it may hold line breaks).
+// and without format characters (Unicode category Cf: a right-to-left
+// override, zero-width spaces and joiners, a soft hyphen… which make a
+// name in the record look like someone else's, or two names look the
+// same), and comment is valid UTF-8 (it may hold line breaks).
 func validActor(by, comment string) bool {
-	return utf8.ValidString(by) && !strings.ContainsFunc(by, unicode.IsControl) && utf8.ValidString(comment)
+	return utf8.ValidString(by) && !strings.ContainsFunc(by, unprintable) && utf8.ValidString(comment)
 }
+
+func unprintable(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }
 
 // maxAckText bounds `by` and `comment` of an acknowledgement, in bytes.
 const maxAckText = 1024

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -49,17 +48,12 @@ type Notifier struct {
 	client *retryablehttp.Client
 
 	failures retryhttp.Failures
-	// skew is how far the desk's clock is from ours (nanoseconds), learnt
-	// from the Date header of a refusal: signatures carry the desk's time,
-	// so an edge box whose clock is off (a lost RTC, NTP not reachable
-	// yet) is not refused for its timestamps.
-	skew atomic.Int64
+	// skew is how far the desk's clock is from ours, learnt from the
+	// Date header of a refusal: signatures carry the desk's time, so an
+	// edge box whose clock is off (a lost RTC, NTP not reachable yet) is
+	// not refused for its timestamps.
+	skew retryhttp.Skew
 }
-
-// minSkew is the clock difference worth signing around: well inside the
-// Standard Webhooks timestamp tolerance (5 minutes), well beyond the one
-// second of a Date header.
-const minSkew = time.Minute
 
 var _ alerting.Notifier = (*Notifier)(nil)
 
@@ -130,7 +124,7 @@ func (n *Notifier) Notify(ctx context.Context, m alerting.Message) error {
 
 // sign sets the Standard Webhooks timestamp and signature headers.
 func (n *Notifier) sign(r *http.Request, id string, body []byte) {
-	ts := n.opts.Now().Add(time.Duration(n.skew.Load())).Unix()
+	ts := n.skew.Now(n.opts.Now()).Unix()
 	r.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
 	r.Header.Set("webhook-signature", Sign(n.key, id, ts, body))
 }
@@ -200,23 +194,18 @@ func (n *Notifier) checkRetry(ctx context.Context, resp *http.Response, err erro
 // learnSkew reads the clock of a desk that refused a notification (400,
 // 401 or 403, as Standard Webhooks receivers answer a timestamp outside
 // their tolerance) from its Date header; it reports whether that differs
-// by minSkew or more from the clock the signature used, and then signs
-// with the desk's time from now on.
+// by retryhttp.MinSkew or more from the clock the signature used, and
+// then signs with the desk's time from now on.
 func (n *Notifier) learnSkew(resp *http.Response) bool {
 	switch resp.StatusCode {
 	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
 	default:
 		return false
 	}
-	date, err := http.ParseTime(resp.Header.Get("Date"))
-	if err != nil {
+	off, changed := n.skew.Learn(resp, n.opts.Now())
+	if !changed {
 		return false
 	}
-	off := date.Sub(n.opts.Now())
-	if (off - time.Duration(n.skew.Load())).Abs() < minSkew {
-		return false
-	}
-	n.skew.Store(int64(off))
 	n.log.Warn("the duty desk's clock and the gateway's differ; signing with the desk's time",
 		"receiver", n.name, "desk_ahead_by", off.Round(time.Second))
 	return true
@@ -248,3 +237,8 @@ func (n *Notifier) backoff(lo, hi time.Duration, attempt int, resp *http.Respons
 func Backoff(lo, hi, maxRetryAfter time.Duration, attempt int, resp *http.Response, now time.Time, jitter float64) time.Duration {
 	return retryhttp.Backoff(lo, hi, maxRetryAfter, attempt, resp, now, jitter)
 }
+
+// ClockOffset is how far the desk's clock is ahead of the gateway's
+// (negative: behind), as learnt from the Date header of a refusal; zero
+// until one showed a difference of a minute or more.
+func (n *Notifier) ClockOffset() time.Duration { return n.skew.Offset() }

@@ -50,6 +50,10 @@ type RefusedError struct {
 	Code      int    // the vendor's errcode / code; 0 when the status says it all
 	Msg       string // the vendor's errmsg, credentials removed
 	Temporary bool
+	// Clock: the vendor gives one code for a bad signature and a
+	// timestamp outside its window (DingTalk 310000, Feishu 19021), so
+	// the refusal may be about the gateway's clock.
+	Clock bool
 }
 
 func (e *RefusedError) Error() string {
@@ -69,6 +73,9 @@ type attempt struct {
 	url    string
 	header http.Header
 	body   []byte
+	// timed: the attempt carries a signed timestamp, which the receiver
+	// checks against its clock.
+	timed bool
 }
 
 // signer makes the request of one attempt at now: vendors that sign put a
@@ -104,6 +111,9 @@ type Notifier struct {
 	log     *slog.Logger
 	client  *retryablehttp.Client
 	retries retryhttp.Failures
+	// skew is how far the receiver's clock is from ours, learnt from the
+	// Date header of its answers: signatures carry the receiver's time.
+	skew retryhttp.Skew
 }
 
 // Chat is a Notifier for a group chat robot (DingTalk, WeCom, Feishu): it
@@ -148,7 +158,32 @@ func (c Chat) NotifyBatch(ctx context.Context, ms []alerting.Message) error {
 type call struct {
 	sign signer
 	cur  attempt
+	// off is the clock offset the current attempt was signed with.
+	off time.Duration
+	// reclocked: a refusal that may be about the timestamp came with a
+	// clock of the receiver's that differs from the one signed with, and
+	// the message was signed again with it; a second such refusal is final.
+	reclocked bool
+	// now: the next attempt goes without waiting (the one signed with
+	// the receiver's time: nothing to wait for).
+	now bool
 }
+
+// signNow signs the call's next attempt with the receiver's clock as far
+// as it is known.
+func (n *Notifier) signNow(c *call) (attempt, error) {
+	off := n.skew.Offset()
+	a, err := c.sign(n.opts.Now().Add(off))
+	if err == nil {
+		c.off = off
+	}
+	return a, err
+}
+
+// ClockOffset is how far the receiver's clock is ahead of the gateway's
+// (negative: behind), as learnt from the Date header of its answers; zero
+// until an answer showed a difference of a minute or more.
+func (n *Notifier) ClockOffset() time.Duration { return n.skew.Offset() }
 
 type callKey struct{}
 
@@ -162,7 +197,7 @@ func (n *Notifier) send(ctx context.Context, ms []alerting.Message) error {
 		return fmt.Errorf("render notification %s: %s: %w", id, n.scrub.Replace(err.Error()), gateway.ErrPermanent)
 	}
 	c := &call{sign: sign}
-	if c.cur, err = sign(n.opts.Now()); err != nil {
+	if c.cur, err = n.signNow(c); err != nil {
 		return fmt.Errorf("render notification %s: %s: %w", id, n.scrub.Replace(err.Error()), gateway.ErrPermanent)
 	}
 	ctx = context.WithValue(ctx, callKey{}, c)
@@ -217,7 +252,7 @@ func (n *Notifier) resign(r *http.Request) error {
 	if !ok {
 		return errors.New("re-sign notification: no delivery in request context")
 	}
-	a, err := c.sign(n.opts.Now())
+	a, err := n.signNow(c)
 	if err != nil {
 		return err
 	}
@@ -244,11 +279,22 @@ func (n *Notifier) answer(resp *http.Response) error {
 }
 
 // checkRetry is the retry policy: network errors, 429, 5xx and a vendor's
-// temporary refusal are retried; everything else is final. It logs when
-// the receiver starts failing.
+// temporary refusal are retried; a refusal that may be about the
+// timestamp is retried once when the receiver's clock (its Date header)
+// differs from the one the attempt was signed with; everything else is
+// final. It logs when the receiver starts failing.
 func (n *Notifier) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
+	}
+	if err == nil && resp != nil {
+		n.learnClock(resp)
+	}
+	var re *RefusedError
+	if c, ok := ctx.Value(callKey{}).(*call); ok && c.cur.timed && errors.As(err, &re) && re.Clock && !c.reclocked &&
+		(n.skew.Offset()-c.off).Abs() >= retryhttp.MinSkew {
+		c.reclocked, c.now = true, true
+		return true, nil // once more, signed with the receiver's time
 	}
 	retry := Retryable(resp, err)
 	if retry && n.retries.Add() {
@@ -256,6 +302,27 @@ func (n *Notifier) checkRetry(ctx context.Context, resp *http.Response, err erro
 			"receiver", n.name, "type", n.typ, "reason", n.scrub.Replace(retryhttp.Reason(resp, err)))
 	}
 	return retry, nil
+}
+
+// learnClock learns the receiver's clock from any answer and logs when
+// it differs from the gateway's by a minute or more (once per change).
+func (n *Notifier) learnClock(resp *http.Response) {
+	off, changed := n.skew.Learn(resp, n.opts.Now())
+	if !changed {
+		return
+	}
+	if off.Abs() < retryhttp.MinSkew {
+		n.log.Info("the gateway's clock agrees with the receiver's again", "receiver", n.name, "type", n.typ)
+		return
+	}
+	way := "behind"
+	if off < 0 {
+		way = "ahead"
+	}
+	// To the minute: a Date header has whole seconds, and an answer takes
+	// its time.
+	n.log.Warn(fmt.Sprintf("the gateway's clock is %s %s (as the receiver's Date header tells); signing with the receiver's time", off.Abs().Round(time.Minute), way),
+		"receiver", n.name, "type", n.typ, "offset_seconds", int64(off.Round(time.Second)/time.Second))
 }
 
 // Retryable classifies one attempt: a network error, 429, 5xx or a
@@ -269,6 +336,12 @@ func Retryable(resp *http.Response, err error) bool {
 }
 
 func (n *Notifier) backoff(lo, hi time.Duration, attempt int, resp *http.Response) time.Duration {
+	if resp != nil && resp.Request != nil {
+		if c, ok := resp.Request.Context().Value(callKey{}).(*call); ok && c.now {
+			c.now = false
+			return 0
+		}
+	}
 	return Backoff(lo, hi, n.opts.MaxRetryAfter, attempt, resp, n.opts.Now(), rand.Float64())
 }
 

@@ -19,6 +19,10 @@ import (
 // robot's webhook quota, -1 the platform busy.
 var dingTalkTemporary = map[int]bool{130101: true, 90030: true, -1: true}
 
+// dingTalkClock: 310000 is DingTalk's answer to a timestamp more than an
+// hour from its clock as well as to a bad signature, keyword or IP.
+var dingTalkClock = map[int]bool{310000: true}
+
 // dingTalk is a DingTalk custom robot (自定义机器人): a markdown message to
 // the robot's webhook URL, signed (加签) when it has a secret.
 type dingTalk struct {
@@ -82,7 +86,7 @@ func (d *dingTalk) prepare(ms []alerting.Message) (signer, error) {
 			q.Set("sign", DingTalkSign(d.secret, ts))
 			u.RawQuery = q.Encode()
 		}
-		return attempt{method: http.MethodPost, url: u.String(), header: jsonHeader(), body: body}, nil
+		return attempt{method: http.MethodPost, url: u.String(), header: jsonHeader(), body: body, timed: d.secret != ""}, nil
 	}, nil
 }
 
@@ -90,14 +94,15 @@ func (d *dingTalk) prepare(ms []alerting.Message) (signer, error) {
 // retried; any other errcode (310000: signature, keyword or IP check
 // failed; 300001: bad token…) is final.
 func (d *dingTalk) verdict(status int, body []byte) error {
-	return errcodeVerdict(status, body, dingTalkTemporary)
+	return errcodeVerdict(status, body, dingTalkTemporary, dingTalkClock)
 }
 
 // errcodeVerdict reads the answer of a robot that reports in
 // {"errcode": n, "errmsg": "…"} (DingTalk, WeCom): HTTP 200 with errcode 0
 // is delivery; an errcode in temporary is a refusal to retry; any other
-// errcode, another status or another body is a final refusal.
-func errcodeVerdict(status int, body []byte, temporary map[int]bool) error {
+// errcode, another status or another body is a final refusal, which may
+// be about the timestamp when its errcode is in clock.
+func errcodeVerdict(status int, body []byte, temporary, clock map[int]bool) error {
 	var a struct {
 		Code *int   `json:"errcode"`
 		Msg  string `json:"errmsg"`
@@ -108,7 +113,7 @@ func errcodeVerdict(status int, body []byte, temporary map[int]bool) error {
 	if *a.Code == 0 {
 		return nil
 	}
-	return &RefusedError{Status: status, Code: *a.Code, Msg: clip(a.Msg, 200), Temporary: temporary[*a.Code]}
+	return &RefusedError{Status: status, Code: *a.Code, Msg: clip(a.Msg, 200), Temporary: temporary[*a.Code], Clock: clock[*a.Code]}
 }
 
 func jsonHeader() http.Header {

@@ -22,6 +22,18 @@
 // is the key in its URL. Every attempt is signed afresh, so a message that
 // waited out a long outage is still inside the vendors' one-hour window.
 //
+// # A wrong clock
+//
+// An edge box without RTC battery or NTP may come back from a power cut
+// hours or years off, and DingTalk (310000) and Feishu (19021) refuse a
+// timestamp more than an hour from their clock with the code of a bad
+// signature. Every answer's Date header tells the robot's clock
+// (retryhttp.Skew, shared with the duty desk); when it is a minute or more
+// from ours, later attempts are signed with the robot's time, and such a
+// refusal of an attempt signed with another offset is retried once at
+// once. The offset is logged once at Warn and exported (ClockOffset,
+// hazardgw_clock_offset_seconds).
+//
 // # Delivery
 //
 // A Notifier only renders, sends and classifies; the alert engine's

@@ -18,6 +18,10 @@ import (
 // HTTP 400).
 var feishuTemporary = map[int]bool{11232: true, 99991400: true}
 
+// feishuClock: 19021 is Feishu's answer to a timestamp more than an hour
+// from its clock as well as to a bad signature.
+var feishuClock = map[int]bool{19021: true}
+
 // feishu is a Feishu / Lark custom bot (自定义机器人): an interactive card
 // (or text), with timestamp and sign in the body when it has a secret.
 type feishu struct {
@@ -83,7 +87,7 @@ func (f *feishu) prepare(ms []alerting.Message) (signer, error) {
 		msg["timestamp"] = strconv.FormatInt(ts, 10)
 		msg["sign"] = FeishuSign(f.key, ts)
 		body, err := marshal(msg)
-		return attempt{method: http.MethodPost, url: f.url, header: jsonHeader(), body: body}, err
+		return attempt{method: http.MethodPost, url: f.url, header: jsonHeader(), body: body, timed: true}, err
 	}, nil
 }
 
@@ -109,7 +113,7 @@ func (f *feishu) verdict(status int, body []byte) error {
 	if code == 0 && status/100 == 2 {
 		return nil
 	}
-	return &RefusedError{Status: status, Code: code, Msg: clip(a.Msg, 200), Temporary: feishuTemporary[code]}
+	return &RefusedError{Status: status, Code: code, Msg: clip(a.Msg, 200), Temporary: feishuTemporary[code], Clock: feishuClock[code]}
 }
 
 // marshal encodes v as JSON without HTML escaping (the vendors show < and

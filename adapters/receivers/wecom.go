@@ -65,5 +65,5 @@ func (w *weCom) prepare(ms []alerting.Message) (signer, error) {
 // retried; any other (93000 invalid webhook key, 40058 bad content…) is
 // final.
 func (w *weCom) verdict(status int, body []byte) error {
-	return errcodeVerdict(status, body, weComTemporary)
+	return errcodeVerdict(status, body, weComTemporary, nil)
 }

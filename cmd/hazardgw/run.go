@@ -28,6 +28,7 @@ import (
 	"github.com/hazardgw/hazardgw/gateway/spool"
 	"github.com/hazardgw/hazardgw/geo"
 	"github.com/hazardgw/hazardgw/httpapi"
+	"github.com/hazardgw/hazardgw/internal/retryhttp"
 )
 
 // runGateway runs the gateway described by cfg until ctx ends, then shuts
@@ -78,6 +79,7 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 	var observers []gateway.Observer
 	// --- alerting is wired here (an Observer of committed points) ---
 	notifiers := map[string]alerting.Notifier{}
+	clocks := map[string]retryhttp.ClockReporter{} // the receivers' clocks, as their answers tell
 	imSite := receivers.Site{Name: cfg.Site.Name, Language: cfg.Site.Language, Location: cfg.Site.Location()}
 	for _, n := range cfg.Alerting.Notify {
 		if receivers.Handles(n) {
@@ -86,6 +88,9 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 				return err
 			}
 			notifiers[n.Name] = r
+			if c, ok := r.(retryhttp.ClockReporter); ok {
+				clocks[n.Name] = c
+			}
 			continue
 		}
 		desk, err := dutydesk.New(n, dutydesk.Options{}, logger.With("component", "dutydesk", "receiver", n.Name))
@@ -93,6 +98,7 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 			return err
 		}
 		notifiers[n.Name] = desk
+		clocks[n.Name] = desk
 	}
 	var alertDevices []alerting.Device // labels, poll intervals and units for rules and messages
 	for _, l := range cfg.Modbus.Links {
@@ -207,6 +213,7 @@ func runGateway(ctx context.Context, cfg *File, logger *slog.Logger) (err error)
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		gateway.NewCollector(pipe, sp, fwd),
 		alerts.Collector(),
+		retryhttp.ClockCollector(clocks),
 	)
 
 	mon := &gateway.SelfMonitor{

@@ -22,6 +22,13 @@
 //
 // New makes a fake of any other HTTP receiver from its checks.
 //
+// # Clock
+//
+// Timestamps are checked against the robot's clock, which is the
+// machine's unless SetClockAhead moves it; every answer tells that clock
+// in its Date header, as the vendors' servers do, so tests can put the
+// gateway's clock and the robot's apart.
+//
 // # Concurrency
 //
 // A Robot serves requests concurrently; its methods are safe to call from

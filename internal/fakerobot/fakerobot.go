@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -43,6 +44,9 @@ type Robot struct {
 	got     [][]byte // every request body that passed the checks
 	taken   [][]byte // those answered with success
 	bad     []string // failed checks
+	// ahead is how far the robot's clock is ahead of the machine's
+	// (nanoseconds; negative: behind).
+	ahead atomic.Int64
 }
 
 // New starts a receiver that checks each request with check: one that
@@ -66,6 +70,15 @@ func (r *Robot) Webhook() string { return r.srv.URL + r.path }
 
 // Close stops the server: nobody answers any more.
 func (r *Robot) Close() { r.srv.Close() }
+
+// Now is the robot's clock: the machine's, moved by SetClockAhead. It
+// checks timestamps against it and tells it in the Date header of every
+// answer, as the vendors' servers do.
+func (r *Robot) Now() time.Time { return time.Now().Add(time.Duration(r.ahead.Load())) }
+
+// SetClockAhead sets the robot's clock d ahead of the machine's (negative:
+// behind).
+func (r *Robot) SetClockAhead(d time.Duration) { r.ahead.Store(int64(d)) }
 
 // Script sets the answers to the next requests that pass the checks; the
 // last one repeats.
@@ -100,6 +113,7 @@ func (r *Robot) serve(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Date", r.Now().UTC().Format(http.TimeFormat))
 	w.WriteHeader(a.Status)
 	io.WriteString(w, a.Body)
 }
@@ -154,6 +168,7 @@ func fresh(ts, unit int64, now time.Time) bool {
 // secret, it wants 加签. A request that fails its checks is answered
 // 310000 (sign not match), as DingTalk does.
 func DingTalk(t testing.TB, token, secret string) *Robot {
+	var robot *Robot
 	check := func(r *http.Request, body []byte) error {
 		if r.Method != http.MethodPost || r.URL.Path != "/robot/send" {
 			return fmt.Errorf("%s %s", r.Method, r.URL.Path)
@@ -167,7 +182,7 @@ func DingTalk(t testing.TB, token, secret string) *Robot {
 		}
 		if secret != "" {
 			ts, err := strconv.ParseInt(q.Get("timestamp"), 10, 64)
-			if err != nil || !fresh(ts, int64(time.Millisecond), time.Now()) {
+			if err != nil || !fresh(ts, int64(time.Millisecond), robot.Now()) {
 				return fmt.Errorf("timestamp %q not within an hour", q.Get("timestamp"))
 			}
 			want := hmacB64(secret, q.Get("timestamp")+"\n"+secret)
@@ -210,9 +225,9 @@ func DingTalk(t testing.TB, token, secret string) *Robot {
 	refuse := func(error) Answer {
 		return Answer{200, `{"errcode":310000,"errmsg":"sign not match, more: [https://ding-doc.dingtalk.com/doc#/serverapi2/qf2nxq]"}`}
 	}
-	r := New(t, check, refuse, DingTalkOK)
-	r.path = "/robot/send?access_token=" + token
-	return r
+	robot = New(t, check, refuse, DingTalkOK)
+	robot.path = "/robot/send?access_token=" + token
+	return robot
 }
 
 // WeCom is a WeCom group robot with webhook key key. A request that
@@ -261,6 +276,7 @@ func WeCom(t testing.TB, key string) *Robot {
 // it wants a signature. A request that fails its checks is answered
 // 19021.
 func Feishu(t testing.TB, hook, secret string) *Robot {
+	var robot *Robot
 	check := func(r *http.Request, body []byte) error {
 		if r.Method != http.MethodPost || r.URL.Path != "/open-apis/bot/v2/hook/"+hook {
 			return fmt.Errorf("%s %s", r.Method, r.URL.Path)
@@ -292,7 +308,7 @@ func Feishu(t testing.TB, hook, secret string) *Robot {
 				return fmt.Errorf("no timestamp (a string)")
 			}
 			ts, err := strconv.ParseInt(*m.Timestamp, 10, 64)
-			if err != nil || !fresh(ts, int64(time.Second), time.Now()) {
+			if err != nil || !fresh(ts, int64(time.Second), robot.Now()) {
 				return fmt.Errorf("timestamp %q not within an hour", *m.Timestamp)
 			}
 			if m.Sign != hmacB64(*m.Timestamp+"\n"+secret, "") {
@@ -313,7 +329,7 @@ func Feishu(t testing.TB, hook, secret string) *Robot {
 	refuse := func(error) Answer {
 		return Answer{200, `{"code":19021,"data":{},"msg":"sign match fail or timestamp is not within one hour from current time"}`}
 	}
-	r := New(t, check, refuse, FeishuOK)
-	r.path = "/open-apis/bot/v2/hook/" + hook
-	return r
+	robot = New(t, check, refuse, FeishuOK)
+	robot.path = "/open-apis/bot/v2/hook/" + hook
+	return robot
 }

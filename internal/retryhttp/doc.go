@@ -13,10 +13,17 @@
 // keeps an outage's logging to one line when it starts and one when it
 // ends.
 //
+// Skew keeps how far a receiver's clock is from the gateway's, learnt from
+// the Date header of its answers (a minute or more counts), so that an
+// adapter signs with the receiver's time when the gateway's clock is wrong
+// (a dead RTC battery, no NTP on an isolated network); which answers may
+// be about the clock, and when to sign again, each adapter decides.
+// ClockCollector exports the offsets as hazardgw_clock_offset_seconds.
+//
 // # Concurrency
 //
-// A client from New and a Failures are safe for concurrent use; New does
-// no I/O.
+// A client from New, a Failures and a Skew are safe for concurrent use;
+// New does no I/O.
 //
 //	defaults := retryhttp.Config{
 //		Options: retryhttp.Options{MinBackoff: time.Second, MaxBackoff: time.Minute, MaxRetryAfter: 5 * time.Minute},

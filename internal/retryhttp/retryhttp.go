@@ -259,3 +259,42 @@ func (q quietLogger) log(msg string, kv []any) {
 	}
 	q.l.Debug(q.prefix+msg, out...)
 }
+
+// MinSkew is the clock difference worth signing around: well inside the
+// receivers' timestamp tolerances (5 minutes for Standard Webhooks, an
+// hour for the chat robots), well beyond the one second of a Date header
+// and the time an answer takes.
+const MinSkew = time.Minute
+
+// Skew is how far a receiver's clock is from ours, learnt from the Date
+// header of its answers, so that signatures carry the receiver's time: an
+// edge box whose clock is off (an RTC without battery, no NTP on an
+// isolated network) is not refused for its timestamps. The zero value
+// (clocks agree) is ready; it is safe for concurrent use.
+type Skew struct{ off atomic.Int64 }
+
+// Offset is the receiver's clock minus ours, as last learnt.
+func (s *Skew) Offset() time.Duration { return time.Duration(s.off.Load()) }
+
+// Now is local, moved to the receiver's clock.
+func (s *Skew) Now(local time.Time) time.Time { return local.Add(s.Offset()) }
+
+// Learn reads the receiver's clock from resp's Date header, compared with
+// local (our clock when the answer arrived). When it differs by MinSkew or
+// more from the offset known so far, Learn keeps it and reports true with
+// the new offset; an answer without a valid Date teaches nothing.
+func (s *Skew) Learn(resp *http.Response, local time.Time) (time.Duration, bool) {
+	if resp == nil {
+		return s.Offset(), false
+	}
+	date, err := http.ParseTime(resp.Header.Get("Date"))
+	if err != nil {
+		return s.Offset(), false
+	}
+	off := date.Sub(local)
+	if (off - s.Offset()).Abs() < MinSkew {
+		return s.Offset(), false
+	}
+	s.off.Store(int64(off))
+	return off, true
+}
