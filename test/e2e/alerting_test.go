@@ -167,6 +167,20 @@ func (s *alertSite) start() *gatewayProc {
 }
 
 // set writes detector unit's ch4 reading into the simulator.
+// addReceivers appends receiver entries (YAML list items under notify,
+// indented four spaces) to the site's configuration.
+func (s *alertSite) addReceivers(entries string) {
+	s.t.Helper()
+	f, err := os.OpenFile(s.config, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(entries); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
 func (s *alertSite) set(unit int, v float64) {
 	s.t.Helper()
 	if err := s.sim.Unit(uint8(unit)).SetValue(modbussim.Holding, 0, "float32", "ABCD", 1, 0, v); err != nil {

@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -62,18 +61,13 @@ func TestDingTalkAcrossRateLimitAndKill9(t *testing.T) {
 	robot.Script(tooFast)
 
 	s := newAlertSite(t, siteOpts{devices: 2, interval: 500 * time.Millisecond})
-	f, err := os.OpenFile(s.config, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(f, `    - name: duty-group
+	s.addReceivers(fmt.Sprintf(`    - name: duty-group
       type: dingtalk
       url: %s/robot/send?access_token=${ROBOT_TOKEN}
       secret: ${ROBOT_SECRET}
       mobiles: ["13800000000"]
       timeout: 2s
-`, robot.URL())
-	f.Close()
+`, robot.URL()))
 	env := []string{"DUTY_DESK_SECRET=" + deskSecret, "ROBOT_TOKEN=" + robotToken, "ROBOT_SECRET=" + robotSecret}
 
 	gw := startGateway(t, s.config, env...)
@@ -140,12 +134,7 @@ func TestWeComRefusalDeadLettered(t *testing.T) {
 	robot := fakerobot.WeCom(t, key)
 	robot.Script(fakerobot.Answer{Status: 200, Body: `{"errcode":93000,"errmsg":"invalid webhook url, hint: [` + key + `]"}`})
 	s := newAlertSite(t, siteOpts{devices: 1, interval: 300 * time.Millisecond})
-	f, err := os.OpenFile(s.config, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(f, "    - name: wecom-group\n      type: wecom\n      url: %s/cgi-bin/webhook/send?key=${WECOM_KEY}\n      timeout: 2s\n", robot.URL())
-	f.Close()
+	s.addReceivers(fmt.Sprintf("    - name: wecom-group\n      type: wecom\n      url: %s/cgi-bin/webhook/send?key=${WECOM_KEY}\n      timeout: 2s\n", robot.URL()))
 	s.set(1, 60)
 	gw := startGateway(t, s.config, "DUTY_DESK_SECRET="+deskSecret, "WECOM_KEY="+key)
 	s.waitDesk(60*time.Second, "notify-rejected at the desk", has("gateway", "gateway:notify-rejected", "alert.firing"))

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -31,11 +30,7 @@ func TestRobotsWithAnotherClock(t *testing.T) {
 	feishu.SetClockAhead(feishuAhead)
 
 	s := newAlertSite(t, siteOpts{devices: 1, interval: 500 * time.Millisecond})
-	f, err := os.OpenFile(s.config, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(f, `    - name: duty-group
+	s.addReceivers(fmt.Sprintf(`    - name: duty-group
       type: dingtalk
       url: %s/robot/send?access_token=${ROBOT_TOKEN}
       secret: ${ROBOT_SECRET}
@@ -45,8 +40,7 @@ func TestRobotsWithAnotherClock(t *testing.T) {
       url: %s
       secret: ${FEISHU_SECRET}
       timeout: 2s
-`, ding.URL(), feishu.Webhook())
-	f.Close()
+`, ding.URL(), feishu.Webhook()))
 	gw := startGateway(t, s.config, "DUTY_DESK_SECRET="+deskSecret, "ROBOT_TOKEN="+robotToken,
 		"ROBOT_SECRET="+robotSecret, "FEISHU_SECRET="+feishuSecret)
 
